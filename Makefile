@@ -1,0 +1,52 @@
+# BottleNeck monthly pipeline. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PARAMS ?= params/default.yaml
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock
+
+.PHONY: help install run test lab strip sample-data lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: $(BIN)/python pyproject.toml requirements.lock
+	$(PIP_INSTALL) -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(PIP_INSTALL) -e '.[dev]'
+	@if [ -d .git ]; then $(BIN)/nbstripout --install --attributes .gitattributes; fi
+	@touch $@
+
+install: $(VENV)/.dev ## create .venv and install the pinned dependencies (with test tools)
+
+run: $(VENV)/.runtime ## run the pipeline on the sample data (PARAMS=params/real.yaml for the real export)
+	$(BIN)/python run_pipeline.py --params $(PARAMS)
+
+test: $(VENV)/.dev ## run the test suite (unit, end to end, notebooks with nbval)
+	$(BIN)/python -m pytest
+
+lab: $(VENV)/.dev ## open JupyterLab on notebooks/ with the project's kernel
+	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(PIP_INSTALL) -e '.[lab]'
+	$(BIN)/jupyter lab notebooks/
+
+strip: $(VENV)/.dev ## remove outputs from the notebooks before committing
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+sample-data: $(VENV)/.runtime ## regenerate data/sample/ (seeded, deterministic)
+	$(BIN)/python scripts/make_sample_data.py
+
+lock: ## re-pin every transitive dependency into requirements.lock
+	rm -rf /tmp/bottleneck-lock && $(PYTHON) -m venv /tmp/bottleneck-lock
+	/tmp/bottleneck-lock/bin/pip install --quiet -e '.[dev,lab]'
+	/tmp/bottleneck-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean: ## remove .venv and every run under outputs/
+	rm -rf $(VENV) outputs/*/ .pytest_cache

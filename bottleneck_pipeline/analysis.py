@@ -1,0 +1,96 @@
+"""The figures of a run and the charts the analysis notebook shows.
+
+Everything is computed inside DuckDB; only aggregates (a histogram, the top N)
+come back to Python, so the charts cost the same at any data size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from .errors import PipelineError
+
+
+def require_rows(con: duckdb.DuckDBPyConnection, table: str, why: str) -> int:
+    rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    if rows == 0:
+        raise PipelineError(f"{table} is empty: {why}")
+    return rows
+
+
+def figures(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The headline figures of the run (recorded in the manifest)."""
+    merged_rows, total_revenue, premium, ordinary = con.execute(
+        """
+        select
+            count(*),
+            round(coalesce(sum(revenue), 0), 2),
+            count(*) filter (where is_premium),
+            count(*) filter (where not is_premium)
+        from classified
+        """
+    ).fetchall()[0]
+    return {
+        "merged_rows": merged_rows,
+        "total_revenue": float(total_revenue),
+        "premium_count": premium,
+        "ordinary_count": ordinary,
+    }
+
+
+def price_distribution(con: duckdb.DuckDBPyConnection, bins: int = 40):
+    """Histogram of prices with the premium cut-off marked."""
+    import matplotlib.pyplot as plt
+
+    lo, hi, cutoff, method, threshold = con.execute(
+        "select (select min(price) from classified), (select max(price) from classified), "
+        "price_cutoff, method, threshold from premium_rule"
+    ).fetchall()[0]
+    width = (hi - lo) / bins if hi > lo else 1.0
+    counts = con.execute(
+        """
+        select least(floor((price - $lo) / $width), $bins - 1) as bin, count(*) as n
+        from classified group by bin order by bin
+        """,
+        {"lo": lo, "width": width, "bins": bins},
+    ).fetchall()
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    ax.bar([lo + b * width for b, _ in counts], [n for _, n in counts], width=width, align="edge",
+           color="#7B1E3A", alpha=0.85)
+    if cutoff is not None:
+        ax.axvline(cutoff, color="black", linestyle="--", label=f"premium cut-off {cutoff:,.2f} € ({method} > {threshold})")
+        ax.legend()
+    ax.set(xlabel="price (€)", ylabel="products", title="Price distribution")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def revenue_pareto(con: duckdb.DuckDBPyConnection, top_n: int = 20):
+    """The top N products by revenue, with their cumulative share of total revenue."""
+    import matplotlib.pyplot as plt
+
+    rows = con.execute(
+        """
+        with ranked as (
+            select post_title, revenue,
+                   sum(revenue) over (order by revenue desc, product_id) / sum(revenue) over () as cumulative_share
+            from classified
+        )
+        select * from ranked order by revenue desc limit $n
+        """,
+        {"n": top_n},
+    ).fetchall()
+    titles = [(t or "")[:40] for t, _, _ in rows]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.bar(range(len(rows)), [r for _, r, _ in rows], color="#7B1E3A")
+    ax.set_xticks(range(len(rows)), titles, rotation=75, ha="right", fontsize=7)
+    ax.set(ylabel="revenue (€)", title=f"Top {len(rows)} products by revenue")
+    share = ax.twinx()
+    share.plot(range(len(rows)), [s * 100 for _, _, s in rows], color="black", marker="o", markersize=3)
+    share.set(ylabel="cumulative share of revenue (%)", ylim=(0, 100))
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

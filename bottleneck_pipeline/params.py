@@ -1,0 +1,121 @@
+"""Run parameters: a YAML file per environment plus ``--set KEY=VALUE`` overrides,
+checked against the parameters the notebooks declare before any work starts.
+
+The notebooks are the reference: each has one cell tagged ``parameters`` of annotated
+literals (``premium_threshold: float = 2.0  # ...``); papermill reads their names,
+types and help. A key no notebook declares, or a value of the wrong type, is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import paths
+from .errors import ParamError
+
+STEPS = ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
+RUNNER_ONLY = {"run_dir"}  # set by the runner (--run-dir), not by a params file
+CHOICES = {"premium_method": ("zscore", "iqr")}
+MINIMUM = {"premium_threshold": 0.0, "top_n": 1}
+TYPES = {"str": str, "float": float, "int": int, "bool": bool}
+
+
+def notebooks_dir() -> Path:
+    return paths.project_root() / "notebooks"
+
+
+def notebook_path(step: str) -> Path:
+    return notebooks_dir() / f"{step}.ipynb"
+
+
+@functools.lru_cache(maxsize=None)
+def declared(step: str) -> dict[str, dict[str, Any]]:
+    """The parameters a notebook declares: name -> {inferred_type_name, default, help}."""
+    import papermill
+
+    return papermill.inspect_notebook(str(notebook_path(step)))
+
+
+def all_declared() -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for step in STEPS:
+        merged.update(declared(step))
+    return merged
+
+
+def coerce(name: str, value: Any, type_name: str) -> Any:
+    """Check one value against its declared type (an int is accepted for a float)."""
+    expected = TYPES.get(type_name)
+    if expected is None:
+        return value
+    is_bool = isinstance(value, bool)
+    if expected is float and isinstance(value, int) and not is_bool:
+        value = float(value)
+    elif expected is str and isinstance(value, (int, float)) and not is_bool:
+        value = str(value)  # a folder named 2026 given as --set input_dir=2026
+    if (is_bool and expected is not bool) or not isinstance(value, expected):
+        raise ParamError(f"parameter {name}: expected {type_name}, got {value!r}")
+    return value
+
+
+def validate_value(name: str, value: Any) -> None:
+    """Range and choice rules (also called by the notebooks when run alone)."""
+    if name in CHOICES and value not in CHOICES[name]:
+        raise ParamError(f"parameter {name}: must be one of {', '.join(CHOICES[name])}, got {value!r}")
+    if name in MINIMUM and value < MINIMUM[name]:
+        raise ParamError(f"parameter {name}: must be >= {MINIMUM[name]}, got {value!r}")
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as YAML (so 2.5 is a float, abc a string)."""
+    if "=" not in item:
+        raise ParamError(f"--set {item!r}: expected KEY=VALUE")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load(params_file: str | None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The validated parameters: notebook defaults < params file < ``--set`` overrides."""
+    known = all_declared()
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if params_file:
+        path = paths.resolve(params_file)
+        if not path.is_file():
+            raise ParamError(f"params file {params_file}: not found")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ParamError(f"params file {params_file}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ParamError(f"params file {params_file}: expected a mapping of parameter: value")
+        for k, v in data.items():
+            values[str(k)], sources[str(k)] = v, f"params file {params_file}"
+    for item in overrides or []:
+        k, v = parse_override(item)
+        values[k], sources[k] = v, "--set"
+
+    result: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in RUNNER_ONLY:
+            raise ParamError(f"parameter {name} ({sources[name]}): set it with --{name.replace('_', '-')}")
+        if name not in known:
+            choices = ", ".join(sorted(set(known) - RUNNER_ONLY))
+            raise ParamError(f"unknown parameter {name!r} ({sources[name]}); known parameters: {choices}")
+        result[name] = coerce(name, value, known[name]["inferred_type_name"])
+        validate_value(name, result[name])
+    return result
+
+
+def for_step(step: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``params`` a notebook declares (papermill injects only those)."""
+    names = declared(step)
+    return {k: v for k, v in params.items() if k in names}

@@ -1,0 +1,59 @@
+"""Where things are: the project root, run directories and the files inside a run."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SQL_DIR = PACKAGE_DIR / "sql"
+
+# Names inside a run directory (the contract later steps and readers rely on).
+MANIFEST = "manifest.json"
+REVENUE_REPORT = "rapport_CA.xlsx"
+PREMIUM_CSV = "extraction_premium.csv"
+ORDINARY_CSV = "extraction_ordinaire.csv"
+TEST_REPORT = "debug/rapport_test.xlsx"
+WORK_DIR = "work"  # intermediate state handed from one notebook to the next
+DATABASE = f"{WORK_DIR}/pipeline.duckdb"
+
+
+def project_root() -> Path:
+    """The repository root: ``$BOTTLENECK_ROOT``, else the folder holding this package's
+    ``notebooks/``, else the current directory."""
+    env = os.environ.get("BOTTLENECK_ROOT")
+    if env:
+        return Path(env).resolve()
+    candidate = PACKAGE_DIR.parent
+    if (candidate / "notebooks").is_dir():
+        return candidate
+    return Path.cwd().resolve()
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A path from a parameter: absolute as given, relative to the project root otherwise
+    (so a notebook gives the same answer from JupyterLab, papermill or run_pipeline.py)."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (project_root() / p).resolve()
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, collision-safe run id such as ``20261115T090000Z-3fa2``."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def prepare_run_dir(run_dir: str | os.PathLike) -> Path:
+    """Create the run directory and its sub-folders; returns its absolute path."""
+    root = resolve(run_dir)
+    (root / WORK_DIR).mkdir(parents=True, exist_ok=True)
+    (root / "debug").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def replace_atomically(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Move a finished temp file into place (readers never see a half-written file)."""
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, final)

@@ -1,0 +1,205 @@
+"""Writing the reports: Excel workbooks streamed row by row, CSVs copied out of DuckDB.
+
+* ``rapport_CA.xlsx``: revenue per product and the totals.
+* ``extraction_premium.csv`` / ``extraction_ordinaire.csv``: the premium split.
+* ``debug/rapport_test.xlsx``: the data-quality checks, the cleaning log and the
+  failing rows of each check that did not pass.
+
+Excel sheets stop at Excel's row limit and continue on a new sheet (``name (2)``).
+Text that a spreadsheet would run as a formula is neutralised (SQL macro ``safe_text``).
+CSVs are UTF-8 with a BOM (Excel detects the encoding) and comma-separated.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import duckdb
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from . import paths
+from .checks import CheckResult
+
+EXCEL_MAX_ROWS = 1_048_576  # including the header row
+EUR = '#,##0.00 "€"'
+INT = "#,##0"
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="7B1E3A")  # bordeaux
+STATUS_FILL = {
+    "pass": PatternFill("solid", fgColor="C6EFCE"),
+    "warning": PatternFill("solid", fgColor="FFEB9C"),
+    "fail": PatternFill("solid", fgColor="FFC7CE"),
+}
+BATCH = 10_000
+
+
+@dataclass
+class Sheet:
+    title: str
+    columns: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+    formats: dict[str, str] = field(default_factory=dict)  # column -> number format
+    widths: dict[str, int] = field(default_factory=dict)  # column -> width in characters
+    max_rows: int = EXCEL_MAX_ROWS
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _header_cells(ws, columns: Sequence[str]) -> list[WriteOnlyCell]:
+    cells = []
+    for name in columns:
+        c = WriteOnlyCell(ws, value=name)
+        c.font, c.fill = HEADER_FONT, HEADER_FILL
+        cells.append(c)
+    return cells
+
+
+def _new_worksheet(wb: Workbook, sheet: Sheet, part: int):
+    title = sheet.title if part == 1 else f"{sheet.title[:25]} ({part})"
+    ws = wb.create_sheet(title[:31])
+    ws.freeze_panes = "A2"
+    for i, name in enumerate(sheet.columns):
+        ws.column_dimensions[get_column_letter(i + 1)].width = sheet.widths.get(name, max(10, min(50, len(name) + 4)))
+    ws.append(_header_cells(ws, sheet.columns))
+    return ws
+
+
+def write_xlsx(path: str | os.PathLike, sheets: Sequence[Sheet]) -> Path:
+    """Stream ``sheets`` into a new workbook at ``path`` (written to a temp file, then renamed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = Workbook(write_only=True)
+    for sheet in sheets:
+        part, ws, used = 1, _new_worksheet(wb, sheet, 1), 1
+        fmts = [sheet.formats.get(c) for c in sheet.columns]
+        for row in sheet.rows:
+            if used >= sheet.max_rows:
+                part += 1
+                ws, used = _new_worksheet(wb, sheet, part), 1
+            cells = []
+            for value, fmt in zip(row, fmts):
+                cell = WriteOnlyCell(ws, value=_safe(value))
+                if fmt:
+                    cell.number_format = fmt
+                if isinstance(value, str) and value in STATUS_FILL:
+                    cell.fill = STATUS_FILL[value]
+                cells.append(cell)
+            ws.append(cells)
+            used += 1
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".xlsx")
+    os.close(fd)
+    wb.save(tmp)
+    paths.replace_atomically(tmp, path)
+    return path
+
+
+def stream(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[list[str], Iterator[tuple]]:
+    """Column names and a row iterator for a query, fetched in batches (bounded memory)."""
+    cur = con.cursor()
+    cur.execute(sql, params)
+    columns = [d[0] for d in cur.description]
+
+    def rows() -> Iterator[tuple]:
+        while batch := cur.fetchmany(BATCH):
+            yield from batch
+
+    return columns, rows()
+
+
+def write_csv(con: duckdb.DuckDBPyConnection, sql: str, path: str | os.PathLike) -> Path:
+    """Copy a query's result to a UTF-8 (with BOM) CSV; text columns pass through ``safe_text``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".csv-") as tmpdir:
+        body = Path(tmpdir) / "body.csv"
+        con.execute(f"copy ({sql}) to '{body}' (header, delimiter ',', quote '\"')")
+        final = Path(tmpdir) / "final.csv"
+        with open(final, "wb") as out, open(body, "rb") as src:
+            out.write("\ufeff".encode("utf-8"))
+            shutil.copyfileobj(src, out, 1 << 20)
+        paths.replace_atomically(final, path)
+    return path
+
+
+# --- the business reports ----------------------------------------------------------
+
+PRODUCT_COLUMNS = """
+    product_id, safe_text(sku) as sku, safe_text(post_title) as post_title, price, total_sales,
+    round(revenue, 2) as revenue, round(z_score, 4) as z_score, is_premium, stock_quantity, stock_status
+"""
+
+
+def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_id: str = "") -> Path:
+    columns, rows = stream(
+        con,
+        f"select {PRODUCT_COLUMNS} from classified order by revenue desc, product_id",
+    )
+    per_product = Sheet(
+        "CA par produit",
+        columns,
+        rows,
+        formats={"price": EUR, "revenue": EUR, "total_sales": INT, "stock_quantity": INT, "z_score": "0.00"},
+        widths={"post_title": 60, "sku": 22, "product_id": 12},
+    )
+    totals_cols, totals_rows = stream(
+        con,
+        """
+        select
+            round(sum(revenue), 2)                      as total_revenue,
+            count(*)                                    as products,
+            count(*) filter (where is_premium)          as premium_wines,
+            count(*) filter (where not is_premium)      as ordinary_wines,
+            $run_id                                     as run_id
+        from classified
+        """,
+        {"run_id": run_id},
+    )
+    total = Sheet(
+        "CA total",
+        totals_cols,
+        totals_rows,
+        formats={"total_revenue": EUR, "products": INT, "premium_wines": INT, "ordinary_wines": INT},
+        widths={"total_revenue": 22, "run_id": 26},
+    )
+    return write_xlsx(path, [total, per_product])
+
+
+def extraction_csv(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, premium: bool) -> Path:
+    order = "price desc, product_id" if premium else "product_id"
+    return write_csv(
+        con,
+        f"select {PRODUCT_COLUMNS} from classified where is_premium = {str(premium).lower()} order by {order}",
+        path,
+    )
+
+
+def test_report(con: duckdb.DuckDBPyConnection, results: list[CheckResult], path: str | os.PathLike) -> Path:
+    """``debug/rapport_test.xlsx``: the checks, the cleaning log, then the failing rows of each check."""
+    summary_cols = ["name", "severity", "status", "observed", "expected", "detail", "description"]
+    sheets = [
+        Sheet(
+            "checks",
+            summary_cols,
+            [[getattr(r, c) for c in summary_cols] for r in results],
+            widths={"name": 34, "description": 80, "detail": 28},
+        )
+    ]
+    log_cols, log_rows = stream(con, "select * from cleaning_log")
+    sheets.append(Sheet("cleaning", log_cols, log_rows, widths={"action": 40}))
+    for r in results:
+        if r.sample:
+            cols = list(r.sample[0].keys())
+            sheets.append(Sheet(r.name[:31], cols, [[row[c] for c in cols] for row in r.sample]))
+    return write_xlsx(path, sheets)

@@ -1,0 +1,145 @@
+"""The three monthly exports: their expected shape, and loading them into DuckDB.
+
+Each source is read by extension (``.xlsx`` with python-calamine, ``.csv`` and
+``.parquet`` streamed by DuckDB), checked for its required columns and for values
+that cannot be read as their type, and stored as a ``raw_<source>`` table.
+Spreadsheet and CSV cells are kept as text in the raw tables; the cleaning SQL casts
+them, so all formats meet the same staging code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from .errors import InputError
+from .manifest import file_fingerprint
+from .storage import InputFile
+
+KEY, NUMBER, TEXT = "key", "number", "text"
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # erp, web, liaison: the raw table is raw_<name>
+    param: str  # the parameter that names its file
+    columns: dict[str, str]  # required column -> kind (key, number or text)
+
+    @property
+    def table(self) -> str:
+        return f"raw_{self.name}"
+
+
+SOURCES: dict[str, Source] = {
+    "erp": Source(
+        "erp",
+        "erp_file",
+        {"product_id": KEY, "onsale_web": NUMBER, "price": NUMBER, "stock_quantity": NUMBER, "stock_status": TEXT},
+    ),
+    "web": Source("web", "web_file", {"sku": KEY, "post_title": TEXT, "total_sales": NUMBER, "post_type": TEXT}),
+    "liaison": Source("liaison", "liaison_file", {"product_id": KEY, "id_web": KEY}),
+}
+
+READERS = {".xlsx", ".csv", ".parquet"}
+
+
+def _cell_text(value: Any) -> str | None:
+    """A spreadsheet cell as text: blanks -> None, 15298.0 -> '15298', dates ISO."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    return str(value)
+
+
+def read_xlsx(path: Path, label: str) -> pa.Table:
+    """First sheet of a workbook as an Arrow table of text columns (header = first row)."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except Exception as exc:  # calamine raises several types for corrupt files
+        raise InputError(f"{label}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
+    if not rows or not any(c not in (None, "") for c in rows[0]):
+        raise InputError(f"{label}: the first sheet is empty (no header row)")
+    header = [_cell_text(c) or f"column_{i + 1}" for i, c in enumerate(rows[0])]
+    width = len(header)
+    columns: list[list[str | None]] = [[] for _ in range(width)]
+    for row in rows[1:]:
+        for i in range(width):
+            columns[i].append(_cell_text(row[i]) if i < len(row) else None)
+    return pa.table({name.strip(): pa.array(col, pa.string()) for name, col in zip(header, columns)})
+
+
+def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dict[str, Any]:
+    """Load one source into ``raw_<name>``, validate it, and describe it for the manifest."""
+    path, label = file.local_path, file.name
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
+        raise InputError(f"{label}: unsupported file type {suffix or '(none)'!r} (expected .xlsx, .csv or .parquet)")
+    if path.stat().st_size == 0:
+        raise InputError(f"{label}: the file is empty (0 bytes)")
+
+    con.execute(f"drop table if exists {source.table}")
+    try:
+        if suffix == ".xlsx":
+            arrow = read_xlsx(path, label)
+            con.register("_incoming", arrow)
+            con.execute(f"create table {source.table} as select * from _incoming")
+            con.unregister("_incoming")
+        elif suffix == ".csv":
+            con.execute(
+                f"create table {source.table} as select * from read_csv(?, header = true, all_varchar = true)",
+                [str(path)],
+            )
+        else:
+            con.execute(f"create table {source.table} as select * from read_parquet(?)", [str(path)])
+    except duckdb.Error as exc:
+        raise InputError(f"{label}: not a readable {suffix[1:]} file ({str(exc).splitlines()[0]})") from None
+
+    columns = [r[0] for r in con.execute(f"describe {source.table}").fetchall()]
+    check_columns(source, columns, label)
+    rows = con.execute(f"select count(*) from {source.table}").fetchall()[0][0]
+    if rows == 0:
+        raise InputError(f"{label}: no data rows (headers only)")
+    check_numbers(con, source, label)
+    return {"name": source.name, "file": label, "uri": file.uri, "rows": rows, "columns": len(columns),
+            **file_fingerprint(path)}
+
+
+def check_columns(source: Source, found: list[str], label: str) -> None:
+    missing = [c for c in source.columns if c not in found]
+    if missing:
+        names = ", ".join(repr(c) for c in missing)
+        raise InputError(f"{label}: missing required column(s) {names} (found: {', '.join(found)})")
+
+
+def check_numbers(con: duckdb.DuckDBPyConnection, source: Source, label: str) -> None:
+    """Every non-blank value of a number column must read as a number."""
+    for column, kind in source.columns.items():
+        if kind != NUMBER:
+            continue
+        bad, example = con.execute(
+            f'select count(*), any_value("{column}") from {source.table} '
+            f'where "{column}" is not null and trim(cast("{column}" as varchar)) <> \'\' '
+            f'and try_cast("{column}" as double) is null'
+        ).fetchall()[0]
+        if bad:
+            raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not numbers (e.g. {example!r})")
+
+
+def ingest(con: duckdb.DuckDBPyConnection, input_dir: str, files: dict[str, str], run_dir: Path) -> list[dict[str, Any]]:
+    """Load every source named in ``files`` (source name -> file name) from ``input_dir``."""
+    from .storage import fetch_input
+
+    return [load(con, SOURCES[name], fetch_input(input_dir, filename, run_dir)) for name, filename in files.items()]

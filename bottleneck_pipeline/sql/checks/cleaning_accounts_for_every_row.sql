@@ -1,0 +1,13 @@
+-- severity: blocking
+-- description: for each source, rows read = rows dropped (by reason) + rows kept
+with balance as (
+    select
+        source,
+        sum(row_count) filter (where action = 'rows read') as rows_read,
+        sum(row_count) filter (where action like 'dropped:%') as rows_dropped,
+        sum(row_count) filter (where action = 'kept') as rows_kept
+    from cleaning_log
+    group by source
+)
+
+select * from balance where rows_read <> rows_dropped + rows_kept

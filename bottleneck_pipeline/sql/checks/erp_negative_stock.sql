@@ -1,0 +1,5 @@
+-- severity: warning
+-- description: ERP stock quantities below zero
+select product_id, price, stock_quantity, stock_status
+from stg_erp
+where stock_quantity < 0

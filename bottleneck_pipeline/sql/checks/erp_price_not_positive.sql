@@ -1,0 +1,5 @@
+-- severity: warning
+-- description: ERP prices at or below zero (they distort revenue and the premium split)
+select product_id, price, stock_quantity, stock_status
+from stg_erp
+where price <= 0

@@ -1,0 +1,6 @@
+-- severity: blocking
+-- description: each ERP product_id has at most one link
+select product_id, count(*) as occurrences
+from stg_liaison
+group by product_id
+having count(*) > 1

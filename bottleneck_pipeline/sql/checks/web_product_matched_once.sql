@@ -1,0 +1,14 @@
+-- severity: blocking
+-- description: every web product reaches exactly one ERP product through the link file
+with matches as (
+    select
+        web.sku,
+        web.post_title,
+        count(erp.product_id) as erp_matches
+    from stg_web as web
+    left join stg_liaison as links on links.id_web = web.sku
+    left join stg_erp as erp on erp.product_id = links.product_id
+    group by web.sku, web.post_title
+)
+
+select * from matches where erp_matches <> 1

@@ -1,0 +1,8 @@
+-- severity: warning
+-- description: web products with no sku cannot be joined: their sales are left out of the revenue
+-- detail: 'sales left out: ' || coalesce(sum(total_sales), 0)
+select
+    cast(post_title as varchar)     as post_title,
+    cast(total_sales as double)     as total_sales
+from raw_web
+where post_type = 'product' and norm_key(sku) is null

@@ -1,0 +1,21 @@
+-- stg_web: one row per web-shop product.
+-- The WooCommerce export repeats each product as an 'attachment' (image) row and has
+-- blank rows: only post_type = 'product' is kept. Products with no sku cannot be
+-- joined and are dropped (check web_product_without_sku shows them and their sales).
+create or replace table stg_web as
+with source as (
+    select * from raw_web
+),
+
+products as (
+    select
+        norm_key(sku)                       as sku,
+        cast(post_title as varchar)         as post_title,
+        cast(total_sales as double)         as total_sales
+    from source
+    where post_type = 'product'
+)
+
+select distinct *
+from products
+where sku is not null;

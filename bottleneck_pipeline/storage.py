@@ -1,0 +1,34 @@
+"""The one place inputs are located: every source file goes through :func:`fetch_input`.
+
+Today ``input_dir`` is a local folder (relative to the project root or absolute);
+an ``s3://bucket/prefix/`` location plugs in here without the notebooks changing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class InputFile:
+    name: str  # the file name as given in the parameters, e.g. "erp.xlsx"
+    uri: str  # where it came from (absolute path or URL), recorded in the manifest
+    local_path: Path  # where it can be read on this machine
+
+
+def fetch_input(input_dir: str, filename: str, run_dir: Path) -> InputFile:
+    """Locate ``filename`` under ``input_dir`` and make it readable locally."""
+    if "://" in input_dir:
+        scheme = input_dir.split("://", 1)[0]
+        raise InputError(f"input_dir {input_dir!r}: unsupported location scheme {scheme!r}")
+    folder = paths.resolve(input_dir)
+    if not folder.is_dir():
+        raise InputError(f"input_dir {input_dir!r}: folder not found ({folder})")
+    path = folder / filename
+    if not path.is_file():
+        raise InputError(f"{filename}: file not found in {folder}")
+    return InputFile(name=filename, uri=str(path), local_path=path)

@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""Run the BottleNeck pipeline: the four notebooks in order, reports and HTML evidence.
+
+    python run_pipeline.py [--params FILE] [--set KEY=VALUE ...] [--run-dir DIR]
+"""
+
+import sys
+
+from bottleneck_pipeline.runner import main
+
+if __name__ == "__main__":
+    sys.exit(main())

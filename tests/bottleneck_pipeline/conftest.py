@@ -1,0 +1,29 @@
+"""Build a run database from tiny sources, step by step, as the notebooks do."""
+
+import pytest
+
+from bottleneck_pipeline import db, sources
+
+STAGING = ["staging/stg_erp.sql", "staging/stg_web.sql", "staging/stg_liaison.sql", "staging/cleaning_log.sql"]
+
+
+@pytest.fixture
+def staged(make_sources, tmp_path):
+    """Returns build(fmt="xlsx", erp=..., web=..., liaison=...) -> a connection with raw_*, stg_* and cleaning_log."""
+
+    def build(fmt="xlsx", **frames):
+        folder = make_sources(fmt=fmt, **frames)
+        con = db.connect(tmp_path / "run")
+        sources.ingest(con, str(folder), {n: f"{n}.{fmt}" for n in sources.SOURCES}, tmp_path)
+        for f in STAGING:
+            db.run_file(con, f)
+        return con
+
+    return build
+
+
+def classify(con, method="zscore", threshold=2.0):
+    db.run_file(con, "marts/merged.sql")
+    db.run_file(con, "marts/premium_rule.sql", {"method": method, "threshold": threshold})
+    db.run_file(con, "marts/classified.sql")
+    return con

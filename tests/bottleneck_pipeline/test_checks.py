@@ -1,0 +1,60 @@
+import pytest
+
+from bottleneck_pipeline import checks
+from bottleneck_pipeline.errors import CheckFailed
+from tests.conftest import erp_frame, liaison_frame, web_frame
+
+
+def results_by_name(con):
+    return {r.name: r for r in checks.run_all(con)}
+
+
+def test_every_check_file_declares_a_severity_and_description():
+    found = checks.discover()
+    assert len(found) >= 10
+    assert all(c.severity in checks.SEVERITIES and c.description for c in found)
+    assert [c.severity for c in found] == sorted((c.severity for c in found), key=checks.SEVERITIES.index)
+
+
+def test_clean_tiny_sources_pass_every_blocking_check(staged):
+    res = results_by_name(staged())
+    assert all(r.status == "pass" for r in res.values() if r.severity == "blocking")
+    checks.raise_on_blocking(list(res.values()))  # does not raise
+
+
+def test_conflicting_erp_rows_fail_the_blocking_uniqueness_check(staged):
+    erp = erp_frame()
+    erp.loc[len(erp)] = (1, 1, 12.0, 5, "instock")  # product 1 again, another price
+    res = checks.run_all(staged(erp=erp))
+    failed = [r for r in res if r.status == "fail"]
+    # the repeat also links web product 101 to two ERP rows
+    assert [r.name for r in failed] == ["erp_product_id_unique", "web_product_matched_once"]
+    assert failed[0].observed == 1 and failed[0].sample == [{"product_id": "1", "occurrences": 2}]
+    with pytest.raises(CheckFailed, match=r"erp_product_id_unique \(1 row\), web_product_matched_once \(1 row\)"):
+        checks.raise_on_blocking(res)
+
+
+def test_warnings_show_the_anomalies_an_analyst_must_see(staged):
+    erp = erp_frame([(1, 1, -5.0, -2, "instock"), (2, 1, 0.0, 3, "outofstock"), (3, 1, 30.0, 2, "instock"),
+                     (4, 1, 100.0, 1, "instock"), (5, 1, 9.0, 1, "instock")])
+    web = web_frame()
+    web.loc[len(web)] = (None, "Sans SKU", 7.0, "product")
+    liaison = liaison_frame([(1, "101"), (2, "102"), (3, "bon-cadeau-25-euros"), (4, "104"), (5, None), (6, "999")])
+    res = results_by_name(staged(erp=erp, web=web, liaison=liaison))
+    observed = {n: (r.status, r.observed) for n, r in res.items() if r.status != "pass"}
+    assert observed == {
+        "erp_price_not_positive": ("warning", 2),
+        "erp_negative_stock": ("warning", 1),
+        "erp_stock_status_mismatch": ("warning", 2),
+        "web_product_without_sku": ("warning", 1),
+        "liaison_without_web_id": ("warning", 1),
+        "liaison_web_id_unmatched": ("warning", 1),
+    }
+    assert res["web_product_without_sku"].detail == "sales left out: 7.0"
+
+
+def test_web_product_without_a_link_breaks_join_coherence(staged):
+    res = results_by_name(staged(liaison=liaison_frame([(1, "101"), (2, "102"), (4, "104")])))
+    r = res["web_product_matched_once"]
+    assert (r.status, r.observed) == ("fail", 1)
+    assert r.sample[0]["sku"] == "bon-cadeau-25-euros" and r.sample[0]["erp_matches"] == 0

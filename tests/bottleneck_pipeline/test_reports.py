@@ -1,0 +1,55 @@
+import openpyxl
+import pytest
+
+from bottleneck_pipeline import reports
+from tests.bottleneck_pipeline.conftest import classify
+from tests.conftest import web_frame
+
+
+def test_workbook_streams_across_sheets_at_the_row_limit(tmp_path):
+    path = reports.write_xlsx(
+        tmp_path / "big.xlsx",
+        [reports.Sheet("data", ["n", "label"], ((i, f"row {i}") for i in range(7)), max_rows=4)],
+    )
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["data", "data (2)", "data (3)"]
+    values = [r for ws in wb for r in ws.iter_rows(min_row=2, values_only=True)]
+    assert [v[0] for v in values] == list(range(7))
+    assert all(ws["A1"].value == "n" for ws in wb)
+
+
+def test_formula_like_text_is_neutralised_but_kept(tmp_path):
+    path = reports.write_xlsx(tmp_path / "x.xlsx", [reports.Sheet("s", ["t"], [["=1+1"], ["@SUM(A1)"], ["Château"]])])
+    ws = openpyxl.load_workbook(path)["s"]
+    assert [ws.cell(r, 1).value for r in (2, 3, 4)] == ["'=1+1", "'@SUM(A1)", "Château"]
+    assert ws.cell(2, 1).data_type == "s"
+
+
+def test_revenue_report_cells(staged, tmp_path):
+    web = web_frame()
+    web.loc[0, "post_title"] = "=HYPERLINK(\"http://x\")"
+    con = classify(staged(fmt="csv", web=web))  # csv: a text cell, not an Excel formula
+    path = reports.revenue_report(con, tmp_path / "rapport_CA.xlsx", "run-1")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["CA total", "CA par produit"]
+    total = wb["CA total"]
+    assert [c.value for c in total[1]] == ["total_revenue", "products", "premium_wines", "ordinary_wines", "run_id"]
+    assert total["A2"].value == pytest.approx(10 * 3 + 20 * 1 + 30 * 2 + 100 * 4)
+    assert "€" in total["A2"].number_format and total["E2"].value == "run-1"
+    detail = wb["CA par produit"]
+    header = [c.value for c in detail[1]]
+    rows = [dict(zip(header, r)) for r in detail.iter_rows(min_row=2, values_only=True)]
+    assert [r["revenue"] for r in rows] == sorted((r["revenue"] for r in rows), reverse=True)
+    assert {r["sku"]: r["post_title"] for r in rows}["101"] == "'=HYPERLINK(\"http://x\")"
+    assert detail.freeze_panes == "A2" and detail.column_dimensions["C"].width == 60
+
+
+def test_extractions_are_utf8_with_bom_and_split_by_premium(staged, tmp_path):
+    con = classify(staged(), "zscore", 1.0)
+    prem = reports.extraction_csv(con, tmp_path / "p.csv", premium=True)
+    ordi = reports.extraction_csv(con, tmp_path / "o.csv", premium=False)
+    raw = prem.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfproduct_id,sku,post_title,")
+    assert len(prem.read_text(encoding="utf-8-sig").splitlines()) - 1 == 1
+    text = ordi.read_text(encoding="utf-8-sig")
+    assert len(text.splitlines()) - 1 == 3 and "Château Un 2015" in text

@@ -1,0 +1,77 @@
+import duckdb
+import pandas as pd
+import pytest
+
+from bottleneck_pipeline import sources
+from bottleneck_pipeline.errors import InputError
+from bottleneck_pipeline.storage import fetch_input
+from tests.conftest import erp_frame, web_frame
+
+
+def load(con, folder, name, filename=None):
+    return sources.load(con, sources.SOURCES[name], fetch_input(str(folder), filename or f"{name}.xlsx", folder))
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv", "parquet"])
+def test_each_format_loads_into_a_raw_table(make_sources, fmt):
+    folder = make_sources(fmt=fmt)
+    con = duckdb.connect()
+    info = load(con, folder, "web", f"web.{fmt}")
+    assert info["rows"] == 6 and info["columns"] == 4
+    assert len(info["sha256"]) == 64 and info["bytes"] == (folder / f"web.{fmt}").stat().st_size
+    skus = [r[0] for r in con.execute("select sku from raw_web").fetchall()]
+    assert "bon-cadeau-25-euros" in skus and "101" in skus
+
+
+def test_xlsx_cells_become_text_with_integral_floats_normalised(tmp_path):
+    path = tmp_path / "liaison.xlsx"
+    pd.DataFrame({"product_id": [1, 2, 3], "id_web": [15298.0, "13127-1", None]}).to_excel(path, index=False)
+    table = sources.read_xlsx(path, "liaison.xlsx")
+    assert table.column("id_web").to_pylist() == ["15298", "13127-1", None]
+    assert table.column("product_id").to_pylist() == ["1", "2", "3"]
+
+
+def test_missing_column_is_named_with_the_columns_found(make_sources):
+    folder = make_sources(erp=erp_frame().rename(columns={"price": "prix"}))
+    with pytest.raises(InputError) as err:
+        load(duckdb.connect(), folder, "erp")
+    msg = str(err.value)
+    assert msg.startswith("erp.xlsx: missing required column(s) 'price'")
+    assert "found: product_id, onsale_web, prix" in msg
+
+
+def test_number_column_holding_text_is_refused(make_sources):
+    erp = erp_frame()
+    erp["price"] = erp["price"].astype(object)
+    erp.loc[1, "price"] = "abc"
+    folder = make_sources(erp=erp)
+    with pytest.raises(InputError, match=r"erp.xlsx: column 'price' has 1 value\(s\) that are not numbers \(e.g. 'abc'\)"):
+        load(duckdb.connect(), folder, "erp")
+
+
+def test_headers_only_and_empty_files_are_refused(tmp_path):
+    erp_frame().iloc[0:0].to_excel(tmp_path / "erp.xlsx", index=False)
+    (tmp_path / "web.csv").write_bytes(b"")
+    con = duckdb.connect()
+    with pytest.raises(InputError, match="erp.xlsx: no data rows"):
+        load(con, tmp_path, "erp")
+    with pytest.raises(InputError, match=r"web.csv: the file is empty \(0 bytes\)"):
+        load(con, tmp_path, "web", "web.csv")
+
+
+def test_corrupt_workbook_and_unknown_extension(tmp_path):
+    (tmp_path / "erp.xlsx").write_bytes(b"PK\x03\x04 not really a zip")
+    (tmp_path / "erp.txt").write_text("x")
+    con = duckdb.connect()
+    with pytest.raises(InputError, match="erp.xlsx: not a readable xlsx workbook"):
+        load(con, tmp_path, "erp")
+    with pytest.raises(InputError, match="erp.txt: unsupported file type '.txt'"):
+        load(con, tmp_path, "erp", "erp.txt")
+
+
+def test_web_raw_keeps_attachment_and_blank_rows(make_sources):
+    folder = make_sources(web=web_frame())
+    con = duckdb.connect()
+    load(con, folder, "web")
+    types = dict(con.execute("select coalesce(post_type, '-'), count(*) from raw_web group by all").fetchall())
+    assert types == {"product": 4, "attachment": 1, "-": 1}
