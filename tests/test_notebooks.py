@@ -1,0 +1,81 @@
+"""The notebooks as papermill users and analysts meet them."""
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import yaml
+
+from bottleneck_pipeline import params
+from tests.conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PAPERMILL = [sys.executable, "-m", "papermill"]
+
+
+def test_four_numbered_steps():
+    assert [p.stem for p in NOTEBOOKS] == list(params.STEPS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs_and_with_one_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_holds_only_commented_annotated_literals(path):
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    lines = cell.source.splitlines()
+    for node, line in zip(ast.parse(cell.source).body, lines):
+        assert isinstance(node, ast.AnnAssign), line
+        ast.literal_eval(node.value)  # a literal: nothing computed or read
+        assert "  # " in line, f"{path.name}: no trailing comment on {line!r}"
+    declared = papermill.inspect_notebook(str(path))
+    assert "run_dir" in declared and all(p["help"] for p in declared.values())
+
+
+def test_help_notebook_documents_the_parameters():
+    out = subprocess.run([*PAPERMILL, "--help-notebook", str(ROOT / "notebooks" / "03_analysis.ipynb")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "premium_threshold: float (default 2.0)" in out
+    assert "z-score above which a wine is premium" in out
+
+
+@pytest.mark.parametrize("step", ["01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"])
+def test_each_notebook_reruns_alone_on_an_existing_run_dir(step, sample_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(sample_run, run_dir)
+    before = json.loads((run_dir / "manifest.json").read_text())["figures"]
+    args = [*PAPERMILL, str(ROOT / "notebooks" / f"{step}.ipynb"), str(tmp_path / "out.ipynb"),
+            "-p", "run_dir", str(run_dir), "--cwd", str(ROOT / "notebooks")]
+    if step == "03_analysis":
+        args += ["-p", "premium_threshold", "1.0"]
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = json.loads((run_dir / "manifest.json").read_text())["figures"]
+    if step == "03_analysis":
+        assert after["premium_count"] > before["premium_count"]
+        assert after["premium_count"] + after["ordinary_count"] == before["merged_rows"]
+    else:
+        assert after == before
+
+
+def test_every_key_a_params_file_sets_is_a_notebook_parameter():
+    declared = params.all_declared()
+    for path in sorted((ROOT / "params").glob("*.yaml")):
+        keys = yaml.safe_load(path.read_text()) or {}
+        unknown = set(keys) - set(declared)
+        assert not unknown, f"{path.name} sets {unknown}, which no notebook declares"
+        for step in params.STEPS:  # and each notebook receives exactly the ones it declares
+            assert set(params.for_step(step, keys)) == set(keys) & set(params.declared(step))

@@ -1,0 +1,42 @@
+"""The business's real export (beside the repository): the acceptance figures."""
+
+import json
+
+import openpyxl
+import pytest
+
+from tests import oracle
+from tests.conftest import run_pipeline
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def real_run(real_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("real") / "run"
+    proc = run_pipeline("--params", "params/real.yaml", "--set", f"input_dir={real_dir}", "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    return run_dir
+
+
+def test_real_data_figures(real_run):
+    f = json.loads((real_run / "manifest.json").read_text())["figures"]
+    assert (f["erp_rows"], f["web_rows"], f["liaison_rows"]) == (825, 1513, 825)
+    assert f["merged_rows"] == 714
+    assert f["total_revenue"] == pytest.approx(70568.60, abs=0.005)
+    assert (f["premium_count"], f["ordinary_count"]) == (30, 684)
+
+
+def test_real_data_matches_the_pandas_oracle_and_the_excel_cells(real_run, real_dir):
+    f = json.loads((real_run / "manifest.json").read_text())["figures"]
+    assert f == oracle.figures(real_dir)
+    total = openpyxl.load_workbook(real_run / "rapport_CA.xlsx")["CA total"]
+    assert total["A2"].value == pytest.approx(70568.60, abs=0.005) and total["C2"].value == 30
+
+
+def test_real_data_findings(real_run):
+    checks = {c["name"]: c for c in json.loads((real_run / "manifest.json").read_text())["checks"]}
+    assert checks["web_product_without_sku"]["observed"] == 2
+    assert checks["liaison_without_web_id"]["observed"] == 91
+    assert checks["erp_price_not_positive"]["observed"] == 2
+    assert all(c["status"] != "fail" for c in checks.values())

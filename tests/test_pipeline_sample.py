@@ -1,0 +1,95 @@
+"""End to end on the committed sample data: the run-dir and manifest contract."""
+
+import json
+
+import nbformat
+import openpyxl
+import pandas as pd
+import pytest
+
+from bottleneck_pipeline import manifest as manifest_mod
+from tests import oracle
+from tests.conftest import SAMPLE_DIR, run_pipeline
+
+STEPS = ["01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"]
+
+
+@pytest.fixture(scope="module")
+def manifest(sample_run):
+    return json.loads((sample_run / "manifest.json").read_text())
+
+
+def test_run_dir_holds_the_reports_and_the_evidence(sample_run):
+    expected = {"rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx",
+                "manifest.json"} | {f"{s}.{ext}" for s in STEPS for ext in ("ipynb", "html")}
+    present = {p.relative_to(sample_run).as_posix() for p in sample_run.rglob("*") if p.is_file()}
+    assert expected <= present
+
+
+def test_manifest_follows_the_contract(manifest, sample_run):
+    assert manifest["status"] == "succeeded"
+    assert manifest["run_id"] and manifest["params"]["input_dir"] == "data/sample"
+    assert set(manifest["figures"]) >= {"erp_rows", "web_rows", "liaison_rows", "merged_rows", "total_revenue",
+                                        "premium_count", "ordinary_count"}
+    assert {c["name"] for c in manifest["checks"]} >= {"erp_product_id_unique", "web_product_matched_once"}
+    assert all(set(c) >= {"name", "severity", "status", "observed", "expected"} for c in manifest["checks"])
+    assert [i["name"] for i in manifest["inputs"]] == ["erp", "web", "liaison"]
+    for i in manifest["inputs"]:
+        assert i["uri"].endswith(f"data/sample/{i['name']}.xlsx")
+        assert manifest_mod.file_fingerprint(SAMPLE_DIR / f"{i['name']}.xlsx")["sha256"] == i["sha256"]
+    assert [s["notebook"] for s in manifest["steps"]] == [f"{s}.ipynb" for s in STEPS]
+    assert all(s["status"] == "succeeded" and s["seconds"] > 0 for s in manifest["steps"])
+    assert all((sample_run / s["html"]).is_file() for s in manifest["steps"])
+    listed = {o["path"]: o for o in manifest["outputs"]}
+    assert "rapport_CA.xlsx" in listed and "debug/rapport_test.xlsx" in listed
+    assert listed["rapport_CA.xlsx"] == {"path": "rapport_CA.xlsx",
+                                         **manifest_mod.file_fingerprint(sample_run / "rapport_CA.xlsx")}
+
+
+def test_figures_agree_with_an_independent_pandas_computation(manifest):
+    assert manifest["figures"] == oracle.figures(SAMPLE_DIR)
+
+
+def test_reports_hold_the_figures(manifest, sample_run):
+    f = manifest["figures"]
+    total = openpyxl.load_workbook(sample_run / "rapport_CA.xlsx")["CA total"]
+    assert total["A2"].value == pytest.approx(f["total_revenue"])
+    assert (total["B2"].value, total["C2"].value, total["D2"].value) == (
+        f["merged_rows"], f["premium_count"], f["ordinary_count"])
+    detail = pd.read_excel(sample_run / "rapport_CA.xlsx", sheet_name="CA par produit", engine="calamine")
+    assert len(detail) == f["merged_rows"] and detail["revenue"].sum() == pytest.approx(f["total_revenue"])
+    premium = pd.read_csv(sample_run / "extraction_premium.csv", encoding="utf-8-sig")
+    ordinary = pd.read_csv(sample_run / "extraction_ordinaire.csv", encoding="utf-8-sig")
+    assert (len(premium), len(ordinary)) == (f["premium_count"], f["ordinary_count"])
+    assert premium["is_premium"].all() and not ordinary["is_premium"].any()
+    assert premium["z_score"].min() > 2.0 >= ordinary["z_score"].max()
+
+
+def test_test_report_lists_every_check_and_the_cleaning_log(manifest, sample_run):
+    wb = openpyxl.load_workbook(sample_run / "debug" / "rapport_test.xlsx")
+    checks = pd.read_excel(sample_run / "debug" / "rapport_test.xlsx", sheet_name="checks", engine="calamine")
+    assert list(checks["name"]) == [c["name"] for c in manifest["checks"]]
+    assert "cleaning" in wb.sheetnames
+    warned = [c["name"] for c in manifest["checks"] if c["status"] == "warning"]
+    assert warned and all(name[:31] in wb.sheetnames for name in warned)
+
+
+def test_html_evidence_shows_outputs_and_charts(sample_run):
+    html = (sample_run / "03_analysis.html").read_text(encoding="utf-8")
+    assert "Price distribution" in html or "data:image/png;base64" in html
+    assert html.count("data:image/png;base64") >= 2
+    nb = nbformat.read(sample_run / "03_analysis.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "run_dir" in injected[0].source
+
+
+def test_progress_is_shown_per_step_and_reports_are_named(tmp_path):
+    proc = run_pipeline("--run-dir", str(tmp_path / "run"), "--set", "premium_method=iqr", "--set",
+                        "premium_threshold=1.5")
+    assert proc.returncode == 0, proc.stderr
+    for i, step in enumerate(STEPS, 1):
+        assert f"[{i}/4] {step} ... succeeded (" in proc.stdout
+    assert "rapport_CA.xlsx" in proc.stdout and str(tmp_path / "run") in proc.stdout
+    assert proc.stderr == ""
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert m["params"]["premium_method"] == "iqr"
