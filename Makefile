@@ -22,7 +22,7 @@ $(VENV)/.runtime: $(BIN)/python pyproject.toml requirements.lock
 
 $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP_INSTALL) -e '.[dev]'
-	@if [ -d .git ]; then $(BIN)/nbstripout --install --attributes .gitattributes; fi
+	@if [ -d .git ]; then $(BIN)/nbstripout --install; fi
 	@touch $@
 
 install: $(VENV)/.dev ## create .venv and install the pinned dependencies (with test tools)
