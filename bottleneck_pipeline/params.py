@@ -19,6 +19,15 @@ from .errors import ParamError
 
 STEPS = ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
 RUNNER_ONLY = {"run_dir"}  # set by the runner (--run-dir), not by a params file
+# Parameters of the run itself, not of a notebook (same shape as papermill's inspection).
+RUNNER_PARAMS = {
+    "publish_to": {
+        "name": "publish_to",
+        "inferred_type_name": "str",
+        "default": '""',
+        "help": "empty: no upload; s3://bucket/prefix/: publish the run there (production: .../BottleNeck/)",
+    },
+}
 CHOICES = {"premium_method": ("zscore", "iqr")}
 MINIMUM = {"premium_threshold": 0.0, "top_n": 1}
 TYPES = {"str": str, "float": float, "int": int, "bool": bool}
@@ -41,7 +50,8 @@ def declared(step: str) -> dict[str, dict[str, Any]]:
 
 
 def all_declared() -> dict[str, dict[str, Any]]:
-    merged: dict[str, dict[str, Any]] = {}
+    """Every parameter a run accepts: the notebooks' and the runner's own."""
+    merged: dict[str, dict[str, Any]] = dict(RUNNER_PARAMS)
     for step in STEPS:
         merged.update(declared(step))
     return merged
@@ -68,6 +78,13 @@ def validate_value(name: str, value: Any) -> None:
         raise ParamError(f"parameter {name}: must be one of {', '.join(CHOICES[name])}, got {value!r}")
     if name in MINIMUM and value < MINIMUM[name]:
         raise ParamError(f"parameter {name}: must be >= {MINIMUM[name]}, got {value!r}")
+    if (name == "publish_to" and value) or (name == "input_dir" and str(value).startswith("s3://")):
+        from .s3 import S3Error, S3Uri
+
+        try:
+            S3Uri.parse(value, prefix=True, what=f"parameter {name}")
+        except S3Error as exc:
+            raise ParamError(str(exc)) from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:

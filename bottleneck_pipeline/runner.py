@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import evidence, manifest, paths
+from . import evidence, manifest, paths, publish, s3
 from . import params as params_mod
 from .errors import PipelineError
 
@@ -47,6 +47,21 @@ def _failure_line(step: str, exc: BaseException) -> str:
     return f"step {step} failed: {ename}: {cause}"
 
 
+def kernel_manager_class(log_path: Path):
+    """A kernel manager whose kernel writes its own log lines (start-up notices, shutdown
+    messages) to ``log_path`` instead of our stderr, which is kept for the one error line."""
+    from jupyter_client import AsyncKernelManager
+
+    class RunKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as log:  # the child process keeps its own copy of the fd
+                kw["stdout"] = kw["stderr"] = log
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return RunKernelManager
+
+
 def run_step(step: str, run_dir: Path, step_params: dict[str, Any]) -> None:
     import papermill
     from traitlets.config import Config
@@ -62,6 +77,7 @@ def run_step(step: str, run_dir: Path, step_params: dict[str, Any]) -> None:
         # CurveZMQ between runner and kernel (the kernelspec supports it): the kernel's
         # traffic is encrypted and it does not warn about plain TCP on stderr.
         config=Config({"KernelManager": {"transport_encryption": "auto"}}),
+        kernel_manager_class=kernel_manager_class(run_dir / paths.WORK_DIR / "kernel.log"),
     )
 
 
@@ -109,6 +125,21 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, out=sys.stdout) -> d
     return manifest.update(run_dir, **final)
 
 
+def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
+    """Publish the run; a publishing failure fails the run (and says so in its archive)."""
+    try:
+        publish.publish(run_dir, publish_to)
+    except PipelineError as exc:
+        first_error = manifest.read(run_dir).get("error")
+        error = f"{first_error}; publishing the evidence failed too: {exc}" if first_error else f"publish failed: {exc}"
+        manifest.update(run_dir, status="failed", error=error)
+        try:  # the archived manifest must not say "succeeded"
+            publish.archive_manifest(run_dir)
+        except PipelineError:
+            pass
+    return manifest.read(run_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -116,10 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    s3.load_env_file()
+    s3.quiet_botocore_logs()
+    if params.get("publish_to"):
+        try:
+            publish.preflight(params["publish_to"])
+        except PipelineError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     run_id = paths.new_run_id()
     run_dir = paths.prepare_run_dir(args.run_dir or f"outputs/{run_id}")
     print(f"run {run_id} -> {run_dir}", flush=True)
     result = run(params, run_dir, run_id)
+    if params.get("publish_to"):
+        result = publish_run(run_dir, params["publish_to"])
     if result["status"] != "succeeded":
         print(f"error: {result['error']} (evidence: {run_dir})", file=sys.stderr)
         return 1

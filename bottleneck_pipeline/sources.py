@@ -113,8 +113,11 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
     if rows == 0:
         raise InputError(f"{label}: no data rows (headers only)")
     check_numbers(con, source, label)
-    return {"name": source.name, "file": label, "uri": file.uri, "rows": rows, "columns": len(columns),
+    info = {"name": source.name, "file": label, "uri": file.uri, "rows": rows, "columns": len(columns),
             **file_fingerprint(path)}
+    if file.etag is not None:
+        info["etag"] = file.etag
+    return info
 
 
 def check_columns(source: Source, found: list[str], label: str) -> None:

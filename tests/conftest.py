@@ -93,3 +93,67 @@ def make_sources(tmp_path):
         return out
 
     return make
+
+
+# --- S3: a live S3 API (moto's server) on 127.0.0.1 ------------------------------------
+
+S3_TEST_KEY = "testing-access-key"
+S3_TEST_SECRET = "testing-secret-key"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server over HTTP on loopback; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch, tmp_path):
+    """Environment pointing boto3 at the test server, for this process and for subprocesses."""
+    env = {
+        "AWS_ENDPOINT_URL_S3": s3_server,
+        "AWS_ACCESS_KEY_ID": S3_TEST_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_TEST_SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+    for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+def boto3_client(endpoint: str, key: str = S3_TEST_KEY, secret: str = S3_TEST_SECRET):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
+                        region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3_env, request):
+    """A fresh, empty bucket on the test server; yields (name, client)."""
+    import uuid
+
+    name = f"bn-{uuid.uuid4().hex[:12]}"
+    client = boto3_client(s3_env["AWS_ENDPOINT_URL_S3"])
+    client.create_bucket(Bucket=name)
+    return name, client
+
+
+def upload_dir(client, bucket: str, folder: Path, prefix: str) -> None:
+    for f in sorted(folder.iterdir()):
+        client.upload_file(str(f), bucket, f"{prefix}{f.name}")
+
+
+def keys(client, bucket: str, prefix: str = "") -> list[str]:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))

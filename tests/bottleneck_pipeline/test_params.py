@@ -25,6 +25,9 @@ def test_overrides_are_typed_from_yaml():
         ("top_n=2.5", "parameter top_n: expected int, got 2.5"),
         ("run_dir=/tmp/x", "parameter run_dir (--set): set it with --run-dir"),
         ("premium_threshold", "--set 'premium_threshold': expected KEY=VALUE"),
+        ("publish_to=https://bucket/BottleNeck/", "parameter publish_to 'https://bucket/BottleNeck/': expected s3://"),
+        ("publish_to=s3://bucket/BottleNeck/../other/", "parameter publish_to 's3://bucket/BottleNeck/../other/': '..'"),
+        ("input_dir=s3://", "parameter input_dir 's3://': expected s3://bucket/prefix/"),
     ],
 )
 def test_bad_parameters_are_refused_with_one_line(override, message):
@@ -44,6 +47,12 @@ def test_params_file_problems(tmp_path):
     bad.write_text("premium_threshold: true\n")
     with pytest.raises(ParamError, match="expected float, got True"):
         params.load(str(bad))
+
+
+def test_publish_to_is_a_run_parameter_not_a_notebook_one():
+    p = params.load("params/default.yaml", ["publish_to=s3://bucket/BottleNeck"])
+    assert p["publish_to"] == "s3://bucket/BottleNeck"
+    assert all("publish_to" not in params.for_step(step, p) for step in params.STEPS)
 
 
 def test_each_step_receives_only_what_it_declares():

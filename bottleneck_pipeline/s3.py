@@ -1,0 +1,270 @@
+"""S3 access: one client configured for reliability, and errors turned into one clear line.
+
+Credentials come only from the standard AWS chain (environment, shared profile, role);
+the endpoint from the standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` variables,
+so MinIO and other S3-compatible stores work. A git-ignored ``.env`` at the repository
+root may set those variables for local runs; it never overrides what is already set.
+No message built here ever contains a credential.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from . import paths
+from .errors import PipelineError
+
+RETRIES = {"mode": "standard", "max_attempts": 3}
+CONNECT_TIMEOUT = 3  # seconds, per attempt
+READ_TIMEOUT = 30
+MULTIPART_THRESHOLD = 256 * 1024 * 1024  # single-part below this: the SHA-256 is the object's own
+
+
+class S3Error(PipelineError):
+    """An S3 operation failed; the message names the bucket, key or endpoint, never a credential."""
+
+
+@dataclass(frozen=True)
+class S3Uri:
+    bucket: str
+    key: str  # for a prefix: "" or ending with "/"
+
+    @classmethod
+    def parse(cls, uri: str, *, prefix: bool = False, what: str = "S3 location") -> "S3Uri":
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise S3Error(f"{what} {uri!r}: expected s3://bucket/{'prefix/' if prefix else 'key'}")
+        if "@" in parsed.netloc or parsed.query or parsed.fragment:
+            raise S3Error(f"{what}: expected s3://bucket/prefix/ with no user, query or fragment")
+        key = parsed.path.lstrip("/")
+        if prefix and key and not key.endswith("/"):
+            key += "/"
+        if any(part in ("..", ".") for part in key.split("/")):
+            raise S3Error(f"{what} {uri!r}: '..' and '.' are not allowed in the key")
+        return cls(parsed.netloc, key)
+
+    def join(self, name: str) -> "S3Uri":
+        return S3Uri(self.bucket, f"{self.key}{name}")
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def quiet_botocore_logs() -> None:
+    """botocore logs request headers (signatures, session tokens) at DEBUG: never let it."""
+    for name in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def load_env_file() -> None:
+    """Read ``.env`` at the repository root (if any) without overriding the environment."""
+    from dotenv import load_dotenv
+
+    env_file = paths.project_root() / ".env"
+    if env_file.is_file():
+        load_dotenv(env_file, override=False)
+
+
+def endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+
+
+@functools.lru_cache(maxsize=None)
+def _client_for(_env_key: tuple):
+    import boto3
+    from botocore.config import Config
+
+    quiet_botocore_logs()
+    config = Config(
+        retries=dict(RETRIES),
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        request_checksum_calculation="when_supported",
+        response_checksum_validation="when_supported",
+    )
+    return boto3.session.Session().client("s3", config=config)
+
+
+def client():
+    """The S3 client (cached per endpoint and region; credentials resolved by boto3's chain)."""
+    load_env_file()
+    env_key = tuple(os.environ.get(k) for k in (
+        "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID"))  # the key id only distinguishes cache entries; it is never shown
+    return _client_for(env_key)
+
+
+def transfer_config():
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, max_concurrency=4)
+
+
+def describe_error(exc: BaseException, target: str) -> str:
+    """One line for an S3 failure on ``target`` (an s3:// URI), without credentials."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return "no usable AWS credentials found (environment, profile or role)"
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
+        return f"S3 endpoint {endpoint()} unreachable (gave up after {RETRIES['max_attempts']} attempts)"
+    if isinstance(exc, ReadTimeoutError):
+        return f"S3 endpoint {endpoint()} did not answer within {READ_TIMEOUT}s"
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        bucket = target.split("/")[2] if target.startswith("s3://") else target
+        if code == "NoSuchBucket":
+            return f"bucket s3://{bucket}/ does not exist"
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+            return f"{target}: not found"
+        if code == "InvalidAccessKeyId":
+            return "S3 refused the credentials: unknown access key id"
+        if code == "SignatureDoesNotMatch":
+            return "S3 refused the credentials: bad signature (the secret key does not match)"
+        if code in ("AccessDenied", "403", "Forbidden") or status == 403:
+            return f"S3 access denied on {target}"
+        return f"S3 error {code or status} on {target}"
+    return f"S3 failure on {target}: {type(exc).__name__}"
+
+
+def _sha256_b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def download(uri: S3Uri, dest: Path) -> dict[str, Any]:
+    """Download an object to ``dest``; returns its ETag (the caller hashes the file)."""
+    s3 = client()
+    try:
+        head = s3.head_object(Bucket=uri.bucket, Key=uri.key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.part")
+        s3.download_file(uri.bucket, uri.key, str(tmp), Config=transfer_config())
+        paths.replace_atomically(tmp, dest)
+    except Exception as exc:
+        if isinstance(exc, PipelineError):
+            raise
+        exc = explain(exc, lambda: s3.get_object(Bucket=uri.bucket, Key=uri.key, Range="bytes=0-0"))
+        if is_missing(exc) and not bucket_exists(uri.bucket):
+            raise S3Error(f"bucket s3://{uri.bucket}/ does not exist") from None
+        raise S3Error(describe_error(exc, str(uri))) from None
+    return {"etag": head.get("ETag", "").strip('"')}
+
+
+def explain(exc: BaseException, probe) -> BaseException:
+    """A HEAD request's error has no body, so no code ("403" only): repeat the request as a
+    GET (``probe``) to learn why (unknown key, bad signature, access denied, no such bucket)."""
+    from botocore.exceptions import ClientError
+
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    if code not in ("400", "403", "404"):
+        return exc
+    try:
+        probe()
+    except ClientError as detailed:
+        return detailed
+    except Exception:
+        return exc
+    return exc
+
+
+def is_missing(exc: BaseException) -> bool:
+    from botocore.exceptions import ClientError
+
+    return isinstance(exc, ClientError) and (
+        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+        or exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchBucket", "404"))
+
+
+def bucket_exists(bucket: str) -> bool:
+    try:
+        client().head_bucket(Bucket=bucket)
+        return True
+    except Exception:
+        return False
+
+
+def upload(local: Path, uri: S3Uri, sha256_hex: str, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    """Upload with a SHA-256 checksum S3 verifies on receipt, then check the stored object
+    carries the local SHA-256 and size."""
+    s3 = client()
+    extra = {
+        "ChecksumAlgorithm": "SHA256",
+        "Metadata": {"sha256": sha256_hex, **(metadata or {})},
+        "ContentType": content_type(local.name),
+    }
+    try:
+        s3.upload_file(str(local), uri.bucket, uri.key, ExtraArgs=extra, Config=transfer_config())
+        head = s3.head_object(Bucket=uri.bucket, Key=uri.key, ChecksumMode="ENABLED")
+    except Exception as exc:
+        raise S3Error(describe_error(exc, str(uri))) from None
+    verify(head, uri, sha256_hex, local.stat().st_size)
+    return {"uri": str(uri), "etag": head.get("ETag", "").strip('"')}
+
+
+def verify(head: dict[str, Any], uri: S3Uri, sha256_hex: str, size: int) -> None:
+    stored = head.get("ChecksumSHA256")
+    if head.get("ContentLength") != size:
+        raise S3Error(f"{uri}: stored size {head.get('ContentLength')} differs from the local file ({size})")
+    if stored and "-" not in stored and stored != _sha256_b64(sha256_hex):
+        raise S3Error(f"{uri}: stored SHA-256 differs from the local file")
+    if head.get("Metadata", {}).get("sha256") != sha256_hex:
+        raise S3Error(f"{uri}: stored object does not carry the expected SHA-256")
+
+
+def copy(source: S3Uri, dest: S3Uri, metadata: dict[str, str]) -> None:
+    """Server-side copy (one atomic replace of ``dest`` for readers)."""
+    s3 = client()
+    try:
+        s3.copy_object(
+            Bucket=dest.bucket, Key=dest.key, CopySource={"Bucket": source.bucket, "Key": source.key},
+            MetadataDirective="REPLACE", Metadata=metadata, ContentType=content_type(dest.key),
+            ChecksumAlgorithm="SHA256",
+        )
+    except Exception as exc:
+        raise S3Error(describe_error(exc, str(dest))) from None
+
+
+def head(uri: S3Uri) -> dict[str, Any] | None:
+    try:
+        return client().head_object(Bucket=uri.bucket, Key=uri.key)
+    except Exception as exc:
+        if is_missing(exc):
+            return None
+        raise S3Error(describe_error(exc, str(uri))) from None
+
+
+def get_json(uri: S3Uri) -> dict[str, Any] | None:
+    import json
+
+    try:
+        body = client().get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
+    except Exception as exc:
+        if is_missing(exc):
+            return None
+        raise S3Error(describe_error(exc, str(uri))) from None
+    return json.loads(body)
+
+
+def content_type(name: str) -> str:
+    return {
+        ".html": "text/html; charset=utf-8",
+        ".csv": "text/csv; charset=utf-8",
+        ".json": "application/json",
+        ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ".ipynb": "application/x-ipynb+json",
+    }.get(Path(name).suffix.lower(), "application/octet-stream")

@@ -1,0 +1,254 @@
+"""S3 in and out, end to end, against a live S3 API on loopback (moto's server)."""
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import boto3
+import openpyxl
+import pytest
+
+from bottleneck_pipeline import publish
+from bottleneck_pipeline.s3 import S3Error
+from tests.conftest import ROOT, SAMPLE_DIR, erp_frame, keys, run_pipeline, upload_dir
+
+REPORTS = ["rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx"]
+HTMLS = ["01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html", "04_export.html"]
+FIXED = sorted(REPORTS + HTMLS + ["manifest.json"])
+
+
+def s3_run(env, bucket, tmp_path, source=SAMPLE_DIR, name="run", extra=()):
+    run_dir = tmp_path / name
+    proc = run_pipeline("--set", f"input_dir=s3://{bucket}/in/2026-11/", "--set",
+                        f"publish_to=s3://{bucket}/BottleNeck/", "--run-dir", str(run_dir), *extra, env=env)
+    return proc, run_dir
+
+
+def fixed_keys(client, bucket):
+    return [k for k in keys(client, bucket, "BottleNeck/") if not k.startswith("BottleNeck/runs/")]
+
+
+def get(client, bucket, key) -> bytes:
+    return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_round_trip_publishes_fixed_keys_and_the_run_archive(bucket, s3_env, tmp_path):
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    proc, run_dir = s3_run(s3_env, name, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((run_dir / "manifest.json").read_text())
+    run_id = m["run_id"]
+
+    assert fixed_keys(client, name) == [f"BottleNeck/{k}" for k in FIXED]
+    archived = keys(client, name, f"BottleNeck/runs/{run_id}/")
+    assert archived == sorted(f"BottleNeck/runs/{run_id}/{o['path']}" for o in m["outputs"]) + [
+        f"BottleNeck/runs/{run_id}/manifest.json"] or set(archived) == {
+        f"BottleNeck/runs/{run_id}/{o['path']}" for o in m["outputs"]} | {f"BottleNeck/runs/{run_id}/manifest.json"}
+    for rel in REPORTS + HTMLS:
+        assert get(client, name, f"BottleNeck/{rel}") == (run_dir / rel).read_bytes()
+        assert client.head_object(Bucket=name, Key=f"BottleNeck/{rel}")["Metadata"]["run-id"] == run_id
+
+    published = json.loads(get(client, name, "BottleNeck/manifest.json"))
+    assert published["run_id"] == run_id and published["status"] == "succeeded"
+    assert published["published"]["archive"] == f"s3://{name}/BottleNeck/runs/{run_id}/"
+    for i in published["inputs"]:
+        assert i["uri"] == f"s3://{name}/in/2026-11/{i['name']}.xlsx"
+        assert i["etag"] == client.head_object(Bucket=name, Key=f"in/2026-11/{i['name']}.xlsx")["ETag"].strip('"')
+        assert i["bytes"] == (SAMPLE_DIR / f"{i['name']}.xlsx").stat().st_size and len(i["sha256"]) == 64
+
+    (tmp_path / "dl.xlsx").write_bytes(get(client, name, "BottleNeck/rapport_CA.xlsx"))
+    total = openpyxl.load_workbook(tmp_path / "dl.xlsx")["CA total"]
+    assert total["A2"].value == pytest.approx(published["figures"]["total_revenue"])
+    assert "published" in proc.stdout
+
+
+def test_second_run_of_the_month_replaces_the_fixed_keys_and_keeps_both_archives(bucket, s3_env, tmp_path):
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    first, _ = s3_run(s3_env, name, tmp_path, name="one")
+    second, run2 = s3_run(s3_env, name, tmp_path, name="two")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    run_id = json.loads((run2 / "manifest.json").read_text())["run_id"]
+    runs = {k.split("/")[2] for k in keys(client, name, "BottleNeck/runs/")}
+    assert len(runs) == 2 and run_id in runs
+    assert json.loads(get(client, name, "BottleNeck/manifest.json"))["run_id"] == run_id
+    assert fixed_keys(client, name) == [f"BottleNeck/{k}" for k in FIXED]
+    csv1 = [get(client, name, f"BottleNeck/runs/{r}/extraction_premium.csv") for r in sorted(runs)]
+    assert csv1[0] == csv1[1]  # same inputs, same extraction
+
+
+def test_failed_run_publishes_its_evidence_only_under_runs(bucket, s3_env, tmp_path, make_sources):
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    ok, _ = s3_run(s3_env, name, tmp_path, name="ok")
+    assert ok.returncode == 0
+    before = {k: get(client, name, k) for k in fixed_keys(client, name)}
+
+    erp = erp_frame()
+    erp.loc[len(erp)] = (2, 1, 25.0, 1, "instock")  # conflicting duplicate: a blocking failure
+    upload_dir(client, name, make_sources(erp=erp), "in/2026-11/")
+    failed, run_dir = s3_run(s3_env, name, tmp_path, name="bad")
+    assert failed.returncode == 1
+    assert "step 02_cleaning_tests failed: CheckFailed" in failed.stderr
+    run_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
+    assert {k: get(client, name, k) for k in fixed_keys(client, name)} == before
+    archived = [k.removeprefix(f"BottleNeck/runs/{run_id}/") for k in keys(client, name, f"BottleNeck/runs/{run_id}/")]
+    assert {"debug/rapport_test.xlsx", "01_ingestion.html", "02_cleaning_tests.html", "manifest.json"} <= set(archived)
+    assert "rapport_CA.xlsx" not in archived
+    assert json.loads(get(client, name, f"BottleNeck/runs/{run_id}/manifest.json"))["status"] == "failed"
+
+
+def test_failure_in_the_middle_of_publishing_leaves_the_previous_set(bucket, s3_env, tmp_path, sample_run):
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    ok, _ = s3_run(s3_env, name, tmp_path, name="ok")
+    assert ok.returncode == 0
+    before = {k: get(client, name, k) for k in fixed_keys(client, name)}
+    previous_run = json.loads(before["BottleNeck/manifest.json"])["run_id"]
+
+    import shutil
+    run_dir = tmp_path / "copy"
+    shutil.copytree(sample_run, run_dir)
+    m = json.loads((run_dir / "manifest.json").read_text())
+    m["run_id"] = "20991231T000000Z-dead"
+    (run_dir / "manifest.json").write_text(json.dumps(m))
+
+    from bottleneck_pipeline import s3
+    copies = []
+
+    def fail_third_copy(**kwargs):
+        copies.append(1)
+        if len(copies) == 3:
+            raise ConnectionError("network dropped")  # the third fixed key never lands
+
+    s3.client().meta.events.register("before-call.s3.CopyObject", fail_third_copy)
+    try:
+        with pytest.raises(S3Error, match=f"the fixed keys still hold run {previous_run}"):
+            publish.publish(run_dir, f"s3://{name}/BottleNeck/", log=lambda _: None)
+    finally:
+        s3.client().meta.events.unregister("before-call.s3.CopyObject", fail_third_copy)
+    after = {k: get(client, name, k) for k in fixed_keys(client, name)}
+    assert after == before
+    for k in after:
+        assert client.head_object(Bucket=name, Key=k)["Metadata"]["run-id"] == previous_run
+
+
+@pytest.mark.realdata
+def test_real_data_round_trip(bucket, s3_env, tmp_path, real_dir):
+    name, client = bucket
+    upload_dir(client, name, real_dir, "in/2026-11/")
+    proc, run_dir = s3_run(s3_env, name, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    f = json.loads(get(client, name, "BottleNeck/manifest.json"))["figures"]
+    assert (f["merged_rows"], f["premium_count"], f["ordinary_count"]) == (714, 30, 684)
+    assert f["total_revenue"] == pytest.approx(70568.60, abs=0.005)
+    assert fixed_keys(client, name) == [f"BottleNeck/{k}" for k in FIXED]
+
+
+# --- errors: one line, non-zero exit, nothing at the fixed keys -------------------------------
+
+def one_error_line(proc) -> str:
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_missing_input_key_is_named(bucket, s3_env, tmp_path):
+    name, client = bucket
+    client.upload_file(str(SAMPLE_DIR / "erp.xlsx"), name, "in/2026-11/erp.xlsx")
+    proc, _ = s3_run(s3_env, name, tmp_path)
+    line = one_error_line(proc)
+    assert f"InputError: web.xlsx: s3://{name}/in/2026-11/web.xlsx: not found" in line
+    assert fixed_keys(client, name) == []
+
+
+def test_missing_buckets(bucket, s3_env, tmp_path):
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/")
+    proc = run_pipeline("--set", f"input_dir=s3://{name}/in/", "--set", "publish_to=s3://no-such-bucket-b/BottleNeck/",
+                        "--run-dir", str(tmp_path / "r"), env=s3_env)
+    assert one_error_line(proc) == ("error: publish_to s3://no-such-bucket-b/BottleNeck/: "
+                                    "bucket s3://no-such-bucket-b/ does not exist")
+    assert not (tmp_path / "r").exists()  # refused before any work
+    proc = run_pipeline("--set", "input_dir=s3://no-such-bucket-a/in/", "--run-dir", str(tmp_path / "r2"), env=s3_env)
+    assert "InputError: erp.xlsx: bucket s3://no-such-bucket-a/ does not exist" in one_error_line(proc)
+
+
+def test_unreachable_endpoint(tmp_path, s3_env):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**s3_env, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}
+    proc = run_pipeline("--set", "publish_to=s3://bucket/BottleNeck/", "--run-dir", str(tmp_path / "r"), env=env)
+    assert one_error_line(proc) == (f"error: publish_to s3://bucket/BottleNeck/: S3 endpoint http://127.0.0.1:{port} "
+                                    "unreachable (gave up after 3 attempts)")
+
+
+@pytest.fixture
+def enforced_auth(s3_server, bucket):
+    """moto enforces IAM credentials once INITIAL_NO_AUTH_ACTION_COUNT calls are used up."""
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+
+    def reset(count: str):
+        req = urllib.request.Request(f"{s3_server}/moto-api/reset-auth", data=count.encode(), method="POST",
+                                     headers={"Content-Type": "text/plain"})
+        urllib.request.urlopen(req, timeout=10).read()
+
+    reset("4")  # the next 4 calls run unauthenticated: create two users and their keys
+    iam = boto3.client("iam", endpoint_url=s3_server, region_name="us-east-1",
+                       aws_access_key_id="x", aws_secret_access_key="x")
+    reader_name, nobody_name = f"reader-{name}", f"nobody-{name}"
+    iam.create_user(UserName=reader_name)
+    reader = iam.create_access_key(UserName=reader_name)["AccessKey"]
+    iam.create_user(UserName=nobody_name)  # no policy: every S3 call is denied
+    nobody = iam.create_access_key(UserName=nobody_name)["AccessKey"]
+    yield name, reader, nobody
+    reset("inf")
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("unknown key", "S3 refused the credentials: unknown access key id"),
+    ("bad secret", "S3 refused the credentials: bad signature (the secret key does not match)"),
+    ("no permission", "S3 access denied on s3://{bucket}/in/2026-11/erp.xlsx"),
+])
+def test_refused_credentials_say_so_without_showing_them(enforced_auth, s3_env, tmp_path, case, expected):
+    name, reader, nobody = enforced_auth
+    key, secret = {
+        "unknown key": ("AKIAUNKNOWNCANARY123", "canary-secret-unknown-key"),
+        "bad secret": (reader["AccessKeyId"], "canary-wrong-secret-value"),
+        "no permission": (nobody["AccessKeyId"], nobody["SecretAccessKey"]),
+    }[case]
+    env = {**s3_env, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    proc = run_pipeline("--set", f"input_dir=s3://{name}/in/2026-11/", "--run-dir", str(tmp_path / "r"), env=env)
+    line = one_error_line(proc)
+    assert expected.format(bucket=name) in line
+    assert secret not in proc.stderr + proc.stdout and key not in proc.stderr + proc.stdout
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+CANARY_KEY = "AKIACANARY7Q2W9E4R1T"
+CANARY_SECRET = "canary/Secret+Value/4f9d0c2b7a1e8f3d6c5b"
+
+
+def test_canary_credentials_appear_nowhere(bucket, s3_env, tmp_path):
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    env = {**s3_env, "AWS_ACCESS_KEY_ID": CANARY_KEY, "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
+           "AWS_SESSION_TOKEN": "canary-session-token-93jd"}
+    proc, run_dir = s3_run(s3_env | env, name, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    haystacks = {"stdout": proc.stdout.encode(), "stderr": proc.stderr.encode()}
+    haystacks |= {str(p): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    haystacks |= {k: get(client, name, k) for k in keys(client, name, "BottleNeck/")}
+    for secret in (CANARY_KEY, CANARY_SECRET, "canary-session-token-93jd"):
+        leaks = [where for where, data in haystacks.items() if secret.encode() in data]
+        assert not leaks, f"{secret} found in {leaks}"
+    assert len(haystacks) > 20
