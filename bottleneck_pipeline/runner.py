@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one parameter"
     )
     parser.add_argument("--run-dir", help="run directory (default: outputs/<run_id>/)")
+    parser.add_argument("--kestra", action="store_true",
+                        help="also report outputs and metrics to Kestra (::{...}:: lines on stdout)")
     return parser.parse_args(argv)
 
 
@@ -161,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     result = run(params, run_dir, run_id)
     if params.get("publish_to"):
         result = publish_run(run_dir, params["publish_to"])
+    if args.kestra:
+        from . import kestra_report
+
+        kestra_report.report(result)
     if result["status"] != "succeeded":
         print(f"error: {result['error']} (evidence: {run_dir})", file=sys.stderr)
         return 1
