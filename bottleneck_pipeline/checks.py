@@ -3,6 +3,7 @@
 Each ``sql/checks/<name>.sql`` starts with header comments::
 
     -- severity: blocking | warning
+    -- source: erp | web | liaison (optional: the export the failing rows come from)
     -- description: what must hold
     -- detail: optional aggregate over the failing rows, e.g. sum(total_sales)
 
@@ -24,7 +25,7 @@ from .errors import CheckFailed
 
 CHECKS_DIR = paths.SQL_DIR / "checks"
 SEVERITIES = ("blocking", "warning")
-_HEADER = re.compile(r"^--\s*(severity|description|detail):\s*(.+?)\s*$")
+_HEADER = re.compile(r"^--\s*(severity|source|description|detail):\s*(.+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Check:
     description: str
     sql: str
     detail: str | None = None
+    source: str | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> "Check":
@@ -46,7 +48,8 @@ class Check:
         severity = meta.get("severity")
         if severity not in SEVERITIES:
             raise ValueError(f"{path.name}: '-- severity:' must be one of {SEVERITIES}, got {severity!r}")
-        return cls(path.stem, severity, meta.get("description", ""), text.strip().rstrip(";"), meta.get("detail"))
+        return cls(path.stem, severity, meta.get("description", ""), text.strip().rstrip(";"), meta.get("detail"),
+                   meta.get("source"))
 
 
 @dataclass
@@ -58,6 +61,7 @@ class CheckResult:
     expected: int
     description: str
     detail: str = ""
+    source: str | None = None
     sample: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def as_manifest(self) -> dict[str, Any]:
@@ -84,7 +88,8 @@ def run_check(con: duckdb.DuckDBPyConnection, check: Check, sample_rows: int = 1
         cols = [d[0] for d in cur.description]
         sample = [dict(zip(cols, row)) for row in cur.fetchall()]
     status = "pass" if observed == 0 else ("fail" if check.severity == "blocking" else "warning")
-    return CheckResult(check.name, check.severity, status, observed, 0, check.description, detail, sample)
+    return CheckResult(check.name, check.severity, status, observed, 0, check.description, detail, check.source,
+                       sample)
 
 
 def run_all(con: duckdb.DuckDBPyConnection, checks: list[Check] | None = None) -> list[CheckResult]:
@@ -98,8 +103,15 @@ def summary_frame(results: list[CheckResult]):
     return pd.DataFrame([r.as_manifest() for r in results])
 
 
-def raise_on_blocking(results: list[CheckResult]) -> None:
+def raise_on_blocking(results: list[CheckResult], files: dict[str, str] | None = None) -> None:
+    """Stop the run if a blocking check failed: one line naming each failed check, the
+    source file it concerns (``files``: source -> file name) and what should hold."""
     failed = [r for r in results if r.status == "fail"]
     if failed:
-        names = ", ".join(f"{r.name} ({r.observed} row{'s' if r.observed != 1 else ''})" for r in failed)
-        raise CheckFailed(f"blocking data-quality check(s) failed: {names}; see debug/rapport_test.xlsx")
+        files = files or {}
+        parts = []
+        for r in failed:
+            where = f"{files.get(r.source, r.source)}: " if r.source else ""
+            rows = f"{r.observed} row{'s' if r.observed != 1 else ''}"
+            parts.append(f"{where}{r.name} ({rows}; expected: {r.description})")
+        raise CheckFailed(f"blocking data-quality check(s) failed: {'; '.join(parts)}; see debug/rapport_test.xlsx")

@@ -21,7 +21,11 @@ def connect(run_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     db_path = Path(run_dir) / paths.DATABASE
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
-    con.execute(f"set temp_directory = '{db_path.parent / 'spill'}'")
+    con.execute(f"set temp_directory = '{db_path.parent / 'spill'}'")  # larger-than-memory work spills here
+    try:  # no progress bars in logs (in a Jupyter kernel DuckDB has none without ipywidgets, and
+        con.execute("set enable_progress_bar = false")  # then refuses to change the setting)
+    except duckdb.Error:
+        pass
     run_file(con, "macros.sql")
     return con
 

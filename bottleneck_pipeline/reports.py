@@ -141,7 +141,12 @@ PRODUCT_COLUMNS = """
 """
 
 
-def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_id: str = "") -> Path:
+def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_id: str = "",
+                   max_rows: int = EXCEL_MAX_ROWS) -> Path:
+    products = con.execute("select count(*) from classified").fetchall()[0][0]
+    parts = max(1, -(-products // (max_rows - 1)))
+    note = (f"{products} products: the detail continues over {parts} sheets "
+            f"('CA par produit' to 'CA par produit ({parts})'), Excel's row limit") if parts > 1 else ""
     columns, rows = stream(
         con,
         f"select {PRODUCT_COLUMNS} from classified order by revenue desc, product_id",
@@ -152,6 +157,7 @@ def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_
         rows,
         formats={"price": EUR, "revenue": EUR, "total_sales": INT, "stock_quantity": INT, "z_score": "0.00"},
         widths={"post_title": 60, "sku": 22, "product_id": 12},
+        max_rows=max_rows,
     )
     totals_cols, totals_rows = stream(
         con,
@@ -161,17 +167,18 @@ def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_
             count(*)                                    as products,
             count(*) filter (where is_premium)          as premium_wines,
             count(*) filter (where not is_premium)      as ordinary_wines,
-            $run_id                                     as run_id
+            $run_id                                     as run_id,
+            $note                                       as note
         from classified
         """,
-        {"run_id": run_id},
+        {"run_id": run_id, "note": note},
     )
     total = Sheet(
         "CA total",
         totals_cols,
         totals_rows,
         formats={"total_revenue": EUR, "products": INT, "premium_wines": INT, "ordinary_wines": INT},
-        widths={"total_revenue": 22, "run_id": 26},
+        widths={"total_revenue": 22, "run_id": 26, "note": 60},
     )
     return write_xlsx(path, [total, per_product])
 

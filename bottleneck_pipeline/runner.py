@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import evidence, manifest, paths, publish, s3
+from . import evidence, manifest, paths, publish, rundir, s3
 from . import params as params_mod
-from .errors import PipelineError
+from .errors import ParamError, PipelineError
 
 DEFAULT_PARAMS = "params/default.yaml"
 
@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         params = params_mod.load(args.params, args.overrides)
+        if args.run_dir:
+            rundir.check_argument(args.run_dir)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -158,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     run_id = paths.new_run_id()
-    run_dir = paths.prepare_run_dir(args.run_dir or f"outputs/{run_id}")
+    try:
+        run_dir, _lock = rundir.claim(args.run_dir or f"outputs/{run_id}")
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ParamError) else 1
     print(f"run {run_id} -> {run_dir}", flush=True)
     result = run(params, run_dir, run_id)
     if params.get("publish_to"):

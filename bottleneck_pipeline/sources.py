@@ -21,7 +21,7 @@ from .errors import InputError
 from .manifest import file_fingerprint
 from .storage import InputFile
 
-KEY, NUMBER, TEXT = "key", "number", "text"
+KEY, ID, NUMBER, TEXT = "key", "id", "number", "text"  # key: text join key; id: whole-number key
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,35 @@ SOURCES: dict[str, Source] = {
     "erp": Source(
         "erp",
         "erp_file",
-        {"product_id": KEY, "onsale_web": NUMBER, "price": NUMBER, "stock_quantity": NUMBER, "stock_status": TEXT},
+        {"product_id": ID, "onsale_web": NUMBER, "price": NUMBER, "stock_quantity": NUMBER, "stock_status": TEXT},
     ),
     "web": Source("web", "web_file", {"sku": KEY, "post_title": TEXT, "total_sales": NUMBER, "post_type": TEXT}),
-    "liaison": Source("liaison", "liaison_file", {"product_id": KEY, "id_web": KEY}),
+    "liaison": Source("liaison", "liaison_file", {"product_id": ID, "id_web": KEY}),
 }
 
 READERS = {".xlsx", ".csv", ".parquet"}
+# What a file's first bytes say it is, whatever its extension.
+MAGIC = {b"PK\x03\x04": "an xlsx workbook (zip)", b"PAR1": "a parquet file",
+         b"\xd0\xcf\x11\xe0": "an encrypted (password-protected) workbook or a legacy .xls file"}
+
+
+def sniff(path: Path) -> str | None:
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    return next((kind for magic, kind in MAGIC.items() if head.startswith(magic)), None)
+
+
+def check_format(path: Path, suffix: str, label: str) -> None:
+    """Refuse a file whose content does not match its extension, with what it looks like."""
+    kind = sniff(path)
+    expected = {".xlsx": MAGIC[b"PK\x03\x04"], ".parquet": MAGIC[b"PAR1"]}.get(suffix)
+    if kind and kind.startswith("an encrypted"):
+        raise InputError(f"{label}: {kind}, not a readable {suffix[1:]} file: save it as a plain .xlsx without a password")
+    if expected and kind != expected:
+        looks = f"it looks like {kind}" if kind else "its content does not start like one"
+        raise InputError(f"{label}: not a valid {suffix} file ({looks}: wrong extension or corrupt file?)")
+    if suffix == ".csv" and kind:
+        raise InputError(f"{label}: not CSV text (it looks like {kind}: wrong extension?)")
 
 
 def _cell_text(value: Any) -> str | None:
@@ -68,17 +90,21 @@ def read_xlsx(path: Path, label: str) -> pa.Table:
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except Exception as exc:  # calamine raises several types for corrupt files
-        raise InputError(f"{label}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # calamine raises several types for corrupt or truncated files
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"{label}: not a readable xlsx workbook (corrupt or truncated: {reason})") from None
     if not rows or not any(c not in (None, "") for c in rows[0]):
         raise InputError(f"{label}: the first sheet is empty (no header row)")
-    header = [_cell_text(c) or f"column_{i + 1}" for i, c in enumerate(rows[0])]
+    header = [(_cell_text(c) or f"column_{i + 1}").strip() for i, c in enumerate(rows[0])]
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    if duplicated:
+        raise InputError(f"{label}: duplicate column name(s) {', '.join(map(repr, duplicated))} in the header row")
     width = len(header)
     columns: list[list[str | None]] = [[] for _ in range(width)]
     for row in rows[1:]:
         for i in range(width):
             columns[i].append(_cell_text(row[i]) if i < len(row) else None)
-    return pa.table({name.strip(): pa.array(col, pa.string()) for name, col in zip(header, columns)})
+    return pa.table({name: pa.array(col, pa.string()) for name, col in zip(header, columns)})
 
 
 def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dict[str, Any]:
@@ -89,6 +115,7 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
         raise InputError(f"{label}: unsupported file type {suffix or '(none)'!r} (expected .xlsx, .csv or .parquet)")
     if path.stat().st_size == 0:
         raise InputError(f"{label}: the file is empty (0 bytes)")
+    check_format(path, suffix, label)
 
     con.execute(f"drop table if exists {source.table}")
     try:
@@ -105,7 +132,8 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
         else:
             con.execute(f"create table {source.table} as select * from read_parquet(?)", [str(path)])
     except duckdb.Error as exc:
-        raise InputError(f"{label}: not a readable {suffix[1:]} file ({str(exc).splitlines()[0]})") from None
+        reason = (str(exc).strip().splitlines() or ["unknown error"])[0][:200]
+        raise InputError(f"{label}: not a readable {suffix[1:]} file ({reason})") from None
 
     columns = [r[0] for r in con.execute(f"describe {source.table}").fetchall()]
     check_columns(source, columns, label)
@@ -127,18 +155,26 @@ def check_columns(source: Source, found: list[str], label: str) -> None:
         raise InputError(f"{label}: missing required column(s) {names} (found: {', '.join(found)})")
 
 
+TYPE_RULES = {  # kind -> (SQL type the values must read as, what to call them)
+    NUMBER: ("double", "numbers"),
+    ID: ("bigint", "whole-number ids"),
+}
+
+
 def check_numbers(con: duckdb.DuckDBPyConnection, source: Source, label: str) -> None:
-    """Every non-blank value of a number column must read as a number."""
+    """Every non-blank value of a number or id column must read as its type."""
     for column, kind in source.columns.items():
-        if kind != NUMBER:
+        if kind not in TYPE_RULES:
             continue
+        sql_type, what = TYPE_RULES[kind]
+        value = f'regexp_replace(trim(cast("{column}" as varchar)), \'\\.0+$\', \'\')' if kind == ID else f'"{column}"'
         bad, example = con.execute(
             f'select count(*), any_value("{column}") from {source.table} '
             f'where "{column}" is not null and trim(cast("{column}" as varchar)) <> \'\' '
-            f'and try_cast("{column}" as double) is null'
+            f'and try_cast({value} as {sql_type}) is null'
         ).fetchall()[0]
         if bad:
-            raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not numbers (e.g. {example!r})")
+            raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not {what} (e.g. {example!r})")
 
 
 def ingest(con: duckdb.DuckDBPyConnection, input_dir: str, files: dict[str, str], run_dir: Path) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ def test_blocking_check_stops_the_run_after_writing_the_test_report(make_sources
     run_dir = tmp_path / "run"
     proc = run_pipeline("--set", f"input_dir={folder}", "--run-dir", str(run_dir))
     m = assert_failed_run(proc, run_dir, "02_cleaning_tests", "CheckFailed: blocking data-quality check(s) failed")
-    assert "erp_product_id_unique (1 row)" in proc.stderr
+    assert "erp.xlsx: erp_product_id_unique (1 row; expected: each ERP product_id appears once" in proc.stderr
     assert (run_dir / "debug" / "rapport_test.xlsx").is_file()
     assert [s["notebook"] for s in m["steps"]] == ["01_ingestion.ipynb", "02_cleaning_tests.ipynb"]
 

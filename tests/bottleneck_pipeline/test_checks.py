@@ -30,8 +30,12 @@ def test_conflicting_erp_rows_fail_the_blocking_uniqueness_check(staged):
     # the repeat also links web product 101 to two ERP rows
     assert [r.name for r in failed] == ["erp_product_id_unique", "web_product_matched_once"]
     assert failed[0].observed == 1 and failed[0].sample == [{"product_id": "1", "occurrences": 2}]
-    with pytest.raises(CheckFailed, match=r"erp_product_id_unique \(1 row\), web_product_matched_once \(1 row\)"):
-        checks.raise_on_blocking(res)
+    with pytest.raises(CheckFailed) as err:
+        checks.raise_on_blocking(res, files={"erp": "erp.xlsx", "web": "web.xlsx"})
+    assert str(err.value).startswith(
+        "blocking data-quality check(s) failed: erp.xlsx: erp_product_id_unique (1 row; expected: each ERP "
+        "product_id appears once after cleaning (a repeat has conflicting values)); web.xlsx: "
+        "web_product_matched_once (1 row; expected: ")
 
 
 def test_warnings_show_the_anomalies_an_analyst_must_see(staged):
@@ -58,3 +62,12 @@ def test_web_product_without_a_link_breaks_join_coherence(staged):
     r = res["web_product_matched_once"]
     assert (r.status, r.observed) == ("fail", 1)
     assert r.sample[0]["sku"] == "bon-cadeau-25-euros" and r.sample[0]["erp_matches"] == 0
+
+
+def test_web_export_without_products_and_empty_join_are_blocking(staged):
+    web = web_frame()
+    web["post_type"] = web["post_type"].replace({"product": "attachment"})
+    res = results_by_name(staged(web=web))
+    assert res["web_has_products"].status == "fail" and res["web_has_products"].source == "web"
+    res = results_by_name(staged(liaison=liaison_frame([(1, "x1"), (2, "x2"), (3, "x3"), (4, "x4")])))
+    assert res["join_not_empty"].status == "fail" and res["join_not_empty"].source == "liaison"

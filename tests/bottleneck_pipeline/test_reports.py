@@ -33,7 +33,8 @@ def test_revenue_report_cells(staged, tmp_path):
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["CA total", "CA par produit"]
     total = wb["CA total"]
-    assert [c.value for c in total[1]] == ["total_revenue", "products", "premium_wines", "ordinary_wines", "run_id"]
+    assert [c.value for c in total[1]] == ["total_revenue", "products", "premium_wines", "ordinary_wines", "run_id",
+                                           "note"]
     assert total["A2"].value == pytest.approx(10 * 3 + 20 * 1 + 30 * 2 + 100 * 4)
     assert "€" in total["A2"].number_format and total["E2"].value == "run-1"
     detail = wb["CA par produit"]
@@ -53,3 +54,24 @@ def test_extractions_are_utf8_with_bom_and_split_by_premium(staged, tmp_path):
     assert len(prem.read_text(encoding="utf-8-sig").splitlines()) - 1 == 1
     text = ordi.read_text(encoding="utf-8-sig")
     assert len(text.splitlines()) - 1 == 3 and "Château Un 2015" in text
+
+
+def test_revenue_detail_past_the_row_limit_continues_on_new_sheets_with_a_note(staged, tmp_path):
+    con = classify(staged())
+    path = reports.revenue_report(con, tmp_path / "r.xlsx", "run-1", max_rows=3)  # 2 products a sheet
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["CA total", "CA par produit", "CA par produit (2)"]
+    assert sum(ws.max_row - 1 for ws in wb if ws.title.startswith("CA par produit")) == 4
+    assert "continues over 2 sheets" in wb["CA total"]["F2"].value
+    assert openpyxl.load_workbook(reports.revenue_report(con, tmp_path / "s.xlsx"))["CA total"]["F2"].value in (None, "")
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1+2", "@A1", "\tx", "\rx"])
+def test_every_formula_trigger_is_neutralised_in_csv(tmp_path, text):
+    from bottleneck_pipeline import db
+
+    con = db.connect(tmp_path / "run")
+    con.execute("create table t as select ? as title", [text])
+    out = reports.write_csv(con, "select safe_text(title) as title from t", tmp_path / "t.csv")
+    body = out.read_bytes().decode("utf-8-sig")
+    assert body.startswith("title\n") and "'" + text in body

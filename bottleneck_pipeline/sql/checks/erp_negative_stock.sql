@@ -1,4 +1,5 @@
 -- severity: warning
+-- source: erp
 -- description: ERP stock quantities below zero
 select product_id, price, stock_quantity, stock_status
 from stg_erp

@@ -1,4 +1,5 @@
 -- severity: warning
+-- source: erp
 -- description: ERP prices at or below zero (they distort revenue and the premium split)
 select product_id, price, stock_quantity, stock_status
 from stg_erp

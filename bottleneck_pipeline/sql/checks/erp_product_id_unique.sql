@@ -1,4 +1,5 @@
 -- severity: blocking
+-- source: erp
 -- description: each ERP product_id appears once after cleaning (a repeat has conflicting values)
 select product_id, count(*) as occurrences
 from stg_erp

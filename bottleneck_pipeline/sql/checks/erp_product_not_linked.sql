@@ -1,4 +1,5 @@
 -- severity: warning
+-- source: erp
 -- description: ERP products absent from the link file
 select erp.product_id, erp.price
 from stg_erp as erp

@@ -1,4 +1,5 @@
 -- severity: warning
+-- source: erp
 -- description: stock_status contradicts stock_quantity (instock with none, outofstock with some)
 select product_id, stock_quantity, stock_status
 from stg_erp

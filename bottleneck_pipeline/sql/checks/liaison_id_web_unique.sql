@@ -1,4 +1,5 @@
 -- severity: blocking
+-- source: liaison
 -- description: each web sku is linked to at most one ERP product (else its sales count twice)
 select id_web, count(*) as occurrences
 from stg_liaison

@@ -1,4 +1,5 @@
 -- severity: blocking
+-- source: liaison
 -- description: each ERP product_id has at most one link
 select product_id, count(*) as occurrences
 from stg_liaison

@@ -1,4 +1,5 @@
 -- severity: warning
+-- source: liaison
 -- description: links whose web id reaches no web product
 select links.product_id, links.id_web
 from stg_liaison as links

@@ -1,4 +1,5 @@
 -- severity: warning
+-- source: liaison
 -- description: ERP products whose link has no web id (not sold on the web shop)
 select product_id
 from stg_liaison

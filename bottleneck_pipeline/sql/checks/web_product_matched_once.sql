@@ -1,4 +1,5 @@
 -- severity: blocking
+-- source: web
 -- description: every web product reaches exactly one ERP product through the link file
 with matches as (
     select

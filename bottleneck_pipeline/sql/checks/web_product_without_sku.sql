@@ -1,4 +1,5 @@
 -- severity: warning
+-- source: web
 -- description: web products with no sku cannot be joined: their sales are left out of the revenue
 -- detail: 'sales left out: ' || coalesce(sum(total_sales), 0)
 select

@@ -1,0 +1,12 @@
+-- severity: blocking
+-- source: liaison
+-- description: at least one web product reaches an ERP product through the link file (else nothing is left after the join)
+with joined as (
+    select 1
+    from stg_erp as erp
+    inner join stg_liaison as links on links.product_id = erp.product_id
+    inner join stg_web as web on web.sku = links.id_web
+)
+
+select 'nothing left after joining erp, liaison and web' as problem
+where exists (select 1 from stg_web) and not exists (select 1 from joined)

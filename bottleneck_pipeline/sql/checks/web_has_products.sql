@@ -1,0 +1,5 @@
+-- severity: blocking
+-- source: web
+-- description: the web export has at least one product row with a sku (post_type = 'product')
+select 'no product row with a sku' as problem
+where not exists (select 1 from stg_web)
