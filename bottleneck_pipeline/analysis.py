@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import matplotlib.pyplot as plt
 
 from .errors import PipelineError
 
@@ -42,8 +43,6 @@ def figures(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def price_distribution(con: duckdb.DuckDBPyConnection, bins: int = 40):
     """Histogram of prices with the premium cut-off marked."""
-    import matplotlib.pyplot as plt
-
     lo, hi, cutoff, method, threshold = con.execute(
         "select (select min(price) from classified), (select max(price) from classified), "
         "price_cutoff, method, threshold from premium_rule"
@@ -70,8 +69,6 @@ def price_distribution(con: duckdb.DuckDBPyConnection, bins: int = 40):
 
 def revenue_pareto(con: duckdb.DuckDBPyConnection, top_n: int = 20):
     """The top N products by revenue, with their cumulative share of total revenue."""
-    import matplotlib.pyplot as plt
-
     rows = con.execute(
         """
         with ranked as (

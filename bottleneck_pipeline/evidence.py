@@ -10,14 +10,13 @@ import functools
 import os
 from pathlib import Path
 
-import nbformat
-from nbconvert import HTMLExporter
-
 from . import paths
 
 
 @functools.lru_cache(maxsize=1)
-def exporter() -> HTMLExporter:
+def exporter():
+    from nbconvert import HTMLExporter  # imported on first use: it takes a while
+
     return HTMLExporter(template_name="lab")
 
 
@@ -25,6 +24,8 @@ def export_html(notebook: str | os.PathLike, html: str | os.PathLike | None = No
     """Write ``notebook`` (an executed .ipynb) as HTML; returns the HTML path."""
     notebook = Path(notebook)
     html = Path(html) if html else notebook.with_suffix(".html")
+    import nbformat
+
     nb = nbformat.read(notebook, as_version=4)
     body, _ = exporter().from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
     tmp = html.with_name(f".{html.name}.tmp")

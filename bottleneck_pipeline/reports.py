@@ -25,7 +25,8 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from . import paths
+from . import bulk_xlsx, paths
+from .bulk_xlsx import BulkSheet
 from .checks import CheckResult
 
 EXCEL_MAX_ROWS = 1_048_576  # including the header row
@@ -76,33 +77,73 @@ def _new_worksheet(wb: Workbook, sheet: Sheet, part: int):
     return ws
 
 
-def write_xlsx(path: str | os.PathLike, sheets: Sequence[Sheet]) -> Path:
-    """Stream ``sheets`` into a new workbook at ``path`` (written to a temp file, then renamed)."""
+def write_xlsx(path: str | os.PathLike, sheets: Sequence[Sheet | BulkSheet],
+               con: duckdb.DuckDBPyConnection | None = None, max_rows: int = EXCEL_MAX_ROWS) -> Path:
+    """Write ``sheets`` into a new workbook at ``path`` (a temp file, then renamed).
+
+    A :class:`Sheet` is streamed row by row with openpyxl; a :class:`BulkSheet` (a DuckDB
+    query, any length) gets its header and one template row from openpyxl, and its rows
+    from DuckDB (see :mod:`bulk_xlsx`). Both continue on a new sheet at ``max_rows``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = Workbook(write_only=True)
+    fills: list[bulk_xlsx.Fill] = []
     for sheet in sheets:
+        if isinstance(sheet, BulkSheet):
+            fills += _bulk_skeleton(wb, sheet, con, max_rows)
+            continue
         part, ws, used = 1, _new_worksheet(wb, sheet, 1), 1
         fmts = [sheet.formats.get(c) for c in sheet.columns]
         for row in sheet.rows:
             if used >= sheet.max_rows:
                 part += 1
                 ws, used = _new_worksheet(wb, sheet, part), 1
-            cells = []
-            for value, fmt in zip(row, fmts):
-                cell = WriteOnlyCell(ws, value=_safe(value))
-                if fmt:
-                    cell.number_format = fmt
-                if isinstance(value, str) and value in STATUS_FILL:
-                    cell.fill = STATUS_FILL[value]
-                cells.append(cell)
-            ws.append(cells)
+            ws.append(_cells(ws, row, fmts))
             used += 1
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".xlsx")
     os.close(fd)
     wb.save(tmp)
+    if fills:
+        skeleton, tmp = tmp, tmp.replace(".xlsx", "-full.xlsx")
+        try:
+            bulk_xlsx.fill(con, Path(skeleton), fills, Path(tmp))
+        finally:
+            os.unlink(skeleton)
     paths.replace_atomically(tmp, path)
     return path
+
+
+def _cells(ws, row: Sequence[Any], fmts: Sequence[str | None]) -> list[WriteOnlyCell]:
+    cells = []
+    for value, fmt in zip(row, fmts):
+        cell = WriteOnlyCell(ws, value=_safe(value))
+        if fmt:
+            cell.number_format = fmt
+        if isinstance(value, str) and value in STATUS_FILL:
+            cell.fill = STATUS_FILL[value]
+        cells.append(cell)
+    return cells
+
+
+def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnection, max_rows: int):
+    """One worksheet per part of the query, each with its header and a template row."""
+    columns = bulk_xlsx.columns_of(con, sheet.sql)
+    names = [c for c, _ in columns]
+    total = bulk_xlsx.number_rows(con, sheet)
+    per_sheet = max_rows - 1
+    fills = []
+    layout = Sheet(sheet.title, names, [], sheet.formats, sheet.widths)
+    for part, first in enumerate(range(0, max(total, 1), per_sheet), 1):
+        ws = _new_worksheet(wb, layout, part)
+        count = min(per_sheet, total - first)
+        if count <= 0:
+            continue
+        template = con.execute(
+            f"select * exclude (_n) from {bulk_xlsx.NUMBERED} where _n = {first + 1}").fetchall()[0]
+        ws.append(_cells(ws, template, [sheet.formats.get(c) for c in names]))
+        fills.append(bulk_xlsx.Fill(f"xl/worksheets/sheet{len(wb.worksheets)}.xml", columns, first, count))
+    return fills
 
 
 def stream(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[list[str], Iterator[tuple]]:
@@ -147,17 +188,12 @@ def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_
     parts = max(1, -(-products // (max_rows - 1)))
     note = (f"{products} products: the detail continues over {parts} sheets "
             f"('CA par produit' to 'CA par produit ({parts})'), Excel's row limit") if parts > 1 else ""
-    columns, rows = stream(
-        con,
-        f"select {PRODUCT_COLUMNS} from classified order by revenue desc, product_id",
-    )
-    per_product = Sheet(
+    per_product = BulkSheet(
         "CA par produit",
-        columns,
-        rows,
+        f"select {PRODUCT_COLUMNS} from classified",
+        order_by="revenue desc, product_id",
         formats={"price": EUR, "revenue": EUR, "total_sales": INT, "stock_quantity": INT, "z_score": "0.00"},
         widths={"post_title": 60, "sku": 22, "product_id": 12},
-        max_rows=max_rows,
     )
     totals_cols, totals_rows = stream(
         con,
@@ -180,7 +216,7 @@ def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_
         formats={"total_revenue": EUR, "products": INT, "premium_wines": INT, "ordinary_wines": INT},
         widths={"total_revenue": 22, "run_id": 26, "note": 60},
     )
-    return write_xlsx(path, [total, per_product])
+    return write_xlsx(path, [total, per_product], con=con, max_rows=max_rows)
 
 
 def extraction_csv(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, premium: bool) -> Path:

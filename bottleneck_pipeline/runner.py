@@ -9,13 +9,16 @@ failed notebook's .ipynb and .html written with the error visible, and the manif
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import evidence, manifest, paths, publish, rundir, s3
+from . import evidence, kernels, manifest, paths, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 
@@ -49,24 +52,9 @@ def _failure_line(step: str, exc: BaseException) -> str:
     return f"step {step} failed: {ename}: {cause}"
 
 
-def kernel_manager_class(log_path: Path):
-    """A kernel manager whose kernel writes its own log lines (start-up notices, shutdown
-    messages) to ``log_path`` instead of our stderr, which is kept for the one error line."""
-    from jupyter_client import AsyncKernelManager
-
-    class RunKernelManager(AsyncKernelManager):
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "ab") as log:  # the child process keeps its own copy of the fd
-                kw["stdout"] = kw["stderr"] = log
-                await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    return RunKernelManager
-
-
-def run_step(step: str, run_dir: Path, step_params: dict[str, Any]) -> None:
+def run_step(step: str, run_dir: Path, step_params: dict[str, Any], km) -> None:
+    """Execute one notebook with papermill, in-process, on an already started kernel."""
     import papermill
-    from traitlets.config import Config
 
     papermill.execute_notebook(
         str(params_mod.notebook_path(step)),
@@ -76,15 +64,17 @@ def run_step(step: str, run_dir: Path, step_params: dict[str, Any]) -> None:
         progress_bar=False,
         log_output=False,
         report_mode=False,
-        # CurveZMQ between runner and kernel (the kernelspec supports it): the kernel's
-        # traffic is encrypted and it does not warn about plain TCP on stderr.
-        config=Config({"KernelManager": {"transport_encryption": "auto"}}),
-        kernel_manager_class=kernel_manager_class(run_dir / paths.WORK_DIR / "kernel.log"),
+        km=km,
     )
 
 
-def run(params: dict[str, Any], run_dir: Path, run_id: str, out=sys.stdout) -> dict[str, Any]:
-    """Execute every step; returns the final manifest (``status`` succeeded or failed)."""
+def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.KernelPool,
+        out=sys.stdout) -> dict[str, Any]:
+    """Execute every step; returns the final manifest (``status`` succeeded or failed).
+
+    While a notebook runs, the next one's kernel starts and warms up, and the previous
+    notebook's HTML is exported on a worker thread.
+    """
     manifest.write(run_dir, {
         "status": "running",
         "run_id": run_id,
@@ -98,24 +88,37 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, out=sys.stdout) -> d
     })
     steps: list[dict[str, Any]] = []
     error = None
-    for i, step in enumerate(params_mod.STEPS, 1):
-        print(f"[{i}/{len(params_mod.STEPS)}] {step} ...", end=" ", flush=True, file=out)
-        started = time.perf_counter()
-        status = "succeeded"
-        try:
-            run_step(step, run_dir, params_mod.for_step(step, params))
-        except Exception as exc:  # PapermillExecutionError, or the kernel died
-            status, error = "failed", _failure_line(step, exc)
-        html = None
-        executed = run_dir / f"{step}.ipynb"
-        if executed.exists():
-            html = evidence.export_html(executed).relative_to(run_dir).as_posix()
-        seconds = round(time.perf_counter() - started, 2)
-        steps.append({"notebook": f"{step}.ipynb", "status": status, "seconds": seconds, "html": html})
-        manifest.update(run_dir, steps=steps)
-        print(f"{status} ({seconds:.1f}s)", flush=True, file=out)
-        if error:
-            break
+    html_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html-export")
+    exports: dict[str, Future] = {}
+    try:
+        for i, step in enumerate(params_mod.STEPS, 1):
+            print(f"[{i}/{len(params_mod.STEPS)}] {step} ...", end=" ", flush=True, file=out)
+            started = time.perf_counter()
+            status = "succeeded"
+            km = None
+            try:
+                km = pool.take()
+                run_step(step, run_dir, params_mod.for_step(step, params), km)
+            except Exception as exc:  # PapermillExecutionError, or the kernel died
+                status, error = "failed", _failure_line(step, exc)
+            finally:
+                if km is not None:
+                    kernels.shutdown(km)
+            executed = run_dir / f"{step}.ipynb"
+            if executed.exists():
+                exports[step] = html_worker.submit(evidence.export_html, executed)
+            seconds = round(time.perf_counter() - started, 2)
+            steps.append({"notebook": f"{step}.ipynb", "status": status, "seconds": seconds, "html": None})
+            manifest.update(run_dir, steps=steps)
+            print(f"{status} ({seconds:.1f}s)", flush=True, file=out)
+            if error:
+                break
+    finally:
+        html_worker.shutdown(wait=True)
+    for record in steps:
+        future = exports.get(record["notebook"].removesuffix(".ipynb"))
+        if future is not None:
+            record["html"] = future.result().relative_to(run_dir).as_posix()
     final = {
         "status": "failed" if error else "succeeded",
         "finished_at": _now(),
@@ -144,6 +147,20 @@ def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    s3.load_env_file()  # before any kernel starts: kernels inherit the environment
+    s3.quiet_botocore_logs()
+    # The first notebook's kernel starts now, while the parameters are checked.
+    with tempfile.TemporaryDirectory(prefix="bottleneck-") as tmp:
+        kernel_log = Path(tmp) / "kernel.log"
+        pool = kernels.KernelPool([params_mod.notebook_path(s) for s in params_mod.STEPS], params_mod.notebooks_dir(),
+                                  kernel_log)
+        try:
+            return _main(args, pool, kernel_log)
+        finally:
+            pool.close()
+
+
+def _main(args: argparse.Namespace, pool: kernels.KernelPool, kernel_log: Path) -> int:
     try:
         params = params_mod.load(args.params, args.overrides)
         if args.run_dir:
@@ -151,8 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    s3.load_env_file()
-    s3.quiet_botocore_logs()
     if params.get("publish_to"):
         try:
             publish.preflight(params["publish_to"])
@@ -166,7 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ParamError) else 1
     print(f"run {run_id} -> {run_dir}", flush=True)
-    result = run(params, run_dir, run_id)
+    try:
+        result = run(params, run_dir, run_id, pool)
+    finally:
+        if kernel_log.exists():  # the kernels' own log lines, kept with the run
+            shutil.copyfile(kernel_log, run_dir / paths.WORK_DIR / "kernel.log")
     if params.get("publish_to"):
         result = publish_run(run_dir, params["publish_to"])
     if args.kestra:

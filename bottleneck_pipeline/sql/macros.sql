@@ -9,3 +9,10 @@ create or replace macro norm_key(x) as
 create or replace macro safe_text(x) as
     case when regexp_matches(cast(x as varchar), '^[=+\-@\t\r]') then '''' || cast(x as varchar)
          else cast(x as varchar) end;
+
+-- Text as the content of an XML element (Excel sheet XML): control characters that XML
+-- forbids are dropped, & < > escaped, a carriage return kept as a character reference.
+create or replace macro xml_text(x) as
+    replace(replace(replace(replace(
+        regexp_replace(cast(x as varchar), '[\x00-\x08\x0B\x0C\x0E-\x1F]', '', 'g'),
+        '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), chr(13), '&#13;');
