@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PARAMS ?= params/default.yaml
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: help install run test lab strip sample-data lock clean
+.PHONY: help install run test lab strip sample-data lock clean browser bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ run: $(VENV)/.runtime ## run the pipeline on the sample data (PARAMS=params/real
 
 test: $(VENV)/.dev ## run the test suite (unit, end to end, notebooks with nbval)
 	$(BIN)/python -m pytest
+
+browser: ## install Debian's chromium for the headless-browser test (root, apt); the test skips without it
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+bench: $(VENV)/.dev ## benchmark: real data vs a naive papermill run, and a 10^4..10^7 products scale series
+	$(BIN)/python bench/run_bench.py
 
 lab: $(VENV)/.dev ## open JupyterLab on notebooks/ with the project's kernel
 	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(PIP_INSTALL) -e '.[lab]'

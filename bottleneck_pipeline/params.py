@@ -27,9 +27,15 @@ RUNNER_PARAMS = {
         "default": '""',
         "help": "empty: no upload; s3://bucket/prefix/: publish the run there (production: .../BottleNeck/)",
     },
+    "html_hide_code": {
+        "name": "html_hide_code",
+        "inferred_type_name": "bool",
+        "default": "False",
+        "help": "hide the code cells in the notebooks' HTML (headings, narrative, tables, charts and errors stay)",
+    },
 }
 CHOICES = {"premium_method": ("zscore", "iqr")}
-MINIMUM = {"premium_threshold": 0.0, "top_n": 1}
+MINIMUM = {"premium_threshold": 0.0, "top_n": 1, "drift_threshold": 0.0}
 TYPES = {"str": str, "float": float, "int": int, "bool": bool}
 
 

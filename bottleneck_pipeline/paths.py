@@ -16,6 +16,7 @@ REVENUE_REPORT = "rapport_CA.xlsx"
 PREMIUM_CSV = "extraction_premium.csv"
 ORDINARY_CSV = "extraction_ordinaire.csv"
 TEST_REPORT = "debug/rapport_test.xlsx"
+INDEX = "index.html"  # the run's page for readers
 WORK_DIR = "work"  # intermediate state handed from one notebook to the next
 DATABASE = f"{WORK_DIR}/pipeline.duckdb"
 

@@ -8,6 +8,7 @@ Layout under the publish prefix (``publish_to``, production ``s3://<bucket>/Bott
     <prefix>extraction_ordinaire.csv   runs/<run_id>/
     <prefix>debug/rapport_test.xlsx
     <prefix>0N_<step>.html
+    <prefix>index.html                 the run's page
     <prefix>manifest.json              written last: names the run the fixed keys hold
 
 A failed run publishes only under ``runs/<run_id>/``. If refreshing the fixed keys fails
@@ -29,7 +30,7 @@ def fixed_names(m: dict[str, Any]) -> list[str]:
     """The files refreshed at the fixed keys: the four reports and each notebook's HTML."""
     reports = [paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT]
     htmls = [s["html"] for s in m.get("steps", []) if s.get("html")]
-    return reports + htmls
+    return reports + htmls + [paths.INDEX]
 
 
 def plan(prefix_uri: str, m: dict[str, Any]) -> dict[str, Any]:
@@ -91,9 +92,12 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
 
 
 def archive_manifest(run_dir: Path) -> dict[str, Any]:
-    """Upload the run's manifest.json to its archive (``published.archive``)."""
+    """Upload the run's page and manifest.json (last) to its archive (``published.archive``)."""
     m = manifest.read(run_dir)
     archive = S3Uri.parse(m["published"]["archive"], prefix=True)
+    index = run_dir / paths.INDEX
+    if index.is_file():
+        s3.upload(index, archive.join(paths.INDEX), manifest.file_fingerprint(index)["sha256"], {"run-id": m["run_id"]})
     man = manifest.file_fingerprint(manifest.path_of(run_dir))
     s3.upload(manifest.path_of(run_dir), archive.join(paths.MANIFEST), man["sha256"], {"run-id": m["run_id"]})
     return man

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import evidence, kernels, manifest, paths, publish, rundir, s3
+from . import evidence, index_page, kernels, manifest, paths, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 
@@ -106,7 +106,8 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
                     kernels.shutdown(km)
             executed = run_dir / f"{step}.ipynb"
             if executed.exists():
-                exports[step] = html_worker.submit(evidence.export_html, executed)
+                exports[step] = html_worker.submit(evidence.export_html, executed,
+                                                   hide_code=params.get("html_hide_code", False))
             seconds = round(time.perf_counter() - started, 2)
             steps.append({"notebook": f"{step}.ipynb", "status": status, "seconds": seconds, "html": None})
             manifest.update(run_dir, steps=steps)
@@ -119,15 +120,12 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
         future = exports.get(record["notebook"].removesuffix(".ipynb"))
         if future is not None:
             record["html"] = future.result().relative_to(run_dir).as_posix()
-    final = {
-        "status": "failed" if error else "succeeded",
-        "finished_at": _now(),
-        "steps": steps,
-        "outputs": manifest.list_outputs(run_dir),
-    }
+    final = {"status": "failed" if error else "succeeded", "finished_at": _now(), "steps": steps}
     if error:
         final["error"] = error
-    return manifest.update(run_dir, **final)
+    manifest.update(run_dir, **final)
+    index_page.write(run_dir)  # the run's page, then the list of every file (the page included)
+    return manifest.update(run_dir, outputs=manifest.list_outputs(run_dir))
 
 
 def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
@@ -138,7 +136,9 @@ def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
         first_error = manifest.read(run_dir).get("error")
         error = f"{first_error}; publishing the evidence failed too: {exc}" if first_error else f"publish failed: {exc}"
         manifest.update(run_dir, status="failed", error=error)
-        try:  # the archived manifest must not say "succeeded"
+        index_page.write(run_dir)
+        manifest.update(run_dir, outputs=manifest.list_outputs(run_dir))
+        try:  # the archived page and manifest must not say "succeeded"
             publish.archive_manifest(run_dir)
         except PipelineError:
             pass

@@ -123,7 +123,8 @@ def test_emulated_kestra_run_of_the_flow(flow, s3_env, tmp_path):
     assert sorted(run.output_files) == sorted([
         "run/rapport_CA.xlsx", "run/extraction_premium.csv", "run/extraction_ordinaire.csv",
         "run/debug/rapport_test.xlsx", "run/manifest.json",
-        "run/01_ingestion.html", "run/02_cleaning_tests.html", "run/03_analysis.html", "run/04_export.html"])
+        "run/01_ingestion.html", "run/02_cleaning_tests.html", "run/03_analysis.html", "run/04_export.html",
+        "run/index.html"])
 
     # published to S3, and no stderr line (Kestra shows each as an error)
     fixed = [k for k in keys(client, bucket, "BottleNeck/") if "/runs/" not in k and "/exports/" not in k]

@@ -16,7 +16,7 @@ from tests.conftest import ROOT, SAMPLE_DIR, erp_frame, keys, run_pipeline, uplo
 
 REPORTS = ["rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx"]
 HTMLS = ["01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html", "04_export.html"]
-FIXED = sorted(REPORTS + HTMLS + ["manifest.json"])
+FIXED = sorted(REPORTS + HTMLS + ["index.html", "manifest.json"])
 
 
 def s3_run(env, bucket, tmp_path, source=SAMPLE_DIR, name="run", extra=()):

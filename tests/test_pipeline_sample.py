@@ -21,7 +21,7 @@ def manifest(sample_run):
 
 def test_run_dir_holds_the_reports_and_the_evidence(sample_run):
     expected = {"rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx",
-                "manifest.json"} | {f"{s}.{ext}" for s in STEPS for ext in ("ipynb", "html")}
+                "manifest.json", "index.html"} | {f"{s}.{ext}" for s in STEPS for ext in ("ipynb", "html")}
     present = {p.relative_to(sample_run).as_posix() for p in sample_run.rglob("*") if p.is_file()}
     assert expected <= present
 

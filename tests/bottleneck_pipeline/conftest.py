@@ -2,7 +2,7 @@
 
 import pytest
 
-from bottleneck_pipeline import db, sources
+from bottleneck_pipeline import comparison, db, sources
 
 STAGING = ["staging/stg_erp.sql", "staging/stg_web.sql", "staging/stg_liaison.sql", "staging/cleaning_log.sql"]
 
@@ -17,6 +17,7 @@ def staged(make_sources, tmp_path):
         sources.ingest(con, str(folder), {n: f"{n}.{fmt}" for n in sources.SOURCES}, tmp_path)
         for f in STAGING:
             db.run_file(con, f)
+        comparison.prepare(con, "", 0.2, tmp_path)  # no previous run, as 02_cleaning_tests by default
         return con
 
     return build

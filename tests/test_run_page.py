@@ -1,0 +1,170 @@
+"""For the business reader: the run's index.html, month over month, HTML that opens offline."""
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from tests.conftest import erp_frame, liaison_frame, run_pipeline, web_frame
+
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']?https?:""",
+                      re.I)
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.links.append(value)
+
+
+def links_of(html: str) -> list[str]:
+    parser = Links()
+    parser.feed(html)
+    return parser.links
+
+
+def test_index_page_shows_the_run(sample_run):
+    m = json.loads((sample_run / "manifest.json").read_text())
+    html = (sample_run / "index.html").read_text(encoding="utf-8")
+    assert f'<span class="status succeeded" id="run-status">succeeded</span>' in html
+    f = m["figures"]
+    assert f"{f['total_revenue']:,.2f} €".replace(",", "\u202f") in html
+    assert f">{f['premium_count']}</div>" in html
+    for check in m["checks"]:
+        assert f'<tr class="{check["status"]}"><td>{check["name"]}</td>' in html
+    for step in m["steps"]:
+        assert f'<a href="{step["html"]}">' in html
+    assert "no previous run given" in html
+    for key in m["params"]:
+        assert f"<td>{key}</td>" in html
+
+
+@pytest.mark.parametrize("page", ["index.html", "01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html",
+                                  "04_export.html"])
+def test_pages_need_no_network_and_every_link_is_a_file_of_the_run(sample_run, page):
+    html = (sample_run / page).read_text(encoding="utf-8")
+    assert not EXTERNAL.search(html), EXTERNAL.search(html).group(0)
+    for link in links_of(html):
+        url = urlparse(link)
+        if link.startswith("#") or url.scheme == "data":
+            continue
+        assert not url.scheme and not url.netloc, link
+        assert (sample_run / unquote(url.path)).is_file(), link
+    if page == "index.html":
+        expected = {"rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx",
+                    "manifest.json", "01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html",
+                    "04_export.html"}
+        assert expected <= set(links_of(html))
+
+
+def tiny_month(folder: Path, erp, web, liaison) -> Path:
+    folder.mkdir()
+    for name, df in {"erp": erp, "web": web, "liaison": liaison}.items():
+        df.to_excel(folder / f"{name}.xlsx", index=False)
+    return folder
+
+
+def test_month_over_month(tmp_path):
+    sales = {101: 3.0, 102: 1.0, 103: 2.0, 104: 4.0, 105: 1.0}
+    october = tiny_month(tmp_path / "october", erp_frame(), web_frame(), liaison_frame())
+    erp = erp_frame([(1, 1, 10.0, 5, "instock"), (2, 1, 30.0, 0, "outofstock"), (3, 1, 30.0, 2, "instock"),
+                     (4, 1, 100.0, 1, "instock"), (5, 1, 200.0, 3, "instock")])
+    web = web_frame([("101", "Château Un 2015", sales[101], "product"), ("102", "Domaine Deux 2016", sales[102], "product"),
+                     ("bon-cadeau-25-euros", "Bon cadeau", 2.0, "product"), ("105", "Grand Cinq", sales[105], "product")])
+    links = liaison_frame([(1, "101"), (2, "102"), (3, "bon-cadeau-25-euros"), (4, None), (5, "105")])
+    november = tiny_month(tmp_path / "november", erp, web, links)
+
+    first = run_pipeline("--set", f"input_dir={october}", "--set", "premium_threshold=1.0", "--run-dir",
+                         str(tmp_path / "oct"))
+    assert first.returncode == 0, first.stderr
+    second = run_pipeline("--set", f"input_dir={november}", "--set", "premium_threshold=1.0", "--set",
+                          f"previous_run={tmp_path / 'oct'}", "--set", "drift_threshold=0.2",
+                          "--run-dir", str(tmp_path / "nov"))
+    assert second.returncode == 0, second.stderr
+    m = json.loads((tmp_path / "nov" / "manifest.json").read_text())
+    c = m["comparison"]
+    october_revenue = 10 * 3 + 20 * 1 + 30 * 2 + 100 * 4
+    november_revenue = 10 * 3 + 30 * 1 + 30 * 2 + 200 * 1
+    assert c["status"] == "compared" and c["run_id"] == json.loads((tmp_path / "oct" / "manifest.json").read_text())["run_id"]
+    assert (c["previous_total_revenue"], c["total_revenue"]) == (october_revenue, november_revenue)
+    assert c["revenue_change"] == november_revenue - october_revenue
+    assert [p["product_id"] for p in c["premium_entered"]] == ["5"] and c["premium_entered_count"] == 1
+    assert [p["product_id"] for p in c["premium_left"]] == ["4"]
+    assert [p["product_id"] for p in c["appeared"]] == ["5"] and [p["product_id"] for p in c["disappeared"]] == ["4"]
+    assert [(p["product_id"], p["change_pct"]) for p in c["price_changes"]] == [("2", 50.0)]
+    drift = next(ch for ch in m["checks"] if ch["name"] == "price_drift_vs_previous_run")
+    assert (drift["severity"], drift["status"], drift["observed"]) == ("warning", "warning", 1)
+    html = (tmp_path / "nov" / "index.html").read_text(encoding="utf-8")
+    assert "Entered the premium set" in html and "Grand Cinq" in html and "Largest price changes" in html
+
+    import openpyxl
+
+    wb = openpyxl.load_workbook(tmp_path / "nov" / "debug" / "rapport_test.xlsx")
+    assert "price_drift_vs_previous_run" in wb.sheetnames
+    assert [r[2] for r in wb["price_drift_vs_previous_run"].iter_rows(min_row=2, values_only=True)] == [30.0]
+
+
+def test_missing_previous_run_is_reported_not_fatal(tmp_path):
+    proc = run_pipeline("--set", f"previous_run={tmp_path / 'never'}", "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr
+    c = json.loads((tmp_path / "run" / "manifest.json").read_text())["comparison"]
+    assert c["status"] == f"previous run not found at {tmp_path / 'never'}"
+
+
+CODE_INPUT = 'class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor"'  # a code cell's input, in nbconvert's lab HTML
+
+
+def test_code_can_be_hidden_for_readers_while_errors_stay(tmp_path, make_sources):
+    proc = run_pipeline("--set", "html_hide_code=true", "--run-dir", str(tmp_path / "ok"))
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "ok" / "03_analysis.html").read_text(encoding="utf-8")
+    assert re.search(r"<h1[^>]*>03 · Analysis", html) and "Joins the ERP, the link file" in html  # narrative stays
+    assert "db.run_file" not in html and CODE_INPUT not in html  # code is gone
+    assert html.count("data:image/png;base64") >= 2  # charts stay
+
+    erp = erp_frame()
+    erp.loc[len(erp)] = (2, 1, 25.0, 1, "instock")
+    proc = run_pipeline("--set", "html_hide_code=true", "--set", f"input_dir={make_sources(erp=erp)}",
+                        "--run-dir", str(tmp_path / "failed"))
+    assert proc.returncode == 1
+    html = (tmp_path / "failed" / "02_cleaning_tests.html").read_text(encoding="utf-8")
+    assert "An Exception was encountered" in html and "CheckFailed" in html and "erp_product_id_unique" in html
+    assert CODE_INPUT not in html  # no code cell input; the traceback shows its own context
+    index = (tmp_path / "failed" / "index.html").read_text(encoding="utf-8")
+    assert 'id="run-status">failed<' in index and "CheckFailed" in index
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="no chromium: `make browser` (apt-get install chromium) to run this test")
+def test_index_renders_in_a_headless_browser_with_the_network_off(sample_run, tmp_path):
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+             f"--user-data-dir={tmp_path / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
+             "--enable-logging=stderr", "--v=0", "--window-size=1280,2200"]
+    url = (sample_run / "index.html").as_uri()
+    shot = tmp_path / "index.png"
+    proc = subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Failed to load resource" in line]
+    assert not console, console
+
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    m = json.loads((sample_run / "manifest.json").read_text())
+    assert 'id="run-status">succeeded<' in dom.stdout
+    assert f"{m['figures']['merged_rows']}" in dom.stdout and "Data-quality checks" in dom.stdout
+    for link in links_of(dom.stdout):
+        assert (sample_run / unquote(urlparse(link).path)).is_file(), link
+    shutil.copy(shot, sample_run / "work" / "index-screenshot.png")  # kept with the run, for a look
