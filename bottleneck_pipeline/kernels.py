@@ -8,10 +8,15 @@ traffic with the runner is encrypted with CurveZMQ (the ipykernel kernelspec sup
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_client import KernelManager
+from jupyter_client import KernelClient, KernelManager
+from papermill.engines import NBClientEngine, papermill_engines
+
+ENGINE = "bottleneck-ready-kernel"  # the papermill engine name (see ReadyKernelEngine)
 
 def imported_modules(notebook: Path) -> list[str]:
     """The modules a notebook's code cells import (``import x``, ``from x import y``)."""
@@ -62,8 +67,26 @@ class RunKernelManager(KernelManager):
             await super()._async_launch_kernel(kernel_cmd, **kw)
 
 
-def start(cwd: Path, log_path: Path, warm_modules: list[str] | None = None) -> KernelManager:
-    """Start a python3 kernel in ``cwd``, wait until it is ready, and import ``warm_modules``."""
+@dataclass
+class ReadyKernel:
+    """A started kernel and a connected client that has seen it answer."""
+
+    km: KernelManager
+    kc: KernelClient
+
+    def shutdown(self) -> None:
+        try:
+            self.kc.stop_channels()
+        finally:
+            try:
+                if self.km.is_alive():
+                    self.km.shutdown_kernel(now=False)
+            except Exception:
+                self.km.shutdown_kernel(now=True)
+
+
+def start(cwd: Path, log_path: Path, warm_modules: list[str] | None = None) -> ReadyKernel:
+    """Start a python3 kernel in ``cwd``, wait until it answers, and import ``warm_modules``."""
     km = RunKernelManager(kernel_name="python3", transport_encryption="auto")
     km.log_path = log_path
     km.start_kernel(cwd=str(cwd))
@@ -77,8 +100,97 @@ def start(cwd: Path, log_path: Path, warm_modules: list[str] | None = None) -> K
         kc.stop_channels()
         km.shutdown_kernel(now=True)
         raise
-    kc.stop_channels()
-    return km
+    return ReadyKernel(km, kc)
+
+
+class ReadyKernelEngine(NBClientEngine):
+    """papermill's nbclient engine, run on a :class:`ReadyKernel` (``ready=``) instead of
+    starting a kernel and waiting for it: the notebook's first cell runs at once."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                 start_timeout=60, execution_timeout=None, ready: ReadyKernel | None = None,
+                                 **kwargs):
+        from papermill.clientwrap import PapermillNotebookClient
+        from papermill.utils import merge_kwargs, remove_args
+
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs,
+            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=logging.getLogger("papermill"),
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        client = PapermillNotebookClient(nb_man, km=ready.km, **final_kwargs)
+        client.kc = ready.kc  # already connected: nbclient skips starting (and waiting for) a client
+        return client.execute()
+
+
+papermill_engines.register(ENGINE, ReadyKernelEngine)
+
+
+class KernelPool:
+    """Hands out ready kernels for a sequence of notebooks, in order. Every kernel is
+    queued at once and started ``ahead`` at a time (with the modules its notebook
+    imports), so the next notebook's kernel is usually ready before it is needed."""
+
+    def __init__(self, notebooks: list[Path], cwd: Path, log_path: Path, ahead: int = 2):
+        self._executor = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="kernel-start")
+        self._queue: list[Future] = [
+            self._executor.submit(start, cwd, log_path, imported_modules(nb)) for nb in notebooks
+        ]
+
+    def take(self) -> ReadyKernel:
+        return self._queue.pop(0).result()
+
+    def close(self) -> None:
+        """Stop the kernels nobody took (a run that stopped early)."""
+        for future in self._queue:
+            future.cancel()
+        for future in self._queue:
+            if not future.cancelled():
+                try:
+                    future.result().shutdown()
+                except Exception:
+                    pass
+        self._queue.clear()
+        self._executor.shutdown(wait=True)
+
+
+class ReadyKernelEngine(NBClientEngine):
+    """papermill's nbclient engine, run on a :class:`ReadyKernel` (``ready=``) instead of
+    starting a kernel and waiting for it: the notebook's first cell runs at once."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                 start_timeout=60, execution_timeout=None, ready: ReadyKernel | None = None,
+                                 **kwargs):
+        from papermill.clientwrap import PapermillNotebookClient
+        from papermill.utils import merge_kwargs, remove_args
+
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs,
+            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=logging.getLogger("papermill"),
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        client = PapermillNotebookClient(nb_man, km=ready.km, **final_kwargs)
+        client.kc = ready.kc  # already connected: nbclient skips starting (and waiting for) a client
+        return client.execute()
+
+
+papermill_engines.register(ENGINE, ReadyKernelEngine)
 
 
 class KernelPool:
@@ -99,23 +211,16 @@ class KernelPool:
         else:
             self._next = None
 
-    def take(self) -> KernelManager:
-        km = self._next.result()
+    def take(self) -> ReadyKernel:
+        ready = self._next.result()
         self._prepare()
-        return km
+        return ready
 
     def close(self) -> None:
         if self._next is not None:
             try:
-                self._next.result().shutdown_kernel(now=True)
+                self._next.result().shutdown()
             except Exception:
                 pass
         self._executor.shutdown(wait=True)
 
-
-def shutdown(km: KernelManager) -> None:
-    try:
-        if km.is_alive():
-            km.shutdown_kernel(now=False)
-    except Exception:
-        km.shutdown_kernel(now=True)

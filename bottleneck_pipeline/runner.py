@@ -52,8 +52,8 @@ def _failure_line(step: str, exc: BaseException) -> str:
     return f"step {step} failed: {ename}: {cause}"
 
 
-def run_step(step: str, run_dir: Path, step_params: dict[str, Any], km) -> None:
-    """Execute one notebook with papermill, in-process, on an already started kernel."""
+def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kernels.ReadyKernel) -> None:
+    """Execute one notebook with papermill, in-process, on a kernel started ahead."""
     import papermill
 
     papermill.execute_notebook(
@@ -64,7 +64,8 @@ def run_step(step: str, run_dir: Path, step_params: dict[str, Any], km) -> None:
         progress_bar=False,
         log_output=False,
         report_mode=False,
-        km=km,
+        engine_name=kernels.ENGINE,
+        ready=ready,
     )
 
 
@@ -95,15 +96,15 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
             print(f"[{i}/{len(params_mod.STEPS)}] {step} ...", end=" ", flush=True, file=out)
             started = time.perf_counter()
             status = "succeeded"
-            km = None
+            ready = None
             try:
-                km = pool.take()
-                run_step(step, run_dir, params_mod.for_step(step, params), km)
+                ready = pool.take()
+                run_step(step, run_dir, params_mod.for_step(step, params), ready)
             except Exception as exc:  # PapermillExecutionError, or the kernel died
                 status, error = "failed", _failure_line(step, exc)
             finally:
-                if km is not None:
-                    kernels.shutdown(km)
+                if ready is not None:
+                    ready.shutdown()
             executed = run_dir / f"{step}.ipynb"
             if executed.exists():
                 exports[step] = html_worker.submit(evidence.export_html, executed,
