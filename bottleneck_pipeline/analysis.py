@@ -71,12 +71,18 @@ def revenue_pareto(con: duckdb.DuckDBPyConnection, top_n: int = 20):
     """The top N products by revenue, with their cumulative share of total revenue."""
     rows = con.execute(
         """
-        with ranked as (
-            select post_title, revenue,
-                   sum(revenue) over (order by revenue desc, product_id) / sum(revenue) over () as cumulative_share
-            from classified
+        with top as (
+            select post_title, revenue, product_id from classified order by revenue desc, product_id limit $n
+        ),
+
+        total as (
+            select sum(revenue) as revenue from classified
         )
-        select * from ranked order by revenue desc limit $n
+
+        select top.post_title, top.revenue,
+               sum(top.revenue) over (order by top.revenue desc, top.product_id) / total.revenue as cumulative_share
+        from top cross join total
+        order by top.revenue desc, top.product_id
         """,
         {"n": top_n},
     ).fetchall()
