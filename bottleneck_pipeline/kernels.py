@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client import KernelClient, KernelManager
-from papermill.engines import NBClientEngine, papermill_engines
 
 ENGINE = "bottleneck-ready-kernel"  # the papermill engine name (see ReadyKernelEngine)
 
@@ -103,37 +102,6 @@ def start(cwd: Path, log_path: Path, warm_modules: list[str] | None = None) -> R
     return ReadyKernel(km, kc)
 
 
-class ReadyKernelEngine(NBClientEngine):
-    """papermill's nbclient engine, run on a :class:`ReadyKernel` (``ready=``) instead of
-    starting a kernel and waiting for it: the notebook's first cell runs at once."""
-
-    @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
-                                 start_timeout=60, execution_timeout=None, ready: ReadyKernel | None = None,
-                                 **kwargs):
-        from papermill.clientwrap import PapermillNotebookClient
-        from papermill.utils import merge_kwargs, remove_args
-
-        kwargs = remove_args(["input_path"], **kwargs)
-        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
-        final_kwargs = merge_kwargs(
-            safe_kwargs,
-            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
-            startup_timeout=start_timeout,
-            kernel_name=kernel_name,
-            log=logging.getLogger("papermill"),
-            log_output=log_output,
-            stdout_file=stdout_file,
-            stderr_file=stderr_file,
-        )
-        client = PapermillNotebookClient(nb_man, km=ready.km, **final_kwargs)
-        client.kc = ready.kc  # already connected: nbclient skips starting (and waiting for) a client
-        return client.execute()
-
-
-papermill_engines.register(ENGINE, ReadyKernelEngine)
-
-
 class KernelPool:
     """Hands out ready kernels for a sequence of notebooks, in order. Every kernel is
     queued at once and started ``ahead`` at a time (with the modules its notebook
@@ -162,65 +130,44 @@ class KernelPool:
         self._executor.shutdown(wait=True)
 
 
-class ReadyKernelEngine(NBClientEngine):
-    """papermill's nbclient engine, run on a :class:`ReadyKernel` (``ready=``) instead of
-    starting a kernel and waiting for it: the notebook's first cell runs at once."""
+def register_engine() -> str:
+    """Register :func:`ready_kernel_engine` with papermill (once); returns its name. papermill
+    is imported here, not at module import, so the first kernel starts while it loads."""
+    from papermill.engines import papermill_engines
 
-    @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
-                                 start_timeout=60, execution_timeout=None, ready: ReadyKernel | None = None,
-                                 **kwargs):
-        from papermill.clientwrap import PapermillNotebookClient
-        from papermill.utils import merge_kwargs, remove_args
-
-        kwargs = remove_args(["input_path"], **kwargs)
-        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
-        final_kwargs = merge_kwargs(
-            safe_kwargs,
-            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
-            startup_timeout=start_timeout,
-            kernel_name=kernel_name,
-            log=logging.getLogger("papermill"),
-            log_output=log_output,
-            stdout_file=stdout_file,
-            stderr_file=stderr_file,
-        )
-        client = PapermillNotebookClient(nb_man, km=ready.km, **final_kwargs)
-        client.kc = ready.kc  # already connected: nbclient skips starting (and waiting for) a client
-        return client.execute()
+    if ENGINE not in papermill_engines._engines:
+        papermill_engines.register(ENGINE, ready_kernel_engine())
+    return ENGINE
 
 
-papermill_engines.register(ENGINE, ReadyKernelEngine)
+def ready_kernel_engine():
+    from papermill.engines import NBClientEngine
 
+    class ReadyKernelEngine(NBClientEngine):
+        """papermill's nbclient engine, run on a :class:`ReadyKernel` (``ready=``) instead of
+        starting a kernel and waiting for it: the notebook's first cell runs at once."""
 
-class KernelPool:
-    """Hands out ready kernels for a sequence of notebooks, starting the next notebook's
-    kernel (with the modules it imports) in the background while the current one runs."""
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None,
+                                     ready: ReadyKernel | None = None, **kwargs):
+            from papermill.clientwrap import PapermillNotebookClient
+            from papermill.utils import merge_kwargs, remove_args
 
-    def __init__(self, notebooks: list[Path], cwd: Path, log_path: Path):
-        self._queue = list(notebooks)
-        self._cwd, self._log_path = cwd, log_path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-start")
-        self._next: Future | None = None
-        self._prepare()
+            kwargs = remove_args(["input_path"], **kwargs)
+            safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+            final_kwargs = merge_kwargs(
+                safe_kwargs,
+                timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logging.getLogger("papermill"),
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+            )
+            client = PapermillNotebookClient(nb_man, km=ready.km, **final_kwargs)
+            client.kc = ready.kc  # already connected: nbclient skips starting (and waiting for) a client
+            return client.execute()
 
-    def _prepare(self) -> None:
-        if self._queue:
-            notebook = self._queue.pop(0)
-            self._next = self._executor.submit(start, self._cwd, self._log_path, imported_modules(notebook))
-        else:
-            self._next = None
-
-    def take(self) -> ReadyKernel:
-        ready = self._next.result()
-        self._prepare()
-        return ready
-
-    def close(self) -> None:
-        if self._next is not None:
-            try:
-                self._next.result().shutdown()
-            except Exception:
-                pass
-        self._executor.shutdown(wait=True)
-
+    return ReadyKernelEngine
