@@ -96,7 +96,7 @@ def month_over_month(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "select round(coalesce(sum(revenue), 0), 2), round(coalesce(sum(previous_revenue), 0), 2) from product_changes"
     ).fetchall()[0]
     entered, left = "is_premium and not was_premium", "was_premium and not is_premium"
-    moved = f"abs(price_change) > (select drift_threshold from comparison_settings)"
+    moved = "abs(price_change) > (select drift_threshold from comparison_settings)"
     return {
         **info,
         "total_revenue": current,

@@ -12,7 +12,6 @@ stdout as outputs and metrics, and ``outputFiles`` collected with Java's glob ru
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess

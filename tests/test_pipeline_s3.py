@@ -1,10 +1,7 @@
 """S3 in and out, end to end, against a live S3 API on loopback (moto's server)."""
 
 import json
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import boto3
 import openpyxl
@@ -12,7 +9,7 @@ import pytest
 
 from bottleneck_pipeline import publish
 from bottleneck_pipeline.s3 import S3Error
-from tests.conftest import ROOT, SAMPLE_DIR, erp_frame, keys, run_pipeline, upload_dir
+from tests.conftest import SAMPLE_DIR, erp_frame, keys, run_pipeline, upload_dir
 
 REPORTS = ["rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx"]
 HTMLS = ["01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html", "04_export.html"]

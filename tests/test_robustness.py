@@ -1,6 +1,5 @@
 """Hostile content, big sources, re-runs, interruptions and concurrent runs."""
 
-import json
 import os
 import signal
 import subprocess
@@ -10,7 +9,6 @@ import time
 import duckdb
 import openpyxl
 import pandas as pd
-import pytest
 
 from bottleneck_pipeline import db, manifest, sources
 from bottleneck_pipeline.storage import fetch_input

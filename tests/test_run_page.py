@@ -36,7 +36,7 @@ def links_of(html: str) -> list[str]:
 def test_index_page_shows_the_run(sample_run):
     m = json.loads((sample_run / "manifest.json").read_text())
     html = (sample_run / "index.html").read_text(encoding="utf-8")
-    assert f'<span class="status succeeded" id="run-status">succeeded</span>' in html
+    assert '<span class="status succeeded" id="run-status">succeeded</span>' in html
     f = m["figures"]
     assert f"{f['total_revenue']:,.2f} €".replace(",", "\u202f") in html
     assert f">{f['premium_count']}</div>" in html

@@ -5,7 +5,7 @@ import pytest
 from bottleneck_pipeline import analysis
 from bottleneck_pipeline.errors import PipelineError
 from tests.bottleneck_pipeline.conftest import classify
-from tests.conftest import erp_frame, liaison_frame, web_frame
+from tests.conftest import liaison_frame
 
 # prices 10, 20, 30, 100 with sales 3, 1, 2, 4 (see tests/conftest.py)
 PRICES = [10.0, 20.0, 30.0, 100.0]

@@ -1,7 +1,5 @@
 """Bulk sheets: rows rendered as sheet XML by DuckDB, read back by two Excel readers."""
 
-import datetime as dt
-
 import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
