@@ -10,18 +10,15 @@ whatever the size. Sheets stop at Excel's row limit and continue on the next.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
-import threading
-import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 from openpyxl.utils import get_column_letter
+
+from . import db
 
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
            "FLOAT", "DOUBLE", "DECIMAL")
@@ -122,39 +119,6 @@ def fill(con: duckdb.DuckDBPyConnection, skeleton: Path, fills: list[Fill], out:
             info.compress_type = zipfile.ZIP_DEFLATED
             with zout.open(info, "w", force_zip64=True) as member:
                 member.write(prefix.encode("utf-8"))
-                _stream_rows(con, row_xml_sql(job.columns, template_styles(xml), job.first, job.count), member)
+                db.copy_to_stream(con, row_xml_sql(job.columns, template_styles(xml), job.first, job.count),
+                                  "header false, quote '', escape '', delimiter '\x1f'", member)
                 member.write(suffix.encode("utf-8"))
-
-
-def _stream_rows(con: duckdb.DuckDBPyConnection, sql: str, member) -> None:
-    """DuckDB writes the rows into a pipe while this thread compresses them into the zip
-    member: the two run on both cores at once, and nothing is held in memory or on disk."""
-    with tempfile.TemporaryDirectory(prefix="bottleneck-xlsx-") as tmp:
-        fifo = os.path.join(tmp, "rows.xml")
-        os.mkfifo(fifo)
-        failure: list[BaseException] = []
-
-        def produce() -> None:
-            try:
-                con.execute(f"copy ({sql}) to '{fifo}' (header false, quote '', escape '', delimiter '\x1f')")
-            except BaseException as exc:  # unblock the reader, then report the error
-                failure.append(exc)
-                _close_writer_side(fifo)
-
-        producer = threading.Thread(target=produce, name="xlsx-rows")
-        producer.start()
-        with open(fifo, "rb") as rows:
-            shutil.copyfileobj(rows, member, 1 << 20)
-        producer.join()
-        if failure:
-            raise failure[0]
-
-
-def _close_writer_side(fifo: str, attempts: int = 100) -> None:
-    """Open and close the pipe's writing end so a reader waiting on it sees the end."""
-    for _ in range(attempts):
-        try:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-            return
-        except OSError:  # no reader yet
-            time.sleep(0.05)

@@ -8,8 +8,12 @@ tables and the checks, analysis ``merged`` and ``classified``, export reads them
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 
@@ -43,3 +47,38 @@ def run_file(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] |
     else:
         con.execute(text)
 
+
+
+def copy_to_stream(con: duckdb.DuckDBPyConnection, sql: str, options: str, sink: BinaryIO) -> None:
+    """``COPY (sql) TO ... (options)`` written straight into ``sink`` (an open binary file or
+    zip member): DuckDB writes into a pipe while this thread copies (or compresses) from it,
+    so the two use both cores and the data is written once, never held in memory."""
+    with tempfile.TemporaryDirectory(prefix="bottleneck-copy-") as tmp:
+        fifo = os.path.join(tmp, "rows")
+        os.mkfifo(fifo)
+        failure: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                con.execute(f"copy ({sql}) to '{fifo}' ({options})")
+            except BaseException as exc:  # unblock the reader, then report the error
+                failure.append(exc)
+                _close_writer_side(fifo)
+
+        producer = threading.Thread(target=produce, name="duckdb-copy")
+        producer.start()
+        with open(fifo, "rb") as rows:
+            shutil.copyfileobj(rows, sink, 1 << 20)
+        producer.join()
+        if failure:
+            raise failure[0]
+
+
+def _close_writer_side(fifo: str, attempts: int = 100) -> None:
+    """Open and close the pipe's writing end so a reader waiting on it sees the end."""
+    for _ in range(attempts):
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            return
+        except OSError:  # no reader yet
+            time.sleep(0.05)

@@ -13,7 +13,6 @@ CSVs are UTF-8 with a BOM (Excel detects the encoding) and comma-separated.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from . import bulk_xlsx, paths
+from . import bulk_xlsx, db, paths
 from .bulk_xlsx import BulkSheet
 from .checks import CheckResult
 
@@ -160,17 +159,19 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tupl
 
 
 def write_csv(con: duckdb.DuckDBPyConnection, sql: str, path: str | os.PathLike) -> Path:
-    """Copy a query's result to a UTF-8 (with BOM) CSV; text columns pass through ``safe_text``."""
+    """Write a query's result as a comma-separated UTF-8 CSV with a BOM (so Excel reads the
+    accents), in one pass; the caller's SQL neutralises formula-like text (``safe_text``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".csv-") as tmpdir:
-        body = Path(tmpdir) / "body.csv"
-        con.execute(f"copy ({sql}) to '{body}' (header, delimiter ',', quote '\"')")
-        final = Path(tmpdir) / "final.csv"
-        with open(final, "wb") as out, open(body, "rb") as src:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".csv")
+    try:
+        with os.fdopen(fd, "wb") as out:
             out.write("\ufeff".encode("utf-8"))
-            shutil.copyfileobj(src, out, 1 << 20)
-        paths.replace_atomically(final, path)
+            db.copy_to_stream(con, sql, "header, delimiter ',', quote '\"'", out)
+        paths.replace_atomically(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
     return path
 
 

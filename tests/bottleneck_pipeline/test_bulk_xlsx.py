@@ -57,7 +57,5 @@ def test_a_failing_query_raises_instead_of_hanging(con):
 
     import duckdb
 
-    from bottleneck_pipeline import bulk_xlsx
-
     with pytest.raises(duckdb.Error):
-        bulk_xlsx._stream_rows(con, "select no_such_column from t", io.BytesIO())
+        db.copy_to_stream(con, "select no_such_column from t", "header", io.BytesIO())
