@@ -1,17 +1,21 @@
 """The figures of a run and the charts the analysis notebook shows.
 
 Everything is computed inside DuckDB; only aggregates (a histogram, the top N)
-come back to Python, so the charts cost the same at any data size.
+come back to Python, so the charts cost the same at any data size. Chart text is plain
+text: a title holding ``$`` is never read as mathematics.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import duckdb
 import matplotlib.pyplot as plt
 
 from .errors import PipelineError
+
+PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 
 
 def require_rows(con: duckdb.DuckDBPyConnection, table: str, why: str) -> int:
@@ -33,6 +37,8 @@ def figures(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         from classified
         """
     ).fetchall()[0]
+    if not math.isfinite(total_revenue):  # inputs are checked finite and bounded: this is a bug, never a figure
+        raise PipelineError(f"total revenue is not a finite number ({total_revenue})")
     return {
         "merged_rows": merged_rows,
         "total_revenue": float(total_revenue),
@@ -55,16 +61,21 @@ def price_distribution(con: duckdb.DuckDBPyConnection, bins: int = 40):
         """,
         {"lo": lo, "width": width, "bins": bins},
     ).fetchall()
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    with plt.rc_context(PLAIN_TEXT):
+        fig, ax = plt.subplots(figsize=(9, 3.8))
+        _histogram(ax, counts, lo, width, cutoff, method, threshold)
+        fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _histogram(ax, counts, lo, width, cutoff, method, threshold) -> None:
     ax.bar([lo + b * width for b, _ in counts], [n for _, n in counts], width=width, align="edge",
            color="#7B1E3A", alpha=0.85)
     if cutoff is not None:
         ax.axvline(cutoff, color="black", linestyle="--", label=f"premium cut-off {cutoff:,.2f} € ({method} > {threshold})")
         ax.legend()
     ax.set(xlabel="price (€)", ylabel="products", title="Price distribution")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 def revenue_pareto(con: duckdb.DuckDBPyConnection, top_n: int = 20):
@@ -86,14 +97,19 @@ def revenue_pareto(con: duckdb.DuckDBPyConnection, top_n: int = 20):
         """,
         {"n": top_n},
     ).fetchall()
+    with plt.rc_context(PLAIN_TEXT):
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        _pareto(ax, rows)
+        fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _pareto(ax, rows) -> None:
     titles = [(t or "")[:40] for t, _, _ in rows]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
     ax.bar(range(len(rows)), [r for _, r, _ in rows], color="#7B1E3A")
     ax.set_xticks(range(len(rows)), titles, rotation=75, ha="right", fontsize=7)
     ax.set(ylabel="revenue (€)", title=f"Top {len(rows)} products by revenue")
     share = ax.twinx()
     share.plot(range(len(rows)), [s * 100 for _, _, s in rows], color="black", marker="o", markersize=3)
     share.set(ylabel="cumulative share of revenue (%)", ylim=(0, 100))
-    fig.tight_layout()
-    plt.close(fig)
-    return fig

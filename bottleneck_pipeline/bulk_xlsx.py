@@ -41,7 +41,7 @@ def columns_of(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]
 
 def _cell_sql(name: str, sql_type: str, letter: str, style: str) -> str:
     """SQL rendering one cell (``_sheet_row``: its row number in the sheet); empty for a null."""
-    col = f'"{name}"'
+    col = db.ident(name)
     ref = f"'<c r=\"{letter}' || _sheet_row || '\"{style}"
     if sql_type.upper().startswith(NUMERIC):
         value = f"cast({col} as varchar)"
@@ -50,7 +50,7 @@ def _cell_sql(name: str, sql_type: str, letter: str, style: str) -> str:
         return f"case when {col} is null then '' else {ref} t=\"b\"><v>' || cast({col} as integer) || '</v></c>' end"
     space = f"case when {col} <> trim({col}) then ' xml:space=\"preserve\"' else '' end"
     return (f"case when {col} is null then '' else {ref} t=\"inlineStr\"><is><t' || {space} || '>' "
-            f"|| xml_text(safe_text({col})) || '</t></is></c>' end")
+            f"|| xml_text({col}) || '</t></is></c>' end")
 
 
 NUMBERED = "_bulk_rows"  # the sheet's rows, numbered once in order (a temporary table)

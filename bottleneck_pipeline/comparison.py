@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from . import db, paths
+from . import db, locations, paths
 from .errors import InputError
 
 EXTRACTIONS = (paths.PREMIUM_CSV, paths.ORDINARY_CSV)
@@ -49,31 +49,38 @@ def prepare(con: duckdb.DuckDBPyConnection, previous_run: str, drift_threshold: 
 def _fetch(previous_run: str, run_dir: Path) -> tuple[dict[str, Any], list[str]]:
     """The previous manifest and local copies of its extraction CSVs ([] if absent)."""
     if previous_run.startswith("s3://"):
-        from . import s3
+        from . import publish, s3
 
-        uri = s3.S3Uri.parse(previous_run, what="previous_run")
         try:
-            previous = s3.get_json(uri)
+            uri = s3.S3Uri.parse(previous_run, what="previous_run")
+            previous = publish.published_manifest(uri)
+            if previous is None:
+                return {}, []
+            archive = s3.S3Uri.parse(previous["published"]["archive"], prefix=True)
+            dest = run_dir / paths.WORK_DIR / "previous"
+            files = []
+            for name in EXTRACTIONS:
+                s3.download(archive.join(name), dest / name)
+                files.append(str(dest / name))
         except s3.S3Error as exc:
-            raise InputError(f"previous_run {previous_run}: {exc}") from None
-        if previous is None:
-            return {}, []
-        archive = s3.S3Uri.parse(previous["published"]["archive"], prefix=True)
-        dest = run_dir / paths.WORK_DIR / "previous"
-        files = []
-        for name in EXTRACTIONS:
-            s3.download(archive.join(name), dest / name)
-            files.append(str(dest / name))
+            raise InputError(f"previous_run {locations.redact(previous_run)}: {exc}") from None
         return previous, files
     folder = paths.resolve(previous_run)
     if folder.name == paths.MANIFEST:
         folder = folder.parent
+    if folder.resolve() == Path(run_dir).resolve():
+        raise InputError(f"previous_run {previous_run}: it is this run's own directory, not the previous month's")
     if not (folder / paths.MANIFEST).is_file():
         return {}, []
     missing = [n for n in EXTRACTIONS if not (folder / n).is_file()]
     if missing:
         raise InputError(f"previous_run {previous_run}: no {', '.join(missing)} there (not a finished run?)")
-    previous = json.loads((folder / paths.MANIFEST).read_text(encoding="utf-8"))
+    try:
+        previous = json.loads((folder / paths.MANIFEST).read_text(encoding="utf-8"))
+    except ValueError:
+        previous = None
+    if not isinstance(previous, dict):
+        raise InputError(f"previous_run {previous_run}: its {paths.MANIFEST} is not a JSON object") from None
     return previous, [str(folder / n) for n in EXTRACTIONS]
 
 

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import duckdb
 
-from . import paths
+from . import cells, paths
 
 
 def connect(run_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
@@ -25,13 +25,20 @@ def connect(run_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     db_path = Path(run_dir) / paths.DATABASE
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
-    con.execute(f"set temp_directory = '{db_path.parent / 'spill'}'")  # larger-than-memory work spills here
+    con.execute("set temp_directory = ?", [str(db_path.parent / "spill")])  # larger-than-memory work spills here
     try:  # no progress bars in logs (in a Jupyter kernel DuckDB has none without ipywidgets, and
         con.execute("set enable_progress_bar = false")  # then refuses to change the setting)
     except duckdb.Error:
         pass
+    con.execute(cells.SQL_MACROS)
     run_file(con, "macros.sql")
     return con
+
+
+def ident(name: str) -> str:
+    """An identifier (a column name read from a file) quoted for SQL text. Values are
+    never pasted into SQL: they are bound as parameters (``?``, ``$name``)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def sql_text(name: str) -> str:
@@ -48,7 +55,6 @@ def run_file(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] |
         con.execute(text)
 
 
-
 def copy_to_stream(con: duckdb.DuckDBPyConnection, sql: str, options: str, sink: BinaryIO) -> None:
     """``COPY (sql) TO ... (options)`` written straight into ``sink`` (an open binary file or
     zip member): DuckDB writes into a pipe while this thread copies (or compresses) from it,
@@ -60,7 +66,7 @@ def copy_to_stream(con: duckdb.DuckDBPyConnection, sql: str, options: str, sink:
 
         def produce() -> None:
             try:
-                con.execute(f"copy ({sql}) to '{fifo}' ({options})")
+                con.execute(f"copy ({sql}) to ? ({options})", [fifo])
             except BaseException as exc:  # unblock the reader, then report the error
                 failure.append(exc)
                 _close_writer_side(fifo)

@@ -40,7 +40,6 @@ def export_html(notebook: str | os.PathLike, html: str | os.PathLike | None = No
 
     nb = nbformat.read(notebook, as_version=4)
     body, _ = exporter(hide_code).from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
-    tmp = html.with_name(f".{html.name}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    paths.replace_atomically(tmp, html)
+    with paths.atomic_path(html) as tmp:
+        tmp.write_text(body, encoding="utf-8")
     return html

@@ -74,10 +74,11 @@ def render(m: dict[str, Any], run_dir: Path) -> str:
     )
 
 
-def write(run_dir: str | Path) -> Path:
+def write(run_dir: str | Path, m: dict[str, Any], out: str | Path | None = None) -> Path:
+    """Render the page of the run described by ``m`` into ``out`` (default: the run's own)."""
     run_dir = Path(run_dir)
-    out = run_dir / INDEX
-    tmp = run_dir / f".{INDEX}.tmp"
-    tmp.write_text(render(manifest.read(run_dir), run_dir), encoding="utf-8")
-    paths.replace_atomically(tmp, out)
+    out = Path(out) if out else run_dir / INDEX
+    html = render(m, run_dir)
+    with paths.atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,39 +40,49 @@ def read(run_dir: str | os.PathLike) -> dict[str, Any]:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-def write(run_dir: str | os.PathLike, data: dict[str, Any]) -> Path:
-    p = path_of(run_dir)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".manifest-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
-        fh.write("\n")
-    paths.replace_atomically(tmp, p)
+def write(run_dir: str | os.PathLike, data: dict[str, Any], path: str | os.PathLike | None = None) -> Path:
+    """Write ``data`` as the run's manifest (or at ``path``). Strict JSON: a non-finite
+    number is a bug upstream and raises rather than writing ``NaN``."""
+    p = Path(path) if path else path_of(run_dir)
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str, allow_nan=False) + "\n"
+    with paths.atomic_path(p) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return p
 
 
-def update(run_dir: str | os.PathLike, **sections: Any) -> dict[str, Any]:
-    """Set top-level sections; dict sections (``figures``) are merged key by key."""
-    data = read(run_dir)
+def merged(data: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with top-level ``sections`` set; dict sections (``figures``) merged key by key."""
+    data = dict(data)
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
         else:
             data[key] = value
+    return data
+
+
+def update(run_dir: str | os.PathLike, **sections: Any) -> dict[str, Any]:
+    """Set top-level sections of the run's manifest (see :func:`merged`)."""
+    data = merged(read(run_dir), sections)
     write(run_dir, data)
     return data
 
 
-def list_outputs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every file of the run (reports, debug report, notebooks, HTML), with size and
-    SHA-256; the work folder and the manifest itself are left out."""
+def list_outputs(run_dir: str | os.PathLike, staged: dict[str, Path] | None = None) -> list[dict[str, Any]]:
+    """Every file the run wrote (reports, debug report, notebooks, HTML, page), with size
+    and SHA-256; the work folder, the manifest itself, temp files and anything a run does
+    not write are left out. ``staged``: names whose final version is elsewhere for now."""
+    from .rundir import run_file_names
+
     root = Path(run_dir)
     out = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if not p.is_file() or rel == paths.MANIFEST or rel.split("/")[0] == paths.WORK_DIR:
-            continue
-        if p.name.startswith("."):
-            continue
-        out.append({"path": rel, **file_fingerprint(p)})
-    return out
+    for name in sorted(run_file_names() - {paths.MANIFEST, paths.WORK_DIR}):
+        top = root / name
+        found = sorted(p for p in top.rglob("*") if p.is_file()) if top.is_dir() else [top] if top.is_file() else []
+        for p in found:
+            if not p.name.startswith("."):
+                out.append({"path": p.relative_to(root).as_posix(), **file_fingerprint(p)})
+    staged = staged or {}
+    out = [o for o in out if o["path"] not in staged]
+    out += [{"path": name, **file_fingerprint(p)} for name, p in staged.items()]
+    return sorted(out, key=lambda o: o["path"])

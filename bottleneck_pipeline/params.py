@@ -9,12 +9,14 @@ types and help. A key no notebook declares, or a value of the wrong type, is ref
 from __future__ import annotations
 
 import functools
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import paths
+from . import locations, paths
 from .errors import ParamError
 
 STEPS = ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
@@ -36,7 +38,12 @@ RUNNER_PARAMS = {
 }
 CHOICES = {"premium_method": ("zscore", "iqr")}
 MINIMUM = {"premium_threshold": 0.0, "top_n": 1, "drift_threshold": 0.0}
+MAXIMUM = {"top_n": 100}  # a chart of more bars than this is unreadable (and a huge N would exhaust memory)
+LOCAL_OR_S3 = ("input_dir", "previous_run")  # publish_to is s3:// only
+FILE_NAMES = ("erp_file", "web_file", "liaison_file")
 TYPES = {"str": str, "float": float, "int": int, "bool": bool}
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+_INT = re.compile(r"[+-]?[0-9]+")
 
 
 def notebooks_dir() -> Path:
@@ -63,46 +70,84 @@ def all_declared() -> dict[str, dict[str, Any]]:
     return merged
 
 
+def parse_text(name: str, raw: str, type_name: str) -> Any:
+    """A value written as text (``--set``, a params file) read by the parameter's declared
+    type: ``010`` stays the folder name ``"010"`` for a str, ``2.5`` is refused for an int."""
+    text = raw.strip()
+    if type_name == "str":
+        return raw
+    if type_name == "float":
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    elif type_name == "int" and _INT.fullmatch(text):
+        return int(text)
+    elif type_name == "bool" and text.lower() in TRUE + FALSE:
+        return text.lower() in TRUE
+    elif type_name not in TYPES:
+        return raw
+    raise ParamError(f"parameter {name}: expected {type_name}, got {locations.shown(raw)}")
+
+
 def coerce(name: str, value: Any, type_name: str) -> Any:
-    """Check one value against its declared type (an int is accepted for a float)."""
+    """Check a value given as a Python object (papermill, a test) against its declared type
+    (an int is accepted for a float)."""
     expected = TYPES.get(type_name)
     if expected is None:
         return value
     is_bool = isinstance(value, bool)
     if expected is float and isinstance(value, int) and not is_bool:
         value = float(value)
-    elif expected is str and isinstance(value, (int, float)) and not is_bool:
-        value = str(value)  # a folder named 2026 given as --set input_dir=2026
     if (is_bool and expected is not bool) or not isinstance(value, expected):
-        raise ParamError(f"parameter {name}: expected {type_name}, got {value!r}")
+        shown = "null" if value is None else f"a {type(value).__name__}" if isinstance(value, (list, dict)) else repr(value)
+        raise ParamError(f"parameter {name}: expected {type_name}, got {shown}")
     return value
 
 
 def validate_value(name: str, value: Any) -> None:
-    """Range and choice rules (also called by the notebooks when run alone)."""
+    """Range, choice and location rules (also called by the notebooks when run alone)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParamError(f"parameter {name}: must be a finite number, got {value!r}")
     if name in CHOICES and value not in CHOICES[name]:
         raise ParamError(f"parameter {name}: must be one of {', '.join(CHOICES[name])}, got {value!r}")
     if name in MINIMUM and value < MINIMUM[name]:
         raise ParamError(f"parameter {name}: must be >= {MINIMUM[name]}, got {value!r}")
-    if (name == "publish_to" and value) or (name == "input_dir" and str(value).startswith("s3://")):
+    if name in MAXIMUM and value > MAXIMUM[name]:
+        raise ParamError(f"parameter {name}: must be <= {MAXIMUM[name]}, got {value!r}")
+    if not isinstance(value, str):
+        return
+    locations.check_text(name, value)
+    if name in FILE_NAMES:
+        locations.check_file_name(name, value)
+    elif (name == "publish_to" and value) or (name in LOCAL_OR_S3 and value.startswith("s3://")):
         from .s3 import S3Error, S3Uri
 
         try:
-            S3Uri.parse(value, prefix=True, what=f"parameter {name}")
+            S3Uri.parse(value, prefix=name != "previous_run", what=f"parameter {name}")
         except S3Error as exc:
             raise ParamError(str(exc)) from None
+    elif name in LOCAL_OR_S3:
+        locations.check_location(name, value)
 
 
-def parse_override(item: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE read as YAML (so 2.5 is a float, abc a string)."""
+def parse_override(item: str) -> tuple[str, str]:
+    """``KEY=VALUE``: the value stays text until it is read by the parameter's type."""
     if "=" not in item:
-        raise ParamError(f"--set {item!r}: expected KEY=VALUE")
+        raise ParamError(f"--set {locations.shown(item)}: expected KEY=VALUE")
     key, raw = item.split("=", 1)
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value
+    return key.strip(), raw
+
+
+class _TextLoader(yaml.SafeLoader):
+    """YAML whose scalars all stay text (read later by each parameter's declared type),
+    except null, so that ``input_dir: 010`` is the folder ``010``, not the number 8."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def load(params_file: str | None, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -115,7 +160,7 @@ def load(params_file: str | None, overrides: list[str] | None = None) -> dict[st
         if not path.is_file():
             raise ParamError(f"params file {params_file}: not found")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextLoader) or {}
         except yaml.YAMLError as exc:
             raise ParamError(f"params file {params_file}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(data, dict):
@@ -133,7 +178,9 @@ def load(params_file: str | None, overrides: list[str] | None = None) -> dict[st
         if name not in known:
             choices = ", ".join(sorted(set(known) - RUNNER_ONLY))
             raise ParamError(f"unknown parameter {name!r} ({sources[name]}); known parameters: {choices}")
-        result[name] = coerce(name, value, known[name]["inferred_type_name"])
+        type_name = known[name]["inferred_type_name"]
+        value = parse_text(name, value, type_name) if isinstance(value, str) else value
+        result[name] = coerce(name, value, type_name)
         validate_value(name, result[name])
     return result
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SQL_DIR = PACKAGE_DIR / "sql"
@@ -19,6 +23,9 @@ TEST_REPORT = "debug/rapport_test.xlsx"
 INDEX = "index.html"  # the run's page for readers
 WORK_DIR = "work"  # intermediate state handed from one notebook to the next
 DATABASE = f"{WORK_DIR}/pipeline.duckdb"
+RUN_MARKER = ".bottleneck-run"  # proves a folder is a run directory: {"run_id": ...}
+RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}")
+TEMP_SUFFIX = ".tmp"  # every file being written is ".<name>.<random>.tmp" beside its final name
 
 
 def project_root() -> Path:
@@ -46,15 +53,25 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
-def prepare_run_dir(run_dir: str | os.PathLike) -> Path:
-    """Create the run directory and its sub-folders; returns its absolute path."""
-    root = resolve(run_dir)
-    (root / WORK_DIR).mkdir(parents=True, exist_ok=True)
-    (root / "debug").mkdir(parents=True, exist_ok=True)
-    return root
-
-
 def replace_atomically(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
     """Move a finished temp file into place (readers never see a half-written file)."""
     os.chmod(tmp, 0o644)
     os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
+    """A temp path beside ``final`` to write into: moved into place when the block ends,
+    removed if it fails (a full disk, an exception), so no half-written file and no temp
+    file is ever left behind."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=TEMP_SUFFIX)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        replace_atomically(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -2,19 +2,29 @@
 
 Layout under the publish prefix (``publish_to``, production ``s3://<bucket>/BottleNeck/``)::
 
-    <prefix>runs/<run_id>/...          every file of the run (reports, debug, notebooks, HTML, manifest)
+    <prefix>runs/<run_id>/...          every file of the run (reports, debug, notebooks, HTML, page),
+                                       its manifest.json last
     <prefix>rapport_CA.xlsx            the fixed keys the business reads, refreshed only
     <prefix>extraction_premium.csv     by a successful run, by server-side copy from
-    <prefix>extraction_ordinaire.csv   runs/<run_id>/
+    <prefix>extraction_ordinaire.csv   runs/<run_id>/; each carries its run id as metadata
     <prefix>debug/rapport_test.xlsx
     <prefix>0N_<step>.html
     <prefix>index.html                 the run's page
     <prefix>manifest.json              written last: names the run the fixed keys hold
+    <prefix>.publish.lock              while a run publishes (see publish_lock)
 
-A failed run publishes only under ``runs/<run_id>/``. If refreshing the fixed keys fails
-half-way, the keys already replaced are restored from the previous run's archive (or
-removed if they did not exist) and ``manifest.json`` is left as it was, so readers keep
-a consistent set.
+S3 has no multi-key transaction, so the fixed set is kept whole by these rules:
+
+* one publisher at a time on a prefix (:mod:`publish_lock`);
+* ``manifest.json`` is written last and is the truth: a fixed key whose ``run-id``
+  metadata differs from the run it names is out of place (:func:`check_fixed`);
+* before replacing anything, a publisher puts every out-of-place key back from the
+  archive of the run the manifest names (a publisher killed half-way is repaired by the
+  next one); if refreshing fails half-way, the keys already replaced are restored the
+  same way and ``manifest.json`` is left as it was;
+* the fixed keys only move forward: a run older than the one they hold (by run id, i.e.
+  start time) is archived and leaves them alone, saying so;
+* the run is marked ``succeeded`` in its own directory only once all of this is done.
 """
 
 from __future__ import annotations
@@ -22,25 +32,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from . import manifest, paths, s3
+from . import manifest, outcome, paths, publish_lock, s3
 from .s3 import S3Error, S3Uri
 
-
-def fixed_names(m: dict[str, Any]) -> list[str]:
-    """The files refreshed at the fixed keys: the four reports and each notebook's HTML."""
-    reports = [paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT]
-    htmls = [s["html"] for s in m.get("steps", []) if s.get("html")]
-    return reports + htmls + [paths.INDEX]
+REPORTS = (paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT)
 
 
-def plan(prefix_uri: str, m: dict[str, Any]) -> dict[str, Any]:
-    """Where the run will be published (recorded in the manifest before uploading)."""
-    prefix = S3Uri.parse(prefix_uri, prefix=True, what="publish_to")
-    archive = prefix.join(f"runs/{m['run_id']}/")
-    section: dict[str, Any] = {"to": str(prefix), "archive": str(archive)}
-    if m.get("status") == "succeeded":
-        section["fixed"] = [str(prefix.join(n)) for n in fixed_names(m)] + [str(prefix.join(paths.MANIFEST))]
-    return section
+def fixed_names() -> list[str]:
+    """The files refreshed at the fixed keys: the reports, each notebook's HTML and the page."""
+    from .params import STEPS
+
+    return [*REPORTS, *(f"{s}.html" for s in STEPS), paths.INDEX]
 
 
 def preflight(prefix_uri: str) -> None:
@@ -55,68 +57,131 @@ def preflight(prefix_uri: str) -> None:
         raise S3Error(f"publish_to {prefix}: {why}") from None
 
 
-def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Upload the run; returns the ``published`` section of its manifest."""
-    run_dir = Path(run_dir)
-    m = manifest.read(run_dir)
-    section = plan(prefix_uri, m)
-    prefix = S3Uri.parse(section["to"], prefix=True)
-    archive = S3Uri.parse(section["archive"], prefix=True)
-    run_id = m["run_id"]
-    meta = {"run-id": run_id}
-
-    # 1. the archive: every file of the run, its manifest last
-    m = manifest.update(run_dir, published=section)
-    for out in m["outputs"]:
-        s3.upload(run_dir / out["path"], archive.join(out["path"]), out["sha256"], meta)
-    man = archive_manifest(run_dir)
-    log(f"archived {len(m['outputs']) + 1} files to {archive}")
-    if m.get("status") != "succeeded":
-        return section
-
-    # 2. the fixed keys, by server-side copy from the archive; undone on failure
-    sha = {o["path"]: o["sha256"] for o in m["outputs"]}
-    previous = s3.get_json(prefix.join(paths.MANIFEST))
-    replaced: list[str] = []
+def published_manifest(uri: S3Uri) -> dict[str, Any] | None:
+    """A manifest this pipeline published (``<prefix>manifest.json``), or None if absent.
+    Anything else there (not JSON, no run id, no archive) is an error, never guessed at."""
+    m = s3.get_json(uri)
+    if m is None:
+        return None
+    archive = (m.get("published") or {}).get("archive") if isinstance(m.get("published"), dict) else None
+    if not (isinstance(m.get("run_id"), str) and paths.RUN_ID.fullmatch(m["run_id"]) and isinstance(archive, str)):
+        raise S3Error(f"{uri}: not a manifest published by this pipeline (no run id or archive)")
     try:
-        for name in fixed_names(m):
-            s3.copy(archive.join(name), prefix.join(name), {**meta, "sha256": sha[name]})
-            replaced.append(name)
-        # 3. the manifest last: readers learn which run the fixed keys hold
-        s3.copy(archive.join(paths.MANIFEST), prefix.join(paths.MANIFEST), {**meta, "sha256": man["sha256"]})
-    except S3Error as exc:
-        restored = _restore(prefix, replaced, previous)
-        raise S3Error(f"publishing the fixed keys failed ({exc}); {restored}") from None
-    log(f"published {len(replaced)} reports and pages at {prefix} (manifest.json -> run {run_id})")
-    return section
+        S3Uri.parse(archive, prefix=True)
+    except S3Error:
+        raise S3Error(f"{uri}: its archive location is not an s3:// prefix") from None
+    return m
 
 
-def archive_manifest(run_dir: Path) -> dict[str, Any]:
-    """Upload the run's page and manifest.json (last) to its archive (``published.archive``)."""
+def check_fixed(prefix: S3Uri, current: dict[str, Any] | None) -> list[str]:
+    """The fixed keys that do not hold the run ``current`` (the fixed manifest) names."""
+    expected = current["run_id"] if current else None
+    wrong = []
+    for name in fixed_names():
+        head = s3.head(prefix.join(name))
+        found = (head or {}).get("Metadata", {}).get("run-id")
+        if (head is None and expected is not None) or (head is not None and found != expected):
+            wrong.append(name)
+    return wrong
+
+
+def verify(prefix_uri: str) -> list[str]:
+    """Problems of the published set (empty when the fixed keys are whole)."""
+    prefix = S3Uri.parse(prefix_uri, prefix=True, what="publish_to")
+    current = published_manifest(prefix.join(paths.MANIFEST))
+    run = current["run_id"] if current else "no run"
+    return [f"{prefix.join(name)} does not hold {run}" for name in check_fixed(prefix, current)]
+
+
+def _put_back(prefix: S3Uri, names: list[str], current: dict[str, Any] | None) -> None:
+    """Make ``names`` hold the run ``current`` names again (or nothing, if none)."""
+    archive = S3Uri.parse(current["published"]["archive"], prefix=True) if current else None
+    for name in names:
+        if archive is not None and s3.head(archive.join(name)) is not None:
+            s3.copy(archive.join(name), prefix.join(name), {"run-id": current["run_id"]})
+        else:
+            s3.delete(prefix.join(name))
+
+
+def _upload_record(run_dir: Path, archive: S3Uri, meta: dict[str, str], staged: bool) -> None:
+    """The run's page, then its manifest (last), into its archive."""
+    for name in (paths.INDEX, paths.MANIFEST):
+        local = outcome.staged_file(run_dir, name) if staged else run_dir / name
+        if local.is_file():
+            s3.upload(local, archive.join(name), manifest.file_fingerprint(local)["sha256"], meta)
+
+
+def archive_record(run_dir: Path) -> None:
+    """Upload the run's current page and manifest to its archive (a failure recorded late)."""
     m = manifest.read(run_dir)
     archive = S3Uri.parse(m["published"]["archive"], prefix=True)
-    index = run_dir / paths.INDEX
-    if index.is_file():
-        s3.upload(index, archive.join(paths.INDEX), manifest.file_fingerprint(index)["sha256"], {"run-id": m["run_id"]})
-    man = manifest.file_fingerprint(manifest.path_of(run_dir))
-    s3.upload(manifest.path_of(run_dir), archive.join(paths.MANIFEST), man["sha256"], {"run-id": m["run_id"]})
-    return man
+    _upload_record(Path(run_dir), archive, {"run-id": m["run_id"]}, staged=False)
 
 
-def _restore(prefix: S3Uri, replaced: list[str], previous: dict[str, Any] | None) -> str:
-    """Put back what a half-finished refresh replaced: the previous run's copies, or nothing."""
-    client = s3.client()
-    prev_archive = S3Uri.parse(previous["published"]["archive"], prefix=True) if previous and previous.get(
-        "published", {}).get("archive") else None
-    prev_names = set(fixed_names(previous)) if previous else set()
+def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Publish the run and record the outcome; returns its final manifest. Raises S3Error
+    (nothing changed at the fixed keys) for the caller to record as the run's failure."""
+    run_dir = Path(run_dir)
+    m = manifest.read(run_dir)
+    prefix = S3Uri.parse(prefix_uri, prefix=True, what="publish_to")
+    run_id = m["run_id"]
+    archive = prefix.join(f"runs/{run_id}/")
+    meta = {"run-id": run_id}
+    section: dict[str, Any] = {"to": str(prefix), "archive": str(archive), "fixed": []}
+
+    # 1. the archive: every file of the run; the page and manifest come last, once final
+    manifest.update(run_dir, published=section)  # where its evidence goes, even if publishing fails
+    for out in m["outputs"]:
+        if out["path"] != paths.INDEX:
+            s3.upload(run_dir / out["path"], archive.join(out["path"]), out["sha256"], meta)
+    if m.get("status") != "publishing":  # a failed run: its evidence, archived only
+        outcome.record(run_dir, published=section)
+        _upload_record(run_dir, archive, meta, staged=False)
+        log(f"archived the failed run's evidence to {archive}")
+        return manifest.read(run_dir)
+
+    # 2. the fixed keys, by one publisher at a time
+    with publish_lock.hold(prefix, run_id, log):
+        current = published_manifest(prefix.join(paths.MANIFEST))
+        wrong = check_fixed(prefix, current)
+        if wrong:
+            _put_back(prefix, wrong, current)
+            log(f"repaired {len(wrong)} fixed key(s) that did not hold run "
+                f"{current['run_id'] if current else '(none)'}: {', '.join(wrong)}")
+        promote = current is None or current["run_id"] <= run_id
+        if promote:
+            section["fixed"] = [str(prefix.join(n)) for n in [*fixed_names(), paths.MANIFEST]]
+        else:
+            section["note"] = f"the fixed keys hold a newer run ({current['run_id']}): left alone"
+        sha = {o["path"]: o["sha256"] for o in m["outputs"]}
+        replaced: list[str] = []
+        try:
+            for name in fixed_names() if promote else []:
+                if name != paths.INDEX:
+                    s3.copy(archive.join(name), prefix.join(name), {**meta, "sha256": sha[name]})
+                    replaced.append(name)
+            outcome.record(run_dir, staged=True, status="succeeded", published=section)
+            _upload_record(run_dir, archive, meta, staged=True)
+            if promote:  # the page, then the manifest: readers learn which run the fixed keys hold
+                for name in (paths.INDEX, paths.MANIFEST):
+                    sha256 = manifest.file_fingerprint(outcome.staged_file(run_dir, name))["sha256"]
+                    s3.copy(archive.join(name), prefix.join(name), {**meta, "sha256": sha256})
+                    replaced.append(name)
+        except S3Error as exc:
+            replaced = [n for n in replaced if n != paths.MANIFEST]
+            raise S3Error(f"publishing the fixed keys failed ({exc}); {_restore(prefix, replaced, current)}") from None
+    final = outcome.commit(run_dir)
+    if promote:
+        log(f"published {len(replaced) - 1} reports and pages at {prefix} (manifest.json -> run {run_id})")
+    else:
+        log(f"archived to {archive}; {section['note']}")
+    return final
+
+
+def _restore(prefix: S3Uri, replaced: list[str], current: dict[str, Any] | None) -> str:
     try:
-        for name in replaced:
-            if prev_archive and name in prev_names:
-                s3.copy(prev_archive.join(name), prefix.join(name), {"run-id": previous["run_id"]})
-            else:
-                client.delete_object(Bucket=prefix.bucket, Key=prefix.join(name).key)
-    except Exception:
-        return "restoring the previous fixed keys failed too: trust manifest.json's run, under runs/<run_id>/"
-    if previous:
-        return f"the fixed keys still hold run {previous['run_id']}"
-    return "no fixed key was left behind"
+        _put_back(prefix, replaced, current)
+    except S3Error:
+        return ("restoring the previous fixed keys failed too: the next publish repairs them "
+                "from the run manifest.json names")
+    return f"the fixed keys still hold run {current['run_id']}" if current else "no fixed key was left behind"

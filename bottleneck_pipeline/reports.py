@@ -6,14 +6,14 @@
   failing rows of each check that did not pass.
 
 Excel sheets stop at Excel's row limit and continue on a new sheet (``name (2)``).
-Text that a spreadsheet would run as a formula is neutralised (SQL macro ``safe_text``).
+Every text cell is written by one rule (:mod:`cells`): no control character, formula-like
+text neutralised, Excel's cell limit kept.
 CSVs are UTF-8 with a BOM (Excel detects the encoding) and comma-separated.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -24,7 +24,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from . import bulk_xlsx, db, paths
+from . import bulk_xlsx, cells, db, paths
 from .bulk_xlsx import BulkSheet
 from .checks import CheckResult
 
@@ -49,12 +49,6 @@ class Sheet:
     formats: dict[str, str] = field(default_factory=dict)  # column -> number format
     widths: dict[str, int] = field(default_factory=dict)  # column -> width in characters
     max_rows: int = EXCEL_MAX_ROWS
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _header_cells(ws, columns: Sequence[str]) -> list[WriteOnlyCell]:
@@ -100,29 +94,29 @@ def write_xlsx(path: str | os.PathLike, sheets: Sequence[Sheet | BulkSheet],
                 ws, used = _new_worksheet(wb, sheet, part), 1
             ws.append(_cells(ws, row, fmts))
             used += 1
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".xlsx")
-    os.close(fd)
-    wb.save(tmp)
-    if fills:
-        skeleton, tmp = tmp, tmp.replace(".xlsx", "-full.xlsx")
-        try:
-            bulk_xlsx.fill(con, Path(skeleton), fills, Path(tmp))
-        finally:
-            os.unlink(skeleton)
-    paths.replace_atomically(tmp, path)
+    with paths.atomic_path(path) as tmp:
+        if not fills:
+            wb.save(tmp)
+        else:  # openpyxl writes the skeleton, DuckDB fills in the long sheets' rows
+            skeleton = tmp.with_suffix(".skeleton" + paths.TEMP_SUFFIX)
+            try:
+                wb.save(skeleton)
+                bulk_xlsx.fill(con, skeleton, fills, tmp)
+            finally:
+                skeleton.unlink(missing_ok=True)
     return path
 
 
 def _cells(ws, row: Sequence[Any], fmts: Sequence[str | None]) -> list[WriteOnlyCell]:
-    cells = []
+    out = []
     for value, fmt in zip(row, fmts):
-        cell = WriteOnlyCell(ws, value=_safe(value))
+        cell = WriteOnlyCell(ws, value=cells.for_excel(value))
         if fmt:
             cell.number_format = fmt
         if isinstance(value, str) and value in STATUS_FILL:
             cell.fill = STATUS_FILL[value]
-        cells.append(cell)
-    return cells
+        out.append(cell)
+    return out
 
 
 def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnection, max_rows: int):
@@ -160,25 +154,22 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tupl
 
 def write_csv(con: duckdb.DuckDBPyConnection, sql: str, path: str | os.PathLike) -> Path:
     """Write a query's result as a comma-separated UTF-8 CSV with a BOM (so Excel reads the
-    accents), in one pass; the caller's SQL neutralises formula-like text (``safe_text``)."""
+    accents), in one pass; every text column goes through ``safe_text`` (see :mod:`cells`)."""
+    columns = bulk_xlsx.columns_of(con, sql)
+    select = ", ".join(f"safe_text({db.ident(c)}) as {db.ident(c)}" if t.upper() == "VARCHAR" else db.ident(c)
+                       for c, t in columns)
+    sql = f"select {select} from ({sql})"
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write("\ufeff".encode("utf-8"))
-            db.copy_to_stream(con, sql, "header, delimiter ',', quote '\"'", out)
-        paths.replace_atomically(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with paths.atomic_path(path) as tmp, open(tmp, "wb") as out:
+        out.write("\ufeff".encode("utf-8"))
+        db.copy_to_stream(con, sql, "header, delimiter ',', quote '\"'", out)
     return path
 
 
 # --- the business reports ----------------------------------------------------------
 
 PRODUCT_COLUMNS = """
-    product_id, safe_text(sku) as sku, safe_text(post_title) as post_title, price, total_sales,
+    product_id, sku, post_title, price, total_sales,
     round(revenue, 2) as revenue, round(z_score, 4) as z_score, is_premium, stock_quantity, stock_status
 """
 

@@ -1,24 +1,35 @@
 """Claiming a run directory: never outside its root by '..', never a folder that is not a
-run directory, never two runs in the same one at once.
+run directory, never two runs in the same one at once, and never a file a run did not write.
 
-The claim is an exclusive ``flock`` on ``<run_dir>/.lock``, held for the whole run and
-released by the operating system even if the run is killed (SIGKILL), so the next run
-can claim the directory again. Re-using a run directory clears the previous run's files
-first, so nothing stale is reported or published.
+* A run directory proves it is one with a marker, ``.bottleneck-run`` (``{"run_id": ...}``),
+  written by the pipeline when it creates the folder. A non-empty folder without a valid
+  marker (a home folder, a web app holding its own ``manifest.json``) is refused.
+* The claim is an exclusive ``flock`` on ``<run_dir>/.lock``, held for the whole run and
+  released by the operating system even if the run is killed (SIGKILL).
+* Re-using a run directory starts clean, removing only what a run writes (the reports,
+  notebooks, HTML, manifest, ``debug/``, ``work/`` and temp files): those are first moved
+  into a ``.trash-*`` folder (one rename each), then deleted. The marker stays in place
+  all along, so a run killed while clearing leaves a folder the next run still
+  recognises, and finishes clearing. Anything else in the folder is left alone and never
+  reported as an output.
 """
 
 from __future__ import annotations
 
 import fcntl
+import fnmatch
+import json
 import os
+import secrets
 import shutil
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from . import paths
 from .errors import ParamError, PipelineError
 
 LOCK = ".lock"
+TRASH = ".trash-"
 
 
 class RunDirBusy(PipelineError):
@@ -26,20 +37,61 @@ class RunDirBusy(PipelineError):
 
 
 def check_argument(run_dir: str) -> None:
+    from .locations import check_local_path
+
+    check_local_path("--run-dir", run_dir)
     if ".." in Path(run_dir).parts:
         raise ParamError(f"--run-dir {run_dir!r}: '..' is not allowed (give a path inside the repository, "
                          "or an absolute path)")
 
 
-def claim(run_dir: str) -> tuple[Path, IO]:
-    """Create (or reuse) and lock the run directory; returns its path and the held lock."""
+def run_file_names() -> set[str]:
+    """The top-level names a run writes (files and the ``debug/`` and ``work/`` folders)."""
+    from .params import STEPS
+
+    reports = {paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT}
+    return ({paths.MANIFEST, paths.INDEX, paths.WORK_DIR} | {r.split("/")[0] for r in reports}
+            | {f"{s}.ipynb" for s in STEPS} | {f"{s}.html" for s in STEPS})
+
+
+def written_by_a_run(name: str) -> bool:
+    return (name in run_file_names() or name.startswith(TRASH)
+            or (name.startswith(".") and fnmatch.fnmatch(name, f"*{paths.TEMP_SUFFIX}")))
+
+
+def read_marker(root: Path) -> dict[str, Any] | None:
+    """The marker's content if it is one the pipeline wrote, else None."""
+    try:
+        data = json.loads((root / paths.RUN_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("run_id"), str) and paths.RUN_ID.fullmatch(data["run_id"]):
+        return data
+    return None
+
+
+def write_marker(root: Path, run_id: str) -> None:
+    with paths.atomic_path(root / paths.RUN_MARKER) as tmp:
+        tmp.write_text(json.dumps({"run_id": run_id, "written_by": "bottleneck-pipeline"}) + "\n", encoding="utf-8")
+
+
+def is_run_dir(root: Path) -> bool:
+    """A folder the pipeline may write into: a run directory, or an empty (or new) one."""
+    if not root.exists():
+        return True
+    return read_marker(root) is not None or not any(p.name != LOCK for p in root.iterdir())
+
+
+def claim(run_dir: str, run_id: str) -> tuple[Path, IO, list[str]]:
+    """Create (or reuse) and lock the run directory; returns its path, the held lock and
+    the names found there that a run did not write (left alone)."""
     check_argument(run_dir)
     root = paths.resolve(run_dir)
     if root.exists() and not root.is_dir():
         raise ParamError(f"--run-dir {run_dir!r}: exists and is not a directory")
-    if root.is_dir() and any(p.name != LOCK for p in root.iterdir()) and not (root / paths.MANIFEST).exists():
-        raise ParamError(f"--run-dir {run_dir!r}: not empty and not a run directory (no {paths.MANIFEST}); "
-                         "refusing to write into it")
+    if not is_run_dir(root):
+        raise ParamError(f"--run-dir {run_dir!r}: not empty and not a run directory (no valid {paths.RUN_MARKER} "
+                         "marker); refusing to write into it")
     root.mkdir(parents=True, exist_ok=True)
     lock = open(root / LOCK, "a+")
     try:
@@ -51,8 +103,40 @@ def claim(run_dir: str) -> tuple[Path, IO]:
     lock.truncate()
     lock.write(f"{os.getpid()}\n")
     lock.flush()
-    for p in root.iterdir():  # a previous run's files: removed, so nothing stale is reported
-        if p.name == LOCK:
-            continue
-        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    return paths.prepare_run_dir(root), lock
+    if read_marker(root) is None:  # a new or empty folder: it becomes a run directory first
+        write_marker(root, run_id)
+    clear(root)
+    write_marker(root, run_id)
+    prepare(root)
+    others = sorted(p.name for p in root.iterdir()
+                    if p.name not in (LOCK, paths.RUN_MARKER) and not written_by_a_run(p.name))
+    return root, lock, others
+
+
+def clear(root: Path) -> None:
+    """Remove what a previous run wrote: moved aside first (a rename each), then deleted."""
+    trash = root / f"{TRASH}{secrets.token_hex(4)}"
+    trash.mkdir()
+    for p in list(root.iterdir()):
+        if p != trash and written_by_a_run(p.name):
+            os.rename(p, trash / p.name)  # a symlink is moved as a link, never followed
+    shutil.rmtree(trash)
+
+
+def prepare(run_dir: str | os.PathLike) -> Path:
+    """The run directory a notebook writes into (created, with its marker, if new or
+    empty), with its sub-folders; returns its absolute path. A folder that is not a run
+    directory is refused, so a notebook run alone never writes into a foreign folder."""
+    from .locations import check_local_path
+
+    check_local_path("run_dir", str(run_dir))
+    root = paths.resolve(run_dir)
+    if not is_run_dir(root):
+        raise ParamError(f"run_dir {str(run_dir)!r}: not empty and not a run directory (no valid "
+                         f"{paths.RUN_MARKER} marker); refusing to write into it")
+    root.mkdir(parents=True, exist_ok=True)
+    if read_marker(root) is None:
+        write_marker(root, paths.new_run_id())
+    (root / paths.WORK_DIR).mkdir(exist_ok=True)
+    (root / "debug").mkdir(exist_ok=True)
+    return root

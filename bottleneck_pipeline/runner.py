@@ -9,6 +9,7 @@ failed notebook's .ipynb and .html written with the error visible, and the manif
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import sys
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import evidence, index_page, kernels, manifest, paths, publish, rundir, s3
+from . import evidence, kernels, manifest, outcome, paths, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 
@@ -71,7 +72,8 @@ def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kerne
 
 def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.KernelPool,
         out=sys.stdout) -> dict[str, Any]:
-    """Execute every step; returns the final manifest (``status`` succeeded or failed).
+    """Execute every step; returns the manifest, whose status is ``failed``, ``succeeded``
+    or, when the run still has to publish, ``publishing``.
 
     While a notebook runs, the next one's kernel starts and warms up, and the previous
     notebook's HTML is exported on a worker thread.
@@ -100,8 +102,9 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
             try:
                 ready = pool.take()
                 run_step(step, run_dir, params_mod.for_step(step, params), ready)
-            except Exception as exc:  # PapermillExecutionError, or the kernel died
+            except Exception as exc:  # PapermillExecutionError, the kernel died, the disk is full
                 status, error = "failed", _failure_line(step, exc)
+                release_room(run_dir)  # room for the failed step's evidence, even on a full disk
             finally:
                 if ready is not None:
                     ready.shutdown()
@@ -111,7 +114,11 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
                                                    hide_code=params.get("html_hide_code", False))
             seconds = round(time.perf_counter() - started, 2)
             steps.append({"notebook": f"{step}.ipynb", "status": status, "seconds": seconds, "html": None})
-            manifest.update(run_dir, steps=steps)
+            try:
+                manifest.update(run_dir, steps=steps)
+            except OSError as exc:  # a full disk: stop here, then record the failure in the room kept for it
+                error = error or f"step {step}: recording its result failed: {_one_line(exc)}"
+                release_room(run_dir)
             print(f"{status} ({seconds:.1f}s)", flush=True, file=out)
             if error:
                 break
@@ -120,30 +127,65 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
     for record in steps:
         future = exports.get(record["notebook"].removesuffix(".ipynb"))
         if future is not None:
-            record["html"] = future.result().relative_to(run_dir).as_posix()
-    final = {"status": "failed" if error else "succeeded", "finished_at": _now(), "steps": steps}
+            try:
+                record["html"] = future.result().relative_to(run_dir).as_posix()
+            except Exception as exc:  # the evidence could not be written: the run cannot succeed
+                error = error or f"writing {record['notebook'].removesuffix('.ipynb')}.html failed: {_one_line(exc)}"
+    if error:
+        release_room(run_dir)
+    status = "failed" if error else ("publishing" if params.get("publish_to") else "succeeded")
+    final = {"status": status, "finished_at": _now(), "steps": steps}
     if error:
         final["error"] = error
-    manifest.update(run_dir, **final)
-    index_page.write(run_dir)  # the run's page, then the list of every file (the page included)
-    return manifest.update(run_dir, outputs=manifest.list_outputs(run_dir))
+    return outcome.record(run_dir, **final)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else type(exc).__name__}"
 
 
 def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
     """Publish the run; a publishing failure fails the run (and says so in its archive)."""
     try:
-        publish.publish(run_dir, publish_to)
+        return publish.publish(run_dir, publish_to)
     except PipelineError as exc:
         first_error = manifest.read(run_dir).get("error")
         error = f"{first_error}; publishing the evidence failed too: {exc}" if first_error else f"publish failed: {exc}"
-        manifest.update(run_dir, status="failed", error=error)
-        index_page.write(run_dir)
-        manifest.update(run_dir, outputs=manifest.list_outputs(run_dir))
+        result = outcome.record(run_dir, status="failed", error=error)
         try:  # the archived page and manifest must not say "succeeded"
-            publish.archive_manifest(run_dir)
-        except PipelineError:
+            publish.archive_record(run_dir)
+        except (PipelineError, KeyError):
             pass
-    return manifest.read(run_dir)
+        return result
+
+
+BALLAST = f".reserve{paths.TEMP_SUFFIX}"  # room kept to record a failure on a full disk
+BALLAST_BYTES = 1 << 20
+
+
+def reserve_room(run_dir: Path) -> None:
+    """Keep 1 MiB of the disk for the run's failure record (manifest and page)."""
+    with open(run_dir / BALLAST, "wb") as fh:
+        fh.write(b"\0" * BALLAST_BYTES)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def release_room(run_dir: Path) -> None:
+    (run_dir / BALLAST).unlink(missing_ok=True)
+
+
+def record_failure(run_dir: Path, error: str) -> str:
+    """Best effort when the run itself broke (a full disk): the room kept for it is freed,
+    then status failed and the page are written. Returns the error, completed if even that
+    could not be written."""
+    release_room(run_dir)
+    try:
+        outcome.record(run_dir, status="failed", error=error, finished_at=_now())
+    except Exception as exc:
+        return f"{error}; the manifest could not be updated either ({_one_line(exc)})"
+    return error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,11 +203,32 @@ def main(argv: list[str] | None = None) -> int:
             pool.close()
 
 
+def check_run(params: dict[str, Any], run_dir: str) -> None:
+    """Checks across parameters, before any work: the run directory and ``previous_run`` are
+    different folders; an S3 endpoint carries no credential."""
+    rundir.check_argument(run_dir)
+    previous = params.get("previous_run", "")
+    if previous and "://" not in previous:
+        folder = paths.resolve(previous)
+        folder = folder.parent if folder.name == paths.MANIFEST else folder
+        target = paths.resolve(run_dir)
+        if target.resolve() == folder.resolve() or target.resolve() in folder.resolve().parents:
+            raise ParamError(f"parameter previous_run {previous!r}: it is this run's own directory "
+                             "(--run-dir), which a run clears before it starts; give the previous month's run")
+    uses_s3 = params.get("publish_to") or any(str(params.get(k, "")).startswith("s3://")
+                                              for k in ("input_dir", "previous_run"))
+    if uses_s3:
+        try:
+            s3.check_endpoint()
+        except PipelineError as exc:
+            raise ParamError(str(exc)) from None
+
+
 def _main(args: argparse.Namespace, pool: kernels.KernelPool, kernel_log: Path) -> int:
+    run_id = paths.new_run_id()
     try:
         params = params_mod.load(args.params, args.overrides)
-        if args.run_dir:
-            rundir.check_argument(args.run_dir)
+        check_run(params, args.run_dir or f"outputs/{run_id}")
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -175,20 +238,36 @@ def _main(args: argparse.Namespace, pool: kernels.KernelPool, kernel_log: Path) 
         except PipelineError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    run_id = paths.new_run_id()
     try:
-        run_dir, _lock = rundir.claim(args.run_dir or f"outputs/{run_id}")
+        run_dir, _lock, others = rundir.claim(args.run_dir or f"outputs/{run_id}", run_id)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ParamError) else 1
+    except OSError as exc:
+        print(f"error: --run-dir {args.run_dir or f'outputs/{run_id}'}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    try:
+        reserve_room(run_dir)
+    except OSError as exc:
+        release_room(run_dir)
+        print(f"error: --run-dir {run_dir}: no room to start a run ({_one_line(exc)})", file=sys.stderr)
+        return 1
     print(f"run {run_id} -> {run_dir}", flush=True)
+    if others:
+        print(f"left alone in the run directory (not written by a run, never published): {', '.join(others)}")
     try:
         result = run(params, run_dir, run_id, pool)
+        if params.get("publish_to"):
+            result = publish_run(run_dir, params["publish_to"])
+    except Exception as exc:  # the run itself broke (a full disk, a file that cannot be written)
+        result = {"status": "failed", "error": record_failure(run_dir, f"the run broke: {_one_line(exc)}")}
     finally:
-        if kernel_log.exists():  # the kernels' own log lines, kept with the run
-            shutil.copyfile(kernel_log, run_dir / paths.WORK_DIR / "kernel.log")
-    if params.get("publish_to"):
-        result = publish_run(run_dir, params["publish_to"])
+        release_room(run_dir)
+        try:  # the kernels' own log lines, kept with the run
+            if kernel_log.exists():
+                shutil.copyfile(kernel_log, run_dir / paths.WORK_DIR / "kernel.log")
+        except OSError:
+            pass
     if args.kestra:
         from . import kestra_report
 

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 from . import paths
 from .errors import PipelineError
+from .locations import redact
 
 RETRIES = {"mode": "standard", "max_attempts": 3}
 CONNECT_TIMEOUT = 3  # seconds, per attempt
@@ -31,6 +32,10 @@ class S3Error(PipelineError):
     """An S3 operation failed; the message names the bucket, key or endpoint, never a credential."""
 
 
+class PreconditionFailed(S3Error):
+    """A conditional write lost: the object exists (``If-None-Match``) or changed (``If-Match``)."""
+
+
 @dataclass(frozen=True)
 class S3Uri:
     bucket: str
@@ -40,14 +45,14 @@ class S3Uri:
     def parse(cls, uri: str, *, prefix: bool = False, what: str = "S3 location") -> "S3Uri":
         parsed = urlparse(uri)
         if parsed.scheme != "s3" or not parsed.netloc:
-            raise S3Error(f"{what} {uri!r}: expected s3://bucket/{'prefix/' if prefix else 'key'}")
+            raise S3Error(f"{what} {redact(uri)!r}: expected s3://bucket/{'prefix/' if prefix else 'key'}")
         if "@" in parsed.netloc or parsed.query or parsed.fragment:
             raise S3Error(f"{what}: expected s3://bucket/prefix/ with no user, query or fragment")
         key = parsed.path.lstrip("/")
         if prefix and key and not key.endswith("/"):
             key += "/"
         if any(part in ("..", ".") for part in key.split("/")):
-            raise S3Error(f"{what} {uri!r}: '..' and '.' are not allowed in the key")
+            raise S3Error(f"{what} {redact(uri)!r}: '..' and '.' are not allowed in the key")
         return cls(parsed.netloc, key)
 
     def join(self, name: str) -> "S3Uri":
@@ -72,8 +77,30 @@ def load_env_file() -> None:
         load_dotenv(env_file, override=False)
 
 
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
 def endpoint() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+    """The endpoint as it may be shown: never with a user, password or query."""
+    for name in ENDPOINT_VARIABLES:
+        if os.environ.get(name):
+            return redact(os.environ[name])
+    return "AWS S3"
+
+
+def check_endpoint() -> None:
+    """Refuse an endpoint URL that carries credentials (they belong in the AWS chain)."""
+    from urllib.parse import urlsplit
+
+    load_env_file()
+    for name in ENDPOINT_VARIABLES:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if "@" in parts.netloc or parts.query or parts.fragment or parts.scheme not in ("http", "https"):
+            raise S3Error(f"{name}={redact(value)}: expected http(s)://host[:port] with no user, password or "
+                          "query (credentials come from the AWS chain)")
 
 
 @functools.lru_cache(maxsize=None)
@@ -151,12 +178,10 @@ def download(uri: S3Uri, dest: Path) -> dict[str, Any]:
     s3 = client()
     try:
         head = s3.head_object(Bucket=uri.bucket, Key=uri.key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.part")
-        s3.download_file(uri.bucket, uri.key, str(tmp), Config=transfer_config())
-        paths.replace_atomically(tmp, dest)
+        with paths.atomic_path(dest) as tmp:
+            s3.download_file(uri.bucket, uri.key, str(tmp), Config=transfer_config())
     except Exception as exc:
-        if isinstance(exc, PipelineError):
+        if isinstance(exc, (PipelineError, OSError)):  # OSError: the local side (a full disk)
             raise
         exc = explain(exc, lambda: s3.get_object(Bucket=uri.bucket, Key=uri.key, Range="bytes=0-0"))
         if is_missing(exc) and not bucket_exists(uri.bucket):
@@ -248,16 +273,62 @@ def head(uri: S3Uri) -> dict[str, Any] | None:
         raise S3Error(describe_error(exc, str(uri))) from None
 
 
-def get_json(uri: S3Uri) -> dict[str, Any] | None:
-    import json
-
+def get_bytes(uri: S3Uri) -> tuple[bytes, str] | None:
+    """An object's content and ETag, or None if it does not exist."""
     try:
-        body = client().get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
+        obj = client().get_object(Bucket=uri.bucket, Key=uri.key)
+        return obj["Body"].read(), obj.get("ETag", "").strip('"')
     except Exception as exc:
         if is_missing(exc):
             return None
         raise S3Error(describe_error(exc, str(uri))) from None
-    return json.loads(body)
+
+
+def get_json(uri: S3Uri) -> dict[str, Any] | None:
+    """A JSON object stored at ``uri``, or None if there is none; anything else is an error."""
+    import json
+
+    found = get_bytes(uri)
+    if found is None:
+        return None
+    try:
+        data = json.loads(found[0])
+    except ValueError:
+        raise S3Error(f"{uri}: not a JSON document ({len(found[0])} bytes)") from None
+    if not isinstance(data, dict):
+        raise S3Error(f"{uri}: not a JSON object")
+    return data
+
+
+def put_bytes(uri: S3Uri, data: bytes, *, if_none_match: bool = False, if_match: str | None = None) -> str:
+    """Write a small object, optionally conditionally (S3's ``If-None-Match: *`` creates it
+    only if absent, ``If-Match: <etag>`` replaces it only if unchanged); returns its ETag."""
+    from botocore.exceptions import ClientError
+
+    extra: dict[str, Any] = {}
+    if if_none_match:
+        extra["IfNoneMatch"] = "*"
+    if if_match:
+        extra["IfMatch"] = if_match
+    try:
+        out = client().put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type(uri.key),
+                                  **extra)
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status in (409, 412) or exc.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed", "ConditionalRequestConflict"):
+            raise PreconditionFailed(f"{uri}: changed by someone else") from None
+        raise S3Error(describe_error(exc, str(uri))) from None
+    except Exception as exc:
+        raise S3Error(describe_error(exc, str(uri))) from None
+    return out.get("ETag", "").strip('"')
+
+
+def delete(uri: S3Uri) -> None:
+    try:
+        client().delete_object(Bucket=uri.bucket, Key=uri.key)
+    except Exception as exc:
+        raise S3Error(describe_error(exc, str(uri))) from None
 
 
 def content_type(name: str) -> str:

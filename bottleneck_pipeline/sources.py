@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from . import db
 from .errors import InputError
 from .manifest import file_fingerprint
 from .storage import InputFile
@@ -96,15 +97,37 @@ def read_xlsx(path: Path, label: str) -> pa.Table:
     if not rows or not any(c not in (None, "") for c in rows[0]):
         raise InputError(f"{label}: the first sheet is empty (no header row)")
     header = [(_cell_text(c) or f"column_{i + 1}").strip() for i, c in enumerate(rows[0])]
-    duplicated = sorted({h for h in header if header.count(h) > 1})
-    if duplicated:
-        raise InputError(f"{label}: duplicate column name(s) {', '.join(map(repr, duplicated))} in the header row")
+    check_header(header, label)
     width = len(header)
     columns: list[list[str | None]] = [[] for _ in range(width)]
     for row in rows[1:]:
         for i in range(width):
             columns[i].append(_cell_text(row[i]) if i < len(row) else None)
     return pa.table({name: pa.array(col, pa.string()) for name, col in zip(header, columns)})
+
+
+def check_header(names: list[str], label: str) -> None:
+    """Column names must be unique (DuckDB, like SQL, ignores case): a repeated column is
+    refused rather than silently renamed ``price_1``."""
+    seen: dict[str, str] = {}
+    repeated = []
+    for name in names:
+        key = name.strip().lower()
+        if key in seen and name not in repeated:
+            repeated.append(name)
+        seen.setdefault(key, name)
+    if repeated:
+        raise InputError(f"{label}: duplicate column name(s) {', '.join(map(repr, repeated))} in the header row")
+
+
+def parquet_names(path: Path, label: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path).names
+    except Exception as exc:  # pyarrow raises several types for a damaged footer
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"{label}: not a readable parquet file ({reason})") from None
 
 
 def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dict[str, Any]:
@@ -125,14 +148,20 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
             con.execute(f"create table {source.table} as select * from _incoming")
             con.unregister("_incoming")
         elif suffix == ".csv":
+            check_header([h or "" for h in con.execute(
+                "select * from read_csv(?, header = false, all_varchar = true) limit 1", [str(path)]).fetchall()[0]],
+                label)
             con.execute(
                 f"create table {source.table} as select * from read_csv(?, header = true, all_varchar = true)",
                 [str(path)],
             )
         else:
+            check_header(parquet_names(path, label), label)
             con.execute(f"create table {source.table} as select * from read_parquet(?)", [str(path)])
     except duckdb.Error as exc:
         reason = (str(exc).strip().splitlines() or ["unknown error"])[0][:200]
+        if "No space left on device" in reason or isinstance(exc, duckdb.TransactionException):
+            raise OSError(f"the run's database could not be written ({reason})") from None  # not the file's fault
         raise InputError(f"{label}: not a readable {suffix[1:]} file ({reason})") from None
 
     columns = [r[0] for r in con.execute(f"describe {source.table}").fetchall()]
@@ -140,7 +169,7 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
     rows = con.execute(f"select count(*) from {source.table}").fetchall()[0][0]
     if rows == 0:
         raise InputError(f"{label}: no data rows (headers only)")
-    check_numbers(con, source, label)
+    check_values(con, source, label)
     info = {"name": source.name, "file": label, "uri": file.uri, "rows": rows, "columns": len(columns),
             **file_fingerprint(path)}
     if file.etag is not None:
@@ -159,22 +188,47 @@ TYPE_RULES = {  # kind -> (SQL type the values must read as, what to call them)
     NUMBER: ("double", "numbers"),
     ID: ("bigint", "whole-number ids"),
 }
+NUMBER_LIMIT = 1e12  # no price, count or stock comes near; beyond it sums lose cents, then overflow
+TEXT_LIMIT = 32_767  # the longest text an Excel cell holds
 
 
-def check_numbers(con: duckdb.DuckDBPyConnection, source: Source, label: str) -> None:
-    """Every non-blank value of a number or id column must read as its type."""
+def check_values(con: duckdb.DuckDBPyConnection, source: Source, label: str) -> None:
+    """Every non-blank value of a number or id column must read as its type, and every
+    number must be finite (no NaN, no infinity) and within ±:data:`NUMBER_LIMIT`; text
+    cells must fit in an Excel cell."""
     for column, kind in source.columns.items():
-        if kind not in TYPE_RULES:
+        col = db.ident(column)
+        text = f"trim(cast({col} as varchar))"
+        if kind == TEXT or kind == KEY:
+            too_long, example = con.execute(
+                f"select count(*), any_value(left({text}, 40)) from {source.table} "
+                f"where length(cast({col} as varchar)) > ?", [TEXT_LIMIT]).fetchall()[0]
+            if too_long:
+                raise InputError(f"{label}: column {column!r} has {too_long} value(s) longer than {TEXT_LIMIT:,} "
+                                 f"characters, Excel's cell limit (e.g. {example + '…'!r})")
             continue
         sql_type, what = TYPE_RULES[kind]
-        value = f'regexp_replace(trim(cast("{column}" as varchar)), \'\\.0+$\', \'\')' if kind == ID else f'"{column}"'
+        value = f"regexp_replace({text}, '\\.0+$', '')" if kind == ID else text
+        present = f"{col} is not null and {text} <> ''"
         bad, example = con.execute(
-            f'select count(*), any_value("{column}") from {source.table} '
-            f'where "{column}" is not null and trim(cast("{column}" as varchar)) <> \'\' '
-            f'and try_cast({value} as {sql_type}) is null'
+            f"select count(*), any_value({col}) from {source.table} "
+            f"where {present} and try_cast({value} as {sql_type}) is null"
         ).fetchall()[0]
         if bad:
             raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not {what} (e.g. {example!r})")
+        if kind != NUMBER:
+            continue
+        number = f"try_cast({text} as double)"
+        infinite, huge, example = con.execute(
+            f"select count(*) filter (where not isfinite({number})), count(*) filter (where abs({number}) > ?), "
+            f"any_value({col}) filter (where not isfinite({number}) or abs({number}) > ?) "
+            f"from {source.table} where {present}", [NUMBER_LIMIT, NUMBER_LIMIT]).fetchall()[0]
+        if infinite:
+            raise InputError(f"{label}: column {column!r} has {infinite} value(s) that are not finite numbers "
+                             f"(NaN or infinity, e.g. {example!r})")
+        if huge:
+            raise InputError(f"{label}: column {column!r} has {huge} value(s) beyond ±{NUMBER_LIMIT:,.0f} "
+                             f"(e.g. {example!r}): not a plausible {column}")
 
 
 def ingest(con: duckdb.DuckDBPyConnection, input_dir: str, files: dict[str, str], run_dir: Path) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
-from .errors import InputError, PipelineError
+from .errors import InputError, ParamError, PipelineError
+from .locations import check_file_name, shown
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,15 @@ class InputFile:
 
 def fetch_input(input_dir: str, filename: str, run_dir: Path) -> InputFile:
     """Locate ``filename`` under ``input_dir`` and make it readable locally."""
+    try:
+        check_file_name("file name", filename)
+    except ParamError as exc:
+        raise InputError(str(exc)) from None
     if input_dir.startswith("s3://"):
         return _fetch_s3(input_dir, filename, run_dir)
     if "://" in input_dir:
         scheme = input_dir.split("://", 1)[0]
-        raise InputError(f"input_dir {input_dir!r}: unsupported location scheme {scheme!r}")
+        raise InputError(f"input_dir {shown(input_dir)}: unsupported location scheme {scheme!r}")
     folder = paths.resolve(input_dir)
     if not folder.is_dir():
         raise InputError(f"input_dir {input_dir!r}: folder not found ({folder})")
@@ -43,7 +48,10 @@ def _fetch_s3(input_dir: str, filename: str, run_dir: Path) -> InputFile:
 
     try:
         uri = s3.S3Uri.parse(input_dir, prefix=True, what="input_dir").join(filename)
-        dest = Path(run_dir) / paths.WORK_DIR / "inputs" / filename
+        inputs = Path(run_dir) / paths.WORK_DIR / "inputs"
+        dest = inputs / filename
+        if dest.resolve().parent != inputs.resolve():  # never: the name was checked; never write elsewhere
+            raise InputError(f"would be downloaded outside {inputs}")
         meta = s3.download(uri, dest)
     except PipelineError as exc:
         raise InputError(f"{filename}: {exc}") from None

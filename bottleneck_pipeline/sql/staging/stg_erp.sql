@@ -11,7 +11,7 @@ typed as (
         cast(onsale_web as double)::integer           as onsale_web,
         cast(price as double)                         as price,
         cast(stock_quantity as double)::bigint        as stock_quantity,
-        lower(trim(cast(stock_status as varchar)))    as stock_status
+        lower(trim(clean_text(stock_status)))        as stock_status
     from source
 )
 

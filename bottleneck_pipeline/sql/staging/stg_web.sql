@@ -2,6 +2,7 @@
 -- The WooCommerce export repeats each product as an 'attachment' (image) row and has
 -- blank rows: only post_type = 'product' is kept. Products with no sku cannot be
 -- joined and are dropped (check web_product_without_sku shows them and their sales).
+-- Control characters are removed from the titles (check text_control_characters counts them).
 create or replace table stg_web as
 with source as (
     select * from raw_web
@@ -10,7 +11,7 @@ with source as (
 products as (
     select
         norm_key(sku)                       as sku,
-        cast(post_title as varchar)         as post_title,
+        clean_text(post_title)              as post_title,
         cast(total_sales as double)         as total_sales
     from source
     where post_type = 'product'

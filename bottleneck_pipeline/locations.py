@@ -1,0 +1,70 @@
+"""Locations given as parameters (a folder, an ``s3://`` URI, a file name), checked before
+any work, and shown without the credentials a hostile or careless value could carry.
+
+* A location is a local path or an ``s3://bucket/key`` URI: any other scheme, a user or
+  password (``s3://KEY:SECRET@bucket/``), a query (a presigned URL's signature) or a
+  fragment is refused, and the refusal shows the value redacted.
+* A file name is a name inside ``input_dir``: no separator, no ``..``, nothing absolute.
+* No parameter may hold a control character (a newline would forge log lines, a NUL cut
+  a path).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from .errors import ParamError
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s@]*@")
+_QUERY = re.compile(r"(?P<url>://[^\s?#]*)\?[^\s#'\"]*")
+
+
+def redact(text: str) -> str:
+    """``text`` with the user/password of every URL and every query string (presigned
+    signatures, tokens) replaced by ``***``."""
+    text = _USERINFO.sub(r"\g<scheme>***@", str(text))
+    return _QUERY.sub(r"\g<url>?***", text)
+
+
+def shown(value: str) -> str:
+    """A parameter value as it may appear in a message: redacted, control characters escaped."""
+    return repr(redact(value))
+
+
+def check_text(name: str, value: str) -> None:
+    if CONTROL.search(value):
+        raise ParamError(f"parameter {name}: control characters (newline, tab, NUL …) are not allowed, "
+                         f"got {shown(value)}")
+
+
+def check_location(name: str, value: str, schemes: tuple[str, ...] = ("s3",)) -> None:
+    """A local path or a URI of one of ``schemes``, carrying no credential."""
+    if "://" not in value:
+        check_local_path(name, value)
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ParamError(f"parameter {name}: unsupported location scheme {parts.scheme!r} in {shown(value)} "
+                         f"(expected a local path or {' or '.join(s + '://' for s in schemes)})")
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        raise ParamError(f"parameter {name}: credentials, a query or a fragment in a location are not allowed "
+                         f"({shown(value)}); credentials come from the AWS chain")
+
+
+def check_local_path(name: str, value: str) -> None:
+    """A local folder: DuckDB reads a backslash as a folder separator, so a path holding one
+    would name another file than the one given; refused rather than misread."""
+    check_text(name, value)
+    if "\\" in value:
+        raise ParamError(f"{name} {shown(value)}: a backslash in a path is not supported (DuckDB reads it as a "
+                         "folder separator): rename the folder")
+
+
+def check_file_name(name: str, value: str) -> None:
+    """A plain file name inside ``input_dir``."""
+    check_text(name, value)
+    if (not value.strip() or value in (".", "..") or "/" in value or "\\" in value or value.startswith("~")):
+        raise ParamError(f"parameter {name}: expected a file name inside input_dir (no folder, '..' or "
+                         f"absolute path), got {shown(value)}")
