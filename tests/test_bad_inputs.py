@@ -110,6 +110,70 @@ def corrupt_parquet(d):
     (d / "web.parquet").write_bytes(b"PAR1" + b"\x00" * 64)
 
 
+def price_cell(text):
+    def breaker(d):
+        erp = erp_frame().astype({"price": object})
+        erp.loc[1, "price"] = text  # a text cell, as an export holding 'NaN' has
+        tiny(d, erp=erp)
+    return breaker
+
+
+def sales_infinity_csv(d):
+    tiny(d)
+    web = web_frame().astype({"total_sales": object})
+    web.loc[3, "total_sales"] = "Infinity"
+    web.to_csv(d / "web.csv", index=False)
+
+
+def price_nan_parquet(d):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tiny(d)
+    erp = erp_frame()
+    prices = [float("nan"), 20.0, float("-inf"), 100.0]  # a real NaN (pandas would store a null)
+    columns = {c: pa.array(erp[c].tolist()) for c in erp.columns} | {"price": pa.array(prices, from_pandas=False)}
+    pq.write_table(pa.table(columns), d / "erp.parquet")
+
+
+def stock_beyond_any_stock(d):
+    tiny(d, erp=erp_frame().astype({"stock_quantity": float}).assign(stock_quantity=[1, 2, 3e15, 4]))
+
+
+def negative_sales(d):
+    web = web_frame()
+    web.loc[3, "total_sales"] = -50_000
+    tiny(d, web=web)
+
+
+def title_too_long(d):
+    tiny(d)
+    web = web_frame()
+    web.loc[0, "post_title"] = "Château " + "x" * 40_000
+    web.to_parquet(d / "web.parquet", index=False)
+
+
+def duplicate_csv_column(d):
+    tiny(d)
+    (d / "erp.csv").write_text("product_id,onsale_web,price,stock_quantity,stock_status,price\n"
+                               "1,1,10,5,instock,12\n2,1,20,0,outofstock,22\n")
+
+
+def duplicate_column_other_case(d):
+    tiny(d, erp=erp_frame().assign(Price=[1, 2, 3, 4]))
+
+
+def duplicate_parquet_column(d):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tiny(d)
+    links = liaison_frame()
+    table = pa.table([pa.array(links["product_id"]), pa.array(links["id_web"]), pa.array(links["id_web"])],
+                     names=["product_id", "id_web", "id_web"])
+    pq.write_table(table, d / "liaison.parquet")
+
+
 CASES = [  # id, break the inputs, extra --set, failed step, message
     ("file-missing", missing_file, [], "01_ingestion", "InputError: web.xlsx: file not found in "),
     ("corrupt", corrupt, [], "01_ingestion", "InputError: erp.xlsx: not a valid .xlsx file (its content does not start like one"),
@@ -138,6 +202,28 @@ CASES = [  # id, break the inputs, extra --set, failed step, message
      "web.xlsx: web_has_products (1 row; expected: the web export has at least one product row"),
     ("nothing-joins", nothing_joins, [], "02_cleaning_tests",
      "liaison.xlsx: join_not_empty (1 row; expected: at least one web product reaches an ERP product"),
+    ("price-NaN", price_cell("NaN"), [], "01_ingestion",
+     "InputError: erp.xlsx: column 'price' has 1 value(s) that are not finite numbers (NaN or infinity, e.g. 'NaN')"),
+    ("price-inf", price_cell("inf"), [], "01_ingestion",
+     "InputError: erp.xlsx: column 'price' has 1 value(s) that are not finite numbers (NaN or infinity, e.g. 'inf')"),
+    ("price-1e308", price_cell("1e308"), [], "01_ingestion",
+     "InputError: erp.xlsx: column 'price' has 1 value(s) beyond ±1,000,000,000,000 (e.g. '1e308')"),
+    ("sales-Infinity-csv", sales_infinity_csv, ["web_file=web.csv"], "01_ingestion",
+     "InputError: web.csv: column 'total_sales' has 1 value(s) that are not finite numbers"),
+    ("price-NaN-parquet", price_nan_parquet, ["erp_file=erp.parquet"], "01_ingestion",
+     "InputError: erp.parquet: column 'price' has 2 value(s) that are not finite numbers"),
+    ("stock-3e15", stock_beyond_any_stock, [], "01_ingestion",
+     "InputError: erp.xlsx: column 'stock_quantity' has 1 value(s) beyond ±1,000,000,000,000"),
+    ("title-40k-chars", title_too_long, ["web_file=web.parquet"], "01_ingestion",
+     "InputError: web.parquet: column 'post_title' has 1 value(s) longer than 32,767 characters"),
+    ("duplicate-csv-column", duplicate_csv_column, ["erp_file=erp.csv"], "01_ingestion",
+     "InputError: erp.csv: duplicate column name(s) 'price' in the header row"),
+    ("duplicate-column-other-case", duplicate_column_other_case, [], "01_ingestion",
+     "InputError: erp.xlsx: duplicate column name(s) 'Price' in the header row"),
+    ("duplicate-parquet-column", duplicate_parquet_column, ["liaison_file=liaison.parquet"], "01_ingestion",
+     "InputError: liaison.parquet: duplicate column name(s) 'id_web' in the header row"),
+    ("negative-sales", negative_sales, [], "02_cleaning_tests",
+     "web.xlsx: web_total_sales_negative (1 row; expected: no web product has negative total_sales"),
 ]
 
 
@@ -171,3 +257,54 @@ def test_bad_input(case_id, breaker, sets, step, message, tmp_path, bucket, s3_e
     archived = json.loads(client.get_object(Bucket=name, Key=f"BottleNeck/runs/{manifest['run_id']}/manifest.json")
                           ["Body"].read())
     assert archived["status"] == "failed"
+
+
+# --- parameters carrying credentials or escaping input_dir: refused before any work ----------
+
+@pytest.mark.parametrize("setting, shown", [
+    ("input_dir=s3://AKIASECRETKEYID:secretvalue@{bucket}/in/", "parameter input_dir: expected s3://bucket/prefix/"),
+    ("previous_run=s3://AKIASECRETKEYID:secretvalue@{bucket}/BottleNeck/manifest.json",
+     "parameter previous_run: expected s3://bucket/prefix/"),
+    ("previous_run=https://{bucket}.s3.amazonaws.com/m.json?X-Amz-Credential=AKIASECRETKEYID&X-Amz-Signature=secretvalue",
+     "parameter previous_run: unsupported location scheme 'https'"),
+    ("input_dir=https://user:secretvalue@example.org/exports/", "parameter input_dir: unsupported location scheme"),
+    ("erp_file=/etc/passwd", "parameter erp_file: expected a file name inside input_dir"),
+    ("web_file=../../../tmp/web.xlsx", "parameter web_file: expected a file name inside input_dir"),
+])
+def test_hostile_parameters_are_refused_before_any_work(setting, shown, tmp_path, bucket, s3_env):
+    name, client = bucket
+    run_dir = tmp_path / "run"
+    proc = run_pipeline("--set", f"input_dir=s3://{name}/in/", "--set", setting.format(bucket=name),
+                        "--set", f"publish_to=s3://{name}/BottleNeck/", "--run-dir", str(run_dir), env=s3_env)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {shown}") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "secretvalue" not in proc.stdout + proc.stderr and "AKIASECRETKEYID" not in proc.stdout + proc.stderr
+    assert not run_dir.exists() and keys(client, name) == []
+
+
+def test_an_endpoint_url_carrying_credentials_is_refused_and_never_shown(tmp_path, bucket, s3_env):
+    name, client = bucket
+    endpoint = s3_env["AWS_ENDPOINT_URL_S3"].replace("http://", "http://admin:endpointsecret@")
+    run_dir = tmp_path / "run"
+    proc = run_pipeline("--set", f"input_dir=s3://{name}/in/", "--run-dir", str(run_dir),
+                        env={**s3_env, "AWS_ENDPOINT_URL_S3": endpoint})
+    assert proc.returncode == 2
+    host = s3_env["AWS_ENDPOINT_URL_S3"].removeprefix("http://")
+    assert proc.stderr.strip() == (f"error: AWS_ENDPOINT_URL_S3=http://***@{host}: expected http(s)://host[:port] "
+                                   "with no user, password or query (credentials come from the AWS chain)")
+    assert "endpointsecret" not in proc.stdout + proc.stderr and not run_dir.exists()
+
+
+def test_an_s3_download_never_lands_outside_the_run(tmp_path, bucket, s3_env):
+    from bottleneck_pipeline.errors import InputError
+    from bottleneck_pipeline.storage import fetch_input
+
+    name, client = bucket
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    client.put_object(Bucket=name, Key=f"in{victim}", Body=b"overwritten")
+    client.put_object(Bucket=name, Key="victim.txt", Body=b"overwritten")
+    for hostile in (str(victim), "../victim.txt", "../../victim.txt", "sub/../../victim.txt"):
+        with pytest.raises(InputError, match="expected a file name inside input_dir"):
+            fetch_input(f"s3://{name}/in/", hostile, tmp_path / "run")
+    assert victim.read_text() == "precious" and oct(victim.stat().st_mode & 0o777) == "0o644"

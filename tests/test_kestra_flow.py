@@ -133,3 +133,45 @@ def test_emulated_kestra_run_of_the_flow(flow, s3_env, tmp_path):
     for secret in SECRETS.values():
         assert secret not in run.stdout and all(secret.encode() not in p.read_bytes()
                                                 for p in run.output_files.values())
+
+
+def namespace_files_upload(root: Path) -> list[str]:
+    """What ``kestra namespace files update <ns> <root>`` uploads: every regular file under
+    ``root`` that ``.kestraignore`` (gitignore syntax) does not exclude, the file itself
+    excluded (Kestra's NamespaceFilesUpdateCommand with its KestraIgnore)."""
+    import pathspec
+
+    ignore = root / ".kestraignore"
+    spec = pathspec.GitIgnoreSpec.from_lines(ignore.read_text().splitlines() if ignore.is_file() else [])
+    files = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and p != ignore]
+    return sorted(p.relative_to(root).as_posix() for p in files if not spec.match_file(p.relative_to(root).as_posix()))
+
+
+def test_namespace_files_upload_never_carries_a_secret_or_a_run(flow, tmp_path):
+    import shutil
+    import subprocess
+
+    project = tmp_path / "checkout"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in tracked:
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, project / rel)
+    # what a developer's or a worker's folder also holds
+    planted = {".env": "AWS_SECRET_ACCESS_KEY=planted-secret", ".env.local": "planted-secret",
+               ".venv/bin/python": "", ".venv/lib/site.py": "", "outputs/20261115T090000Z-3fa2/manifest.json": "{}",
+               "outputs/dev/work/pipeline.duckdb": "", ".git/config": "[credential]", "data/real/erp.xlsx": "",
+               "notebooks/.ipynb_checkpoints/01_ingestion-checkpoint.ipynb": "", "bottleneck_pipeline/__pycache__/x.pyc": "",
+               "run/manifest.json": "{}", "server.pem": "planted-secret", ".aws/credentials": "planted-secret"}
+    for rel, text in planted.items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_text(text)
+
+    uploaded = namespace_files_upload(project)
+    assert not [f for f in uploaded if "planted-secret" in (project / f).read_text(errors="ignore")]
+    assert not [f for f in uploaded if f.split("/")[0] in (".venv", "outputs", ".git", "data", "run")]
+    assert not [f for f in uploaded if "__pycache__" in f or "checkpoint" in f]
+    # and every file the flow's task takes from the namespace is still uploaded
+    include = task_of(flow)["namespaceFiles"]["include"]
+    needed = [f for f in tracked if kestra.matches(f, include)]
+    assert needed and set(needed) <= set(uploaded)
+    assert [f for f in tracked if f.startswith("params/")] and "run_pipeline.py" in uploaded

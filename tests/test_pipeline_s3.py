@@ -112,6 +112,7 @@ def test_failure_in_the_middle_of_publishing_leaves_the_previous_set(bucket, s3_
     shutil.copytree(sample_run, run_dir)
     m = json.loads((run_dir / "manifest.json").read_text())
     m["run_id"] = "20991231T000000Z-dead"
+    m["status"] = "publishing"  # the steps succeeded; publishing is what is left
     (run_dir / "manifest.json").write_text(json.dumps(m))
 
     from bottleneck_pipeline import s3

@@ -1,5 +1,6 @@
 """Hostile content, big sources, re-runs, interruptions and concurrent runs."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,10 +10,11 @@ import time
 import duckdb
 import openpyxl
 import pandas as pd
+import pytest
 
 from bottleneck_pipeline import db, manifest, sources
 from bottleneck_pipeline.storage import fetch_input
-from tests.conftest import ROOT, erp_frame, liaison_frame, run_pipeline, web_frame
+from tests.conftest import ROOT, SAMPLE_DIR, erp_frame, keys, liaison_frame, run_pipeline, upload_dir, web_frame
 
 # (a carriage return cannot start an xlsx cell: XML turns it into a line feed; see test_reports)
 HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+SUM(1,2)", "-2+3", "@SUM(A1)", "\tTabbed"]
@@ -129,3 +131,312 @@ def test_run_dir_arguments_that_would_escape_or_clobber_are_refused(tmp_path):
     proc = run_pipeline("--run-dir", str(precious))
     assert proc.returncode == 2 and "not empty and not a run directory" in proc.stderr
     assert (precious / "thesis.docx").read_text() == "years of work"
+
+
+# --- run directories: only a real one is cleared, and only of what a run writes ---------------
+
+def test_a_folder_holding_its_own_manifest_is_not_a_run_directory(tmp_path):
+    webapp = tmp_path / "webapp"
+    (webapp / "static").mkdir(parents=True)
+    files = {"manifest.json": '{"name": "my web app"}', "index.html": "<h1>home</h1>", "static/app.js": "x"}
+    for rel, text in files.items():
+        (webapp / rel).write_text(text)
+    proc = run_pipeline("--run-dir", str(webapp))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"error: --run-dir '{webapp}': not empty and not a run directory "
+                                   "(no valid .bottleneck-run marker); refusing to write into it")
+    assert {str(p.relative_to(webapp)): p.read_text() for p in webapp.rglob("*") if p.is_file()} == files
+    forged = webapp / ".bottleneck-run"  # a marker the pipeline did not write
+    forged.write_text('{"run_id": "../../home"}')
+    assert run_pipeline("--run-dir", str(webapp)).returncode == 2
+
+
+def test_a_rerun_removes_only_what_a_run_writes(sample_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(sample_run, run_dir)
+    (run_dir / "notes.txt").write_text("analyst's notes")
+    (run_dir / "extra").mkdir()
+    (run_dir / "extra" / "chart.png").write_bytes(b"png")
+    (run_dir / "work" / "stale.parquet").write_bytes(b"old")
+    proc = run_pipeline("--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert "left alone in the run directory (not written by a run, never published): extra, notes.txt" in proc.stdout
+    assert (run_dir / "notes.txt").read_text() == "analyst's notes" and (run_dir / "extra" / "chart.png").exists()
+    assert not (run_dir / "work" / "stale.parquet").exists()
+    outputs = {o["path"] for o in manifest.read(run_dir)["outputs"]}
+    assert "notes.txt" not in outputs and not any(o.startswith("extra/") for o in outputs)
+    assert not list(run_dir.glob(".trash-*"))
+
+
+def test_previous_run_may_not_be_the_run_directory(sample_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(sample_run, run_dir)
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    for previous in (str(run_dir), str(run_dir / "manifest.json"), str(run_dir) + "/"):
+        proc = run_pipeline("--run-dir", str(run_dir), "--set", f"previous_run={previous}")
+        assert proc.returncode == 2, proc.stderr
+        assert "it is this run's own directory" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_sigkill_while_a_reused_run_dir_is_cleared_leaves_it_recognisable(sample_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(sample_run, run_dir)
+    crowd = run_dir / "work" / "crowd"
+    crowd.mkdir()
+    for i in range(60_000):  # clearing this takes a while: long enough to be killed in the middle
+        (crowd / f"{i}.part").touch()
+    proc = start(run_dir)
+    wait_for(lambda: list(run_dir.glob(".trash-*")), timeout=60)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert list(run_dir.glob(".trash-*")) and (run_dir / ".bottleneck-run").is_file()  # killed while clearing
+
+    again = run_pipeline("--run-dir", str(run_dir))
+    assert again.returncode == 0, again.stderr
+    assert manifest.read(run_dir)["status"] == "succeeded"
+    assert not list(run_dir.glob(".trash-*")) and not crowd.exists()
+
+
+@pytest.mark.parametrize("name", ["rapport d'octobre", "y'; copy (select 'INJECTED') to 'f.txt'; --",
+                                  'quote"and double', "€ dossier $HOME `id`"])
+def test_hostile_run_dir_names_are_paths_never_sql(name, tmp_path):
+    run_dir = tmp_path / name
+    proc = run_pipeline("--run-dir", str(run_dir), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert manifest.read(run_dir)["figures"]["merged_rows"] > 0
+    assert not (tmp_path / "f.txt").exists() and not (ROOT / "f.txt").exists()
+
+
+def test_a_backslash_in_a_path_is_refused_not_misread(tmp_path):
+    proc = run_pipeline("--run-dir", str(tmp_path / "a\\b"))
+    assert proc.returncode == 2 and "a backslash in a path is not supported" in proc.stderr
+    assert not (tmp_path / "a\\b").exists() and not (tmp_path / "a").exists()
+
+
+# --- a full disk: one line, status failed where it can be written, no temp file left ------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of a given size (root only): ``small_disk("2m")`` returns its mount point."""
+    mounted = []
+
+    def mount(size: str):
+        if os.geteuid() != 0:
+            pytest.skip("a small tmpfs needs root to mount (the disk-full test runs as root in CI)")
+        point = tmp_path / f"disk-{size}"
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+@pytest.mark.parametrize("size", ["600k", "2m", "3600k", "4900k"])  # full at start, in 01, in 02, in 03/04
+def test_a_full_disk_gives_one_line_and_a_failed_status(small_disk, size):
+    run_dir = small_disk(size) / "run"
+    proc = run_pipeline("--run-dir", str(run_dir))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "No space left on device" in lines[0]
+    if (run_dir / "manifest.json").exists():
+        m = json.loads((run_dir / "manifest.json").read_text())
+        assert m["status"] == "failed" and "No space left on device" in m["error"]
+        assert (run_dir / "index.html").is_file()
+    leftovers = [p.name for p in run_dir.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".manifest-")]
+    assert leftovers == []
+
+
+# --- every text cell of every report: no formula, no control character, plain text in charts ----
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def report_text_cells(run_dir):
+    """Every text cell of every CSV and workbook of a run: (where, value)."""
+    cells = []
+    for csv in sorted(run_dir.glob("*.csv")):
+        frame = pd.read_csv(csv, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        text = [c for c in frame.columns if pd.to_numeric(frame[c], errors="coerce").isna().any()]
+        cells += [(f"{csv.name}:{col}", v) for col in text for v in frame[col]]
+    for xlsx in [*run_dir.glob("*.xlsx"), *run_dir.glob("debug/*.xlsx")]:
+        for ws in openpyxl.load_workbook(xlsx):
+            cells += [(f"{xlsx.name}:{ws.title}", c.value) for row in ws.iter_rows() for c in row
+                      if isinstance(c.value, str)]
+    return cells
+
+
+def test_hostile_text_in_any_column_reaches_no_report_raw(make_sources, tmp_path):
+    statuses = ["=HYPERLINK(\"http://evil\",\"x\")", "@SUM(1,1)", "+1+1", "-1+1"]
+    titles = ["Promo 10$ ^_^ 20$", "Prix $5$ et $10$", "Vin\x01 caché\x00 là\x1b", "Tab\there", "Line\nbreak"]
+    n = len(titles)
+    erp = erp_frame([(i, 1, 10.0 * i, 1, statuses[i % len(statuses)]) for i in range(1, n + 1)])
+    web = web_frame([(str(100 + i), t, 2.0, "product") for i, t in enumerate(titles, 1)])
+    links = liaison_frame([(i, str(100 + i)) for i in range(1, n + 1)])
+    folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")  # parquet keeps every character
+    run_dir = tmp_path / "run"
+    proc = run_pipeline("--set", f"input_dir={folder}", "--set", "erp_file=erp.parquet", "--set",
+                        "web_file=web.parquet", "--set", "liaison_file=liaison.parquet", "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+
+    cells = report_text_cells(run_dir)
+    assert len(cells) > 50
+    assert [(w, v) for w, v in cells if v[:1] in TRIGGERS] == []
+    assert [(w, v) for w, v in cells if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in v)] == []
+    ordinary = pd.read_csv(run_dir / "extraction_ordinaire.csv", encoding="utf-8-sig", dtype=str)
+    assert {"'" + s.lower() for s in statuses} == set(ordinary["stock_status"])  # staging lowercases it
+    assert "Vin caché là" in set(ordinary["post_title"]) and "Promo 10$ ^_^ 20$" in set(ordinary["post_title"])
+    control = next(c for c in manifest.read(run_dir)["checks"] if c["name"] == "text_control_characters")
+    assert (control["status"], control["observed"]) == ("warning", 1)  # counted and reported, not silent
+
+
+# --- publishing: one publisher at a time, a fixed set that is whole or repaired --------------------
+
+def s3_publish_run(env, bucket, run_dir, *extra, wait=None):
+    env = {**env, **({"BOTTLENECK_PUBLISH_LOCK_WAIT": str(wait)} if wait is not None else {})}
+    return run_pipeline("--set", f"input_dir=s3://{bucket}/in/2026-11/", "--set", f"publish_to=s3://{bucket}/BottleNeck/",
+                        "--run-dir", str(run_dir), *extra, env=env)
+
+
+def fixed_set(client, bucket):
+    return {k: client.get_object(Bucket=bucket, Key=k)["Body"].read()
+            for k in keys(client, bucket, "BottleNeck/") if "/runs/" not in k}
+
+
+def held_by(client, bucket, key):
+    return client.head_object(Bucket=bucket, Key=key)["Metadata"].get("run-id")
+
+
+def test_a_publisher_waits_for_the_lock_of_its_prefix_then_gives_up(bucket, s3_env, tmp_path):
+    from bottleneck_pipeline import publish_lock
+    from bottleneck_pipeline.s3 import S3Uri
+
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    assert s3_publish_run(s3_env, name, tmp_path / "first").returncode == 0
+    before = fixed_set(client, name)
+    with publish_lock.hold(S3Uri(name, "BottleNeck/"), "20991231T000000Z-beef", log=lambda _: None):
+        proc = s3_publish_run(s3_env, name, tmp_path / "second", wait=2)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert "publish failed: publish_to s3://" in line and "another run (20991231T000000Z-beef) has been publishing" in line
+    assert "gave up waiting after 2s" in line
+    assert "waiting: run 20991231T000000Z-beef is publishing" in proc.stdout
+    assert fixed_set(client, name) == before
+    run_id = manifest.read(tmp_path / "second")["run_id"]
+    assert manifest.read(tmp_path / "second")["status"] == "failed"
+    archived = json.loads(client.get_object(Bucket=name, Key=f"BottleNeck/runs/{run_id}/manifest.json")["Body"].read())
+    assert archived["status"] == "failed"
+    assert ".publish.lock" not in str(keys(client, name))  # released by its holder
+
+
+def test_two_runs_publishing_at_once_leave_one_whole_set(bucket, s3_env, tmp_path):
+    from bottleneck_pipeline import publish
+
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    env = {**os.environ, **s3_env}
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "run_pipeline.py"), "--set",
+                               f"input_dir=s3://{name}/in/2026-11/", "--set", f"publish_to=s3://{name}/BottleNeck/",
+                               "--run-dir", str(tmp_path / d)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for d in ("a", "b")]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
+    run_ids = sorted(manifest.read(tmp_path / d)["run_id"] for d in ("a", "b"))
+    published = json.loads(client.get_object(Bucket=name, Key="BottleNeck/manifest.json")["Body"].read())
+    assert published["run_id"] == run_ids[-1]  # the newer run holds the fixed keys
+    assert publish.verify(f"s3://{name}/BottleNeck/") == []
+    assert {held_by(client, name, k) for k in fixed_set(client, name)} == {run_ids[-1]}
+    for d in ("a", "b"):
+        assert manifest.read(tmp_path / d)["status"] == "succeeded"
+
+
+KILLABLE_PUBLISHER = """
+import pathlib, sys, time
+from bottleneck_pipeline import runner, s3
+copies = pathlib.Path(sys.argv[1])
+def slow_copy(**kwargs):  # a slow network: each server-side copy takes a second
+    copies.write_text(str(int(copies.read_text() or 0) + 1) if copies.exists() else "1")
+    time.sleep(1)
+s3.client().meta.events.register("before-call.s3.CopyObject", slow_copy)
+sys.exit(runner.main(sys.argv[2:]))
+"""
+
+
+def test_sigkill_while_the_fixed_keys_are_replaced_is_detected_and_repaired(bucket, s3_env, tmp_path):
+    from bottleneck_pipeline import publish
+
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    assert s3_publish_run(s3_env, name, tmp_path / "good").returncode == 0
+    good = manifest.read(tmp_path / "good")["run_id"]
+
+    copies = tmp_path / "copies"
+    killed_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_PUBLISHER, str(copies), "--set",
+                             f"input_dir=s3://{name}/in/2026-11/", "--set", f"publish_to=s3://{name}/BottleNeck/",
+                             "--run-dir", str(killed_dir)], cwd=ROOT, env={**os.environ, **s3_env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    wait_for(lambda: copies.exists() and int(copies.read_text() or 0) >= 4, timeout=300)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed = manifest.read(killed_dir)
+    assert killed["status"] == "publishing"  # never "succeeded": its publish did not complete
+    problems = publish.verify(f"s3://{name}/BottleNeck/")
+    assert len(problems) >= 3 and all(p.endswith(f"does not hold {good}") for p in problems)
+
+    proc = s3_publish_run(s3_env, name, tmp_path / "next", wait=5)  # the killed run's lock is taken over
+    assert proc.returncode == 0, proc.stderr
+    assert f"fixed key(s) that did not hold run {good}" in proc.stdout
+    latest = manifest.read(tmp_path / "next")["run_id"]
+    assert publish.verify(f"s3://{name}/BottleNeck/") == []
+    assert {held_by(client, name, k) for k in fixed_set(client, name)} == {latest}
+
+
+@pytest.mark.parametrize("junk, why", [(b"<html>not json</html>", "not a JSON document (21 bytes)"),
+                                      (b'{"hello": "world"}', "not a manifest published by this pipeline")])
+def test_a_foreign_object_at_the_fixed_manifest_fails_the_run_and_touches_nothing(bucket, s3_env, tmp_path, junk, why):
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    client.put_object(Bucket=name, Key="BottleNeck/manifest.json", Body=junk)
+    proc = s3_publish_run(s3_env, name, tmp_path / "run")
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"error: publish failed: s3://{name}/BottleNeck/manifest.json: {why}" in line
+    assert fixed_set(client, name) == {"BottleNeck/manifest.json": junk}
+    m = manifest.read(tmp_path / "run")
+    assert m["status"] == "failed"
+    archived = json.loads(client.get_object(Bucket=name, Key=f"BottleNeck/runs/{m['run_id']}/manifest.json")["Body"].read())
+    assert archived["status"] == "failed"
+
+
+def test_an_older_run_never_replaces_a_newer_one_at_the_fixed_keys(bucket, s3_env, tmp_path, sample_run):
+    import shutil
+
+    from bottleneck_pipeline import publish
+
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    old = tmp_path / "old"
+    shutil.copytree(sample_run, old)  # a run that started before the one published next
+    manifest.update(old, run_id="20000101T000000Z-0ld0", status="publishing")
+    assert s3_publish_run(s3_env, name, tmp_path / "new").returncode == 0
+    before = fixed_set(client, name)
+    logged = []
+    result = publish.publish(old, f"s3://{name}/BottleNeck/", log=logged.append)
+    assert result["status"] == "succeeded" and result["published"]["fixed"] == []
+    assert "left alone" in logged[-1] and fixed_set(client, name) == before
+    assert keys(client, name, "BottleNeck/runs/20000101T000000Z-0ld0/")

@@ -22,12 +22,30 @@ def test_overrides_are_typed_from_yaml():
         ("premium_threshold=abc", "parameter premium_threshold: expected float, got 'abc'"),
         ("premium_threshold=-1", "parameter premium_threshold: must be >= 0.0, got -1.0"),
         ("premium_method=median", "parameter premium_method: must be one of zscore, iqr, got 'median'"),
-        ("top_n=2.5", "parameter top_n: expected int, got 2.5"),
+        ("top_n=2.5", "parameter top_n: expected int, got '2.5'"),
         ("run_dir=/tmp/x", "parameter run_dir (--set): set it with --run-dir"),
         ("premium_threshold", "--set 'premium_threshold': expected KEY=VALUE"),
         ("publish_to=https://bucket/BottleNeck/", "parameter publish_to 'https://bucket/BottleNeck/': expected s3://"),
         ("publish_to=s3://bucket/BottleNeck/../other/", "parameter publish_to 's3://bucket/BottleNeck/../other/': '..'"),
         ("input_dir=s3://", "parameter input_dir 's3://': expected s3://bucket/prefix/"),
+        ("premium_threshold=.nan", "parameter premium_threshold: expected float, got '.nan'"),
+        ("premium_threshold=nan", "parameter premium_threshold: must be a finite number, got nan"),
+        ("premium_threshold=inf", "parameter premium_threshold: must be a finite number, got inf"),
+        ("drift_threshold=-inf", "parameter drift_threshold: must be a finite number, got -inf"),
+        ("top_n=1000000000", "parameter top_n: must be <= 100, got 1000000000"),
+        ("top_n=0", "parameter top_n: must be >= 1, got 0"),
+        ("html_hide_code=maybe", "parameter html_hide_code: expected bool, got 'maybe'"),
+        ("input_dir=exports\n2026", "parameter input_dir: control characters (newline, tab, NUL …) are not allowed"),
+        ("erp_file=/etc/passwd", "parameter erp_file: expected a file name inside input_dir"),
+        ("web_file=../../web.xlsx", "parameter web_file: expected a file name inside input_dir"),
+        ("liaison_file=sub/liaison.xlsx", "parameter liaison_file: expected a file name inside input_dir"),
+        ("liaison_file=..", "parameter liaison_file: expected a file name inside input_dir"),
+        ("erp_file=a\\b.xlsx", "parameter erp_file: expected a file name inside input_dir"),
+        ("input_dir=s3://AKIAKEY:SECRETVALUE@bucket/in/", "parameter input_dir: expected s3://bucket/prefix/ with no"),
+        ("previous_run=https://b.s3.amazonaws.com/m.json?X-Amz-Signature=SIGVALUE",
+         "parameter previous_run: unsupported location scheme 'https' in 'https://b.s3.amazonaws.com/m.json?***'"),
+        ("previous_run=s3://b/BottleNeck/manifest.json?X-Amz-Credential=SIGVALUE",
+         "parameter previous_run: expected s3://bucket/prefix/ with no user, query or fragment"),
     ],
 )
 def test_bad_parameters_are_refused_with_one_line(override, message):
@@ -35,6 +53,36 @@ def test_bad_parameters_are_refused_with_one_line(override, message):
         params.load("params/default.yaml", [override])
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+def test_no_refusal_shows_a_credential():
+    for hostile in ("input_dir=s3://AKIAKEY:SECRETVALUE@bucket/in/", "input_dir=https://u:SECRETVALUE@host/x",
+                    "previous_run=https://h/m.json?X-Amz-Signature=SECRETVALUE",
+                    "input_dir=ftp://u:SECRETVALUE@host/"):
+        with pytest.raises(ParamError) as err:
+            params.load("params/default.yaml", [hostile])
+        assert "SECRETVALUE" not in str(err.value)
+
+
+def test_values_are_read_by_the_declared_type_not_by_yaml(tmp_path):
+    p = params.load("params/default.yaml", ["input_dir=010", "erp_file=2026-11-15.xlsx", "premium_threshold=2",
+                                            "top_n=+7", "html_hide_code=Yes"])
+    assert p["input_dir"] == "010" and p["erp_file"] == "2026-11-15.xlsx"
+    assert p["premium_threshold"] == 2.0 and p["top_n"] == 7 and p["html_hide_code"] is True
+    assert params.load(None, ["input_dir=2026-11-15"])["input_dir"] == "2026-11-15"  # not a date
+    assert params.load(None, ["previous_run="])["previous_run"] == ""
+    f = tmp_path / "p.yaml"
+    f.write_text("input_dir: 010\nerp_file: 2026-11-15\npremium_threshold: 1e1\nhtml_hide_code: true\n"
+                 "previous_run: ''\n")
+    p = params.load(str(f))
+    assert (p["input_dir"], p["erp_file"], p["premium_threshold"], p["html_hide_code"], p["previous_run"]) == (
+        "010", "2026-11-15", 10.0, True, "")
+    f.write_text("previous_run:\n")
+    with pytest.raises(ParamError, match="parameter previous_run: expected str, got null"):
+        params.load(str(f))
+    f.write_text("premium_threshold: .nan\n")
+    with pytest.raises(ParamError, match="premium_threshold: expected float, got '.nan'"):
+        params.load(str(f))
 
 
 def test_params_file_problems(tmp_path):
@@ -45,7 +93,7 @@ def test_params_file_problems(tmp_path):
     with pytest.raises(ParamError, match="params file nope.yaml: not found"):
         params.load("nope.yaml")
     bad.write_text("premium_threshold: true\n")
-    with pytest.raises(ParamError, match="expected float, got True"):
+    with pytest.raises(ParamError, match="expected float, got 'true'"):
         params.load(str(bad))
 
 
