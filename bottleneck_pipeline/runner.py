@@ -22,6 +22,7 @@ from typing import Any
 from . import evidence, kernels, manifest, outcome, paths, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
+from .locations import redact
 
 DEFAULT_PARAMS = "params/default.yaml"
 
@@ -50,7 +51,7 @@ def _failure_line(step: str, exc: BaseException) -> str:
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
     cause = str(evalue).strip().splitlines()[0] if str(evalue).strip() else ename
-    return f"step {step} failed: {ename}: {cause}"
+    return redact(f"step {step} failed: {ename}: {cause}")
 
 
 def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kernels.ReadyKernel) -> None:
@@ -142,7 +143,7 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else type(exc).__name__}"
+    return redact(f"{type(exc).__name__}: {text[0] if text else type(exc).__name__}")
 
 
 def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
