@@ -53,17 +53,19 @@ def _cell_sql(name: str, sql_type: str, letter: str, style: str) -> str:
             f"|| xml_text({col}) || '</t></is></c>' end")
 
 
-NUMBERED = "_bulk_rows"  # the sheet's rows, numbered once in order (a temporary table)
+NUMBERED = "_bulk_rows"  # prefix of the temporary tables holding each sheet's rows, numbered in order
 
 
-def number_rows(con: duckdb.DuckDBPyConnection, sheet: BulkSheet) -> int:
-    """Materialise the sheet's rows with their position ``_n``; returns how many there are."""
-    con.execute(f"create or replace temp table {NUMBERED} as "
+def number_rows(con: duckdb.DuckDBPyConnection, sheet: BulkSheet, table: str = NUMBERED) -> int:
+    """Materialise the sheet's rows with their position ``_n`` into the temporary ``table``;
+    returns how many there are."""
+    con.execute(f"create or replace temp table {table} as "
                 f"select *, row_number() over (order by {sheet.order_by}) as _n from ({sheet.sql})")
-    return con.execute(f"select count(*) from {NUMBERED}").fetchall()[0][0]
+    return con.execute(f"select count(*) from {table}").fetchall()[0][0]
 
 
-def row_xml_sql(columns: list[tuple[str, str]], styles: dict[str, str], first: int, count: int) -> str:
+def row_xml_sql(columns: list[tuple[str, str]], styles: dict[str, str], first: int, count: int,
+                table: str = NUMBERED) -> str:
     """A query returning, in order, one ``<row>`` element for each of the numbered rows
     ``first + 1 .. first + count``, numbered from sheet row 2."""
     cells = " || ".join(
@@ -72,7 +74,7 @@ def row_xml_sql(columns: list[tuple[str, str]], styles: dict[str, str], first: i
     )
     return f"""
         with part as (
-            select *, _n - {first} + 1 as _sheet_row from {NUMBERED} where _n > {first} and _n <= {first + count}
+            select *, _n - {first} + 1 as _sheet_row from {table} where _n > {first} and _n <= {first + count}
         )
         select '<row r="' || _sheet_row || '">' || {cells} || '</row>' as xml from part order by _n
     """
@@ -96,6 +98,7 @@ class Fill:
     columns: list[tuple[str, str]]
     first: int
     count: int
+    table: str = NUMBERED  # the temporary table holding the sheet's numbered rows
 
 
 def fill(con: duckdb.DuckDBPyConnection, skeleton: Path, fills: list[Fill], out: Path) -> None:
@@ -119,6 +122,6 @@ def fill(con: duckdb.DuckDBPyConnection, skeleton: Path, fills: list[Fill], out:
             info.compress_type = zipfile.ZIP_DEFLATED
             with zout.open(info, "w", force_zip64=True) as member:
                 member.write(prefix.encode("utf-8"))
-                db.copy_to_stream(con, row_xml_sql(job.columns, template_styles(xml), job.first, job.count),
+                db.copy_to_stream(con, row_xml_sql(job.columns, template_styles(xml), job.first, job.count, job.table),
                                   "header false, quote '', escape '', delimiter '\x1f'", member)
                 member.write(suffix.encode("utf-8"))

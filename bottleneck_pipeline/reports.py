@@ -1,172 +1,20 @@
-"""Writing the reports: Excel workbooks streamed row by row, CSVs copied out of DuckDB.
+"""The business reports, written with :mod:`workbook`:
 
 * ``rapport_CA.xlsx``: revenue per product and the totals.
 * ``extraction_premium.csv`` / ``extraction_ordinaire.csv``: the premium split.
 * ``debug/rapport_test.xlsx``: the data-quality checks, the cleaning log and the
   failing rows of each check that did not pass.
-
-Excel sheets stop at Excel's row limit and continue on a new sheet (``name (2)``).
-Every text cell is written by one rule (:mod:`cells`): no control character, formula-like
-text neutralised, Excel's cell limit kept.
-CSVs are UTF-8 with a BOM (Excel detects the encoding) and comma-separated.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
 
-from . import bulk_xlsx, cells, db, paths
-from .bulk_xlsx import BulkSheet
 from .checks import CheckResult
-
-EXCEL_MAX_ROWS = 1_048_576  # including the header row
-EUR = '#,##0.00 "€"'
-INT = "#,##0"
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-HEADER_FILL = PatternFill("solid", fgColor="7B1E3A")  # bordeaux
-STATUS_FILL = {
-    "pass": PatternFill("solid", fgColor="C6EFCE"),
-    "warning": PatternFill("solid", fgColor="FFEB9C"),
-    "fail": PatternFill("solid", fgColor="FFC7CE"),
-}
-BATCH = 10_000
-
-
-@dataclass
-class Sheet:
-    title: str
-    columns: Sequence[str]
-    rows: Iterable[Sequence[Any]]
-    formats: dict[str, str] = field(default_factory=dict)  # column -> number format
-    widths: dict[str, int] = field(default_factory=dict)  # column -> width in characters
-    max_rows: int = EXCEL_MAX_ROWS
-
-
-def _header_cells(ws, columns: Sequence[str]) -> list[WriteOnlyCell]:
-    cells = []
-    for name in columns:
-        c = WriteOnlyCell(ws, value=name)
-        c.font, c.fill = HEADER_FONT, HEADER_FILL
-        cells.append(c)
-    return cells
-
-
-def _new_worksheet(wb: Workbook, sheet: Sheet, part: int):
-    title = sheet.title if part == 1 else f"{sheet.title[:25]} ({part})"
-    ws = wb.create_sheet(title[:31])
-    ws.freeze_panes = "A2"
-    for i, name in enumerate(sheet.columns):
-        ws.column_dimensions[get_column_letter(i + 1)].width = sheet.widths.get(name, max(10, min(50, len(name) + 4)))
-    ws.append(_header_cells(ws, sheet.columns))
-    return ws
-
-
-def write_xlsx(path: str | os.PathLike, sheets: Sequence[Sheet | BulkSheet],
-               con: duckdb.DuckDBPyConnection | None = None, max_rows: int = EXCEL_MAX_ROWS) -> Path:
-    """Write ``sheets`` into a new workbook at ``path`` (a temp file, then renamed).
-
-    A :class:`Sheet` is streamed row by row with openpyxl; a :class:`BulkSheet` (a DuckDB
-    query, any length) gets its header and one template row from openpyxl, and its rows
-    from DuckDB (see :mod:`bulk_xlsx`). Both continue on a new sheet at ``max_rows``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb = Workbook(write_only=True)
-    fills: list[bulk_xlsx.Fill] = []
-    for sheet in sheets:
-        if isinstance(sheet, BulkSheet):
-            fills += _bulk_skeleton(wb, sheet, con, max_rows)
-            continue
-        part, ws, used = 1, _new_worksheet(wb, sheet, 1), 1
-        fmts = [sheet.formats.get(c) for c in sheet.columns]
-        for row in sheet.rows:
-            if used >= sheet.max_rows:
-                part += 1
-                ws, used = _new_worksheet(wb, sheet, part), 1
-            ws.append(_cells(ws, row, fmts))
-            used += 1
-    with paths.atomic_path(path) as tmp:
-        if not fills:
-            wb.save(tmp)
-        else:  # openpyxl writes the skeleton, DuckDB fills in the long sheets' rows
-            skeleton = tmp.with_suffix(".skeleton" + paths.TEMP_SUFFIX)
-            try:
-                wb.save(skeleton)
-                bulk_xlsx.fill(con, skeleton, fills, tmp)
-            finally:
-                skeleton.unlink(missing_ok=True)
-    return path
-
-
-def _cells(ws, row: Sequence[Any], fmts: Sequence[str | None]) -> list[WriteOnlyCell]:
-    out = []
-    for value, fmt in zip(row, fmts):
-        cell = WriteOnlyCell(ws, value=cells.for_excel(value))
-        if fmt:
-            cell.number_format = fmt
-        if isinstance(value, str) and value in STATUS_FILL:
-            cell.fill = STATUS_FILL[value]
-        out.append(cell)
-    return out
-
-
-def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnection, max_rows: int):
-    """One worksheet per part of the query, each with its header and a template row."""
-    columns = bulk_xlsx.columns_of(con, sheet.sql)
-    names = [c for c, _ in columns]
-    total = bulk_xlsx.number_rows(con, sheet)
-    per_sheet = max_rows - 1
-    fills = []
-    layout = Sheet(sheet.title, names, [], sheet.formats, sheet.widths)
-    for part, first in enumerate(range(0, max(total, 1), per_sheet), 1):
-        ws = _new_worksheet(wb, layout, part)
-        count = min(per_sheet, total - first)
-        if count <= 0:
-            continue
-        template = con.execute(
-            f"select * exclude (_n) from {bulk_xlsx.NUMBERED} where _n = {first + 1}").fetchall()[0]
-        ws.append(_cells(ws, template, [sheet.formats.get(c) for c in names]))
-        fills.append(bulk_xlsx.Fill(f"xl/worksheets/sheet{len(wb.worksheets)}.xml", columns, first, count))
-    return fills
-
-
-def stream(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[list[str], Iterator[tuple]]:
-    """Column names and a row iterator for a query, fetched in batches (bounded memory)."""
-    cur = con.cursor()
-    cur.execute(sql, params)
-    columns = [d[0] for d in cur.description]
-
-    def rows() -> Iterator[tuple]:
-        while batch := cur.fetchmany(BATCH):
-            yield from batch
-
-    return columns, rows()
-
-
-def write_csv(con: duckdb.DuckDBPyConnection, sql: str, path: str | os.PathLike) -> Path:
-    """Write a query's result as a comma-separated UTF-8 CSV with a BOM (so Excel reads the
-    accents), in one pass; every text column goes through ``safe_text`` (see :mod:`cells`)."""
-    columns = bulk_xlsx.columns_of(con, sql)
-    select = ", ".join(f"safe_text({db.ident(c)}) as {db.ident(c)}" if t.upper() == "VARCHAR" else db.ident(c)
-                       for c, t in columns)
-    sql = f"select {select} from ({sql})"
-    path = Path(path)
-    with paths.atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write("\ufeff".encode("utf-8"))
-        db.copy_to_stream(con, sql, "header, delimiter ',', quote '\"'", out)
-    return path
-
-
-# --- the business reports ----------------------------------------------------------
+from .workbook import EUR, EXCEL_MAX_ROWS, INT, BulkSheet, Sheet, stream, write_csv, write_xlsx
 
 PRODUCT_COLUMNS = """
     product_id, sku, post_title, price, total_sales,

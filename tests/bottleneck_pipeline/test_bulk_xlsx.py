@@ -4,7 +4,7 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from bottleneck_pipeline import db, reports
+from bottleneck_pipeline import db, workbook
 from bottleneck_pipeline.bulk_xlsx import BulkSheet
 
 
@@ -24,9 +24,9 @@ def con(tmp_path):
 
 
 def test_bulk_rows_read_back_with_formats_and_neutralised_text(con, tmp_path):
-    sheet = BulkSheet("data", "select * from t", order_by="id", formats={"price": reports.EUR},
+    sheet = BulkSheet("data", "select * from t", order_by="id", formats={"price": workbook.EUR},
                       widths={"title": 40})
-    path = reports.write_xlsx(tmp_path / "b.xlsx", [sheet], con=con, max_rows=6)  # 5 rows a sheet
+    path = workbook.write_xlsx(tmp_path / "b.xlsx", [sheet], con=con, max_rows=6)  # 5 rows a sheet
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["data", "data (2)", "data (3)"]
     rows = [r for ws in wb for r in ws.iter_rows(min_row=2, values_only=True)]
@@ -47,7 +47,7 @@ def test_bulk_rows_read_back_with_formats_and_neutralised_text(con, tmp_path):
 
 def test_empty_query_gives_a_header_only_sheet(con, tmp_path):
     sheet = BulkSheet("empty", "select * from t where id < 0", order_by="id")
-    wb = openpyxl.load_workbook(reports.write_xlsx(tmp_path / "e.xlsx", [sheet], con=con))
+    wb = openpyxl.load_workbook(workbook.write_xlsx(tmp_path / "e.xlsx", [sheet], con=con))
     assert [c.value for c in wb["empty"][1]] == ["id", "title", "price", "flag", "maybe"]
     assert wb["empty"].max_row == 1
 
