@@ -26,25 +26,12 @@ def require_rows(con: duckdb.DuckDBPyConnection, table: str, why: str) -> int:
 
 
 def figures(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """The headline figures of the run (recorded in the manifest)."""
-    merged_rows, total_revenue, premium, ordinary = con.execute(
-        """
-        select
-            count(*),
-            round(coalesce(sum(revenue), 0), 2),
-            count(*) filter (where is_premium),
-            count(*) filter (where not is_premium)
-        from classified
-        """
-    ).fetchall()[0]
-    if not math.isfinite(total_revenue):  # inputs are checked finite and bounded: this is a bug, never a figure
-        raise PipelineError(f"total revenue is not a finite number ({total_revenue})")
-    return {
-        "merged_rows": merged_rows,
-        "total_revenue": float(total_revenue),
-        "premium_count": premium,
-        "ordinary_count": ordinary,
-    }
+    """The headline figures of the run (mart ``run_summary``, recorded in the manifest)."""
+    cur = con.execute("select merged_rows, total_revenue, premium_count, ordinary_count from run_summary")
+    row = dict(zip([d[0] for d in cur.description], cur.fetchall()[0]))
+    if not math.isfinite(row["total_revenue"]):  # inputs are checked finite and bounded: a bug, never a figure
+        raise PipelineError(f"total revenue is not a finite number ({row['total_revenue']})")
+    return {**row, "total_revenue": float(row["total_revenue"])}
 
 
 def price_distribution(con: duckdb.DuckDBPyConnection, bins: int = 40):
@@ -87,11 +74,12 @@ def revenue_pareto(con: duckdb.DuckDBPyConnection, top_n: int = 20):
         ),
 
         total as (
-            select sum(revenue) as revenue from classified
+            select total_revenue from run_summary
         )
 
         select top.post_title, top.revenue,
-               sum(top.revenue) over (order by top.revenue desc, top.product_id) / total.revenue as cumulative_share
+               sum(top.revenue) over (order by top.revenue desc, top.product_id) / total.total_revenue
+                   as cumulative_share
         from top cross join total
         order by top.revenue desc, top.product_id
         """,

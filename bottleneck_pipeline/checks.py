@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from . import paths
+from . import db, paths
 from .errors import CheckFailed
 
 CHECKS_DIR = paths.SQL_DIR / "checks"
@@ -76,15 +76,17 @@ def discover(directory: Path = CHECKS_DIR) -> list[Check]:
     return sorted(checks, key=lambda c: (SEVERITIES.index(c.severity), c.name))
 
 
-def run_check(con: duckdb.DuckDBPyConnection, check: Check, sample_rows: int = 1000) -> CheckResult:
+def run_check(con: duckdb.DuckDBPyConnection, check: Check, params: dict[str, Any] | None = None,
+              sample_rows: int = 1000) -> CheckResult:
+    """Run one check; the ``$name`` placeholders its query uses are bound from ``params``."""
     failing = f"({check.sql}) as failing"
-    observed = con.execute(f"select count(*) from {failing}").fetchall()[0][0]
+    observed = db.execute(con, f"select count(*) from {failing}", params).fetchall()[0][0]
     detail = ""
     sample: list[dict[str, Any]] = []
     if observed:
         if check.detail:
-            detail = str(con.execute(f"select {check.detail} from {failing}").fetchall()[0][0])
-        cur = con.execute(f"select * from {failing} limit {int(sample_rows)}")
+            detail = str(db.execute(con, f"select {check.detail} from {failing}", params).fetchall()[0][0])
+        cur = db.execute(con, f"select * from {failing} limit {int(sample_rows)}", params)
         cols = [d[0] for d in cur.description]
         sample = [dict(zip(cols, row)) for row in cur.fetchall()]
     status = "pass" if observed == 0 else ("fail" if check.severity == "blocking" else "warning")
@@ -92,8 +94,10 @@ def run_check(con: duckdb.DuckDBPyConnection, check: Check, sample_rows: int = 1
                        sample)
 
 
-def run_all(con: duckdb.DuckDBPyConnection, checks: list[Check] | None = None) -> list[CheckResult]:
-    return [run_check(con, c) for c in (checks if checks is not None else discover())]
+def run_all(con: duckdb.DuckDBPyConnection, params: dict[str, Any] | None = None,
+            checks: list[Check] | None = None) -> list[CheckResult]:
+    """Run every check (``params``: the values their queries may use, e.g. ``drift_threshold``)."""
+    return [run_check(con, c, params) for c in (checks if checks is not None else discover())]
 
 
 def summary_frame(results: list[CheckResult]):

@@ -1,115 +1,74 @@
 """Month over month: this run against the previous one.
 
-``previous_run`` is a run directory, or the ``manifest.json`` a run published on S3
-(production: ``s3://…/BottleNeck/manifest.json``, which names the last good run). The
-previous products come from that run's two extraction CSVs. Cleaning (02) loads them and
-its drift check flags prices that moved more than ``drift_threshold``; analysis (03)
-reports the revenue change, wines entering or leaving the premium set, products that
-appeared or disappeared, and the largest price changes.
+The previous run is located and fetched by :func:`storage.fetch_previous_run` (02); this
+module only compares, in DuckDB. Cleaning (02) loads the previous run's products
+(:func:`load_previous`) and its drift check flags prices that moved more than
+``drift_threshold`` (bound as ``$drift_threshold``); it records what it found as the
+manifest's ``comparison`` section. Analysis (03) reads that section and reports the revenue
+change (the two runs' own ``total_revenue`` figures), wines entering or leaving the
+premium set, products that appeared or disappeared, and the largest price changes.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from . import db, locations, paths
-from .errors import InputError
+from . import db
 
-EXTRACTIONS = (paths.PREMIUM_CSV, paths.ORDINARY_CSV)
 LISTED = 20  # products listed per kind of change (all of them are counted)
 
 
-def prepare(con: duckdb.DuckDBPyConnection, previous_run: str, drift_threshold: float,
-            run_dir: Path) -> dict[str, Any]:
-    """Load the previous run's products (or none) and the drift settings; returns what was found."""
-    con.execute("create or replace table comparison_settings as select ?::double as drift_threshold",
-                [drift_threshold])
-    info: dict[str, Any] = {"previous_run": previous_run or None, "status": "no previous run given"}
-    files: list[str] = []
-    if previous_run:
-        previous_manifest, files = _fetch(previous_run, Path(run_dir))
-        if files:
-            info.update(status="compared", run_id=previous_manifest.get("run_id"),
-                        figures=previous_manifest.get("figures", {}))
-        else:
-            info["status"] = f"previous run not found at {previous_run}"
+def describe(previous_run: str, previous: dict[str, Any] | None, drift_threshold: float) -> dict[str, Any]:
+    """What 02 found of the previous run (the manifest's ``comparison`` section)."""
+    info: dict[str, Any] = {"previous_run": previous_run or None, "drift_threshold": drift_threshold}
+    if not previous_run:
+        return {**info, "status": "no previous run given"}
+    if previous is None:
+        return {**info, "status": f"previous run not found at {previous_run}"}
+    return {**info, "status": "compared", "run_id": previous.get("run_id"), "figures": previous.get("figures", {})}
+
+
+def load_previous(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """``prev_products``: the previous run's products from its extraction CSVs (none: empty)."""
     if files:
         db.run_file(con, "comparison/prev_products.sql", {"files": files})
     else:
         con.execute("create or replace table prev_products (product_id varchar, post_title varchar, price double, "
                     "total_sales double, revenue double, is_premium boolean)")
-    con.execute("create or replace table comparison_info as select ?::varchar as info", [json.dumps(info)])
-    return info
 
 
-def _fetch(previous_run: str, run_dir: Path) -> tuple[dict[str, Any], list[str]]:
-    """The previous manifest and local copies of its extraction CSVs ([] if absent)."""
-    if previous_run.startswith("s3://"):
-        from . import publish, s3
-
-        try:
-            uri = s3.S3Uri.parse(previous_run, what="previous_run")
-            previous = publish.published_manifest(uri)
-            if previous is None:
-                return {}, []
-            archive = s3.S3Uri.parse(previous["published"]["archive"], prefix=True)
-            dest = run_dir / paths.WORK_DIR / "previous"
-            files = []
-            for name in EXTRACTIONS:
-                s3.download(archive.join(name), dest / name)
-                files.append(str(dest / name))
-        except s3.S3Error as exc:
-            raise InputError(f"previous_run {locations.redact(previous_run)}: {exc}") from None
-        return previous, files
-    folder = paths.resolve(previous_run)
-    if folder.name == paths.MANIFEST:
-        folder = folder.parent
-    if folder.resolve() == Path(run_dir).resolve():
-        raise InputError(f"previous_run {previous_run}: it is this run's own directory, not the previous month's")
-    if not (folder / paths.MANIFEST).is_file():
-        return {}, []
-    missing = [n for n in EXTRACTIONS if not (folder / n).is_file()]
-    if missing:
-        raise InputError(f"previous_run {previous_run}: no {', '.join(missing)} there (not a finished run?)")
-    try:
-        previous = json.loads((folder / paths.MANIFEST).read_text(encoding="utf-8"))
-    except ValueError:
-        previous = None
-    if not isinstance(previous, dict):
-        raise InputError(f"previous_run {previous_run}: its {paths.MANIFEST} is not a JSON object") from None
-    return previous, [str(folder / n) for n in EXTRACTIONS]
-
-
-def month_over_month(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """The comparison shown to readers (and recorded in the manifest)."""
-    info = json.loads(con.execute("select info from comparison_info").fetchall()[0][0])
-    if info["status"] != "compared":
+def month_over_month(con: duckdb.DuckDBPyConnection, info: dict[str, Any]) -> dict[str, Any]:
+    """The comparison shown to readers (and recorded in the manifest); ``info`` is what 02
+    recorded (:func:`describe`)."""
+    if info.get("status") != "compared":
         return info
     db.run_file(con, "comparison/product_changes.sql")
 
+    bound = {"drift_threshold": info["drift_threshold"]}
+
     def rows(where: str, order: str, columns: str) -> list[dict[str, Any]]:
-        cur = con.execute(f"select {columns} from product_changes where {where} order by {order} limit {LISTED}")
+        sql = f"select {columns} from product_changes where {where} order by {order} limit {LISTED}"
+        cur = db.execute(con, sql, bound)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r)) for r in cur.fetchall()]
 
     def count(where: str) -> int:
-        return con.execute(f"select count(*) from product_changes where {where}").fetchall()[0][0]
+        sql = f"select count(*) from product_changes where {where}"
+        return db.execute(con, sql, bound).fetchall()[0][0]
 
-    current, previous = con.execute(
-        "select round(coalesce(sum(revenue), 0), 2), round(coalesce(sum(previous_revenue), 0), 2) from product_changes"
-    ).fetchall()[0]
+    current = con.execute("select total_revenue from run_summary").fetchall()[0][0]
+    previous = (info.get("figures") or {}).get("total_revenue")
+    change = round(current - previous, 2) if previous is not None else None
     entered, left = "is_premium and not was_premium", "was_premium and not is_premium"
-    moved = "abs(price_change) > (select drift_threshold from comparison_settings)"
+    moved = "abs(price_change) > $drift_threshold"
     return {
         **info,
         "total_revenue": current,
         "previous_total_revenue": previous,
-        "revenue_change": round(current - previous, 2),
-        "revenue_change_pct": round((current - previous) / previous * 100, 2) if previous else None,
+        "revenue_change": change,
+        "revenue_change_pct": round(change / previous * 100, 2) if previous else None,
         "premium_entered_count": count(entered),
         "premium_entered": rows(entered, "price desc, product_id", "product_id, post_title, price"),
         "premium_left_count": count(left),

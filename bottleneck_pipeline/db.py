@@ -8,6 +8,7 @@ tables and the checks, analysis ``merged`` and ``classified``, export reads them
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -18,6 +19,7 @@ from typing import Any, BinaryIO
 import duckdb
 
 from . import cells, paths
+from .errors import PipelineError
 
 
 def connect(run_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
@@ -46,13 +48,16 @@ def sql_text(name: str) -> str:
     return (paths.SQL_DIR / name).read_text(encoding="utf-8")
 
 
+def execute(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None):
+    """Run ``sql`` with the ``$name`` placeholders it uses bound from ``params`` (values are
+    always bound, never pasted into SQL text); returns the cursor."""
+    used = {k: v for k, v in (params or {}).items() if re.search(rf"\${re.escape(k)}\b", sql)}
+    return con.execute(sql, used) if used else con.execute(sql)
+
+
 def run_file(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> None:
     """Run every statement of a SQL file (``$name`` placeholders bound from ``params``)."""
-    text = sql_text(name)
-    if params:
-        con.execute(text, params)
-    else:
-        con.execute(text)
+    execute(con, sql_text(name), params)
 
 
 def copy_to_stream(con: duckdb.DuckDBPyConnection, sql: str, options: str, sink: BinaryIO) -> None:
@@ -88,3 +93,13 @@ def _close_writer_side(fifo: str, attempts: int = 100) -> None:
             return
         except OSError:  # no reader yet
             time.sleep(0.05)
+
+
+def require_tables(con: duckdb.DuckDBPyConnection, made_by: dict[str, str], step: str) -> None:
+    """Stop with one line naming the step to run first when a table it makes is missing
+    (``made_by``: table -> the step that makes it)."""
+    present = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    missing = [t for t in made_by if t not in present]
+    if missing:
+        first = sorted({made_by[t] for t in missing})
+        raise PipelineError(f"{step}: the run has no {', '.join(missing)}: run {' and '.join(first)} first")

@@ -1,8 +1,26 @@
 """The run manifest (``manifest.json``): what ran, on what, with which result.
 
-Each notebook records its own section (``inputs``, ``checks``, ``figures`` ...) with
-:func:`update`, so a notebook re-run alone keeps the manifest current; the runner adds
-``status``, ``steps`` and ``outputs``. Writes are atomic (temp file, then rename).
+Who writes which section, in one place (:data:`SECTIONS`, enforced by :func:`record`):
+
+============================  ==========================================================
+writer                        sections
+============================  ==========================================================
+runner (``outcome.record``)   ``status``, ``run_id``, ``started_at``, ``finished_at``,
+                              ``params``, ``steps``, ``error``, ``outputs`` (listed once,
+                              at the end of the run)
+``01_ingestion``              ``inputs``; ``figures``: ``erp_rows``, ``web_rows``,
+                              ``liaison_rows``
+``02_cleaning_tests``         ``checks``, ``cleaning``, ``comparison`` (what was found of
+                              the previous run)
+``03_analysis``               ``figures``: ``merged_rows``, ``total_revenue``,
+                              ``premium_count``, ``ordinary_count``; ``comparison`` (the
+                              changes since the previous run)
+``04_export``                 nothing: its files are listed with the run's ``outputs``
+publishing (``publish.py``)   ``published``
+============================  ==========================================================
+
+Each notebook records its own sections with :func:`record`, so a notebook re-run alone
+keeps the manifest current. Writes are atomic (temp file, then rename), in strict JSON.
 """
 
 from __future__ import annotations
@@ -27,6 +45,14 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
             digest.update(chunk)
             size += len(chunk)
     return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+SECTIONS = {
+    "01_ingestion": {"inputs", "figures"},
+    "02_cleaning_tests": {"checks", "cleaning", "comparison"},
+    "03_analysis": {"figures", "comparison"},
+    "04_export": set(),
+}
 
 
 def path_of(run_dir: str | os.PathLike) -> Path:
@@ -66,6 +92,14 @@ def update(run_dir: str | os.PathLike, **sections: Any) -> dict[str, Any]:
     data = merged(read(run_dir), sections)
     write(run_dir, data)
     return data
+
+
+def record(run_dir: str | os.PathLike, step: str, **sections: Any) -> dict[str, Any]:
+    """A notebook records its sections (only those :data:`SECTIONS` gives it)."""
+    foreign = set(sections) - SECTIONS[step]
+    if foreign:
+        raise ValueError(f"{step} may not write manifest section(s) {', '.join(sorted(foreign))}")
+    return update(run_dir, **sections)
 
 
 def list_outputs(run_dir: str | os.PathLike, staged: dict[str, Path] | None = None) -> list[dict[str, Any]]:

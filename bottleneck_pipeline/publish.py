@@ -32,7 +32,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from . import manifest, outcome, paths, publish_lock, s3
+from . import manifest, outcome, paths, publish_lock, s3, storage
 from .s3 import S3Error, S3Uri
 
 REPORTS = (paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT)
@@ -57,22 +57,6 @@ def preflight(prefix_uri: str) -> None:
         raise S3Error(f"publish_to {prefix}: {why}") from None
 
 
-def published_manifest(uri: S3Uri) -> dict[str, Any] | None:
-    """A manifest this pipeline published (``<prefix>manifest.json``), or None if absent.
-    Anything else there (not JSON, no run id, no archive) is an error, never guessed at."""
-    m = s3.get_json(uri)
-    if m is None:
-        return None
-    archive = (m.get("published") or {}).get("archive") if isinstance(m.get("published"), dict) else None
-    if not (isinstance(m.get("run_id"), str) and paths.RUN_ID.fullmatch(m["run_id"]) and isinstance(archive, str)):
-        raise S3Error(f"{uri}: not a manifest published by this pipeline (no run id or archive)")
-    try:
-        S3Uri.parse(archive, prefix=True)
-    except S3Error:
-        raise S3Error(f"{uri}: its archive location is not an s3:// prefix") from None
-    return m
-
-
 def check_fixed(prefix: S3Uri, current: dict[str, Any] | None) -> list[str]:
     """The fixed keys that do not hold the run ``current`` (the fixed manifest) names."""
     expected = current["run_id"] if current else None
@@ -88,7 +72,7 @@ def check_fixed(prefix: S3Uri, current: dict[str, Any] | None) -> list[str]:
 def verify(prefix_uri: str) -> list[str]:
     """Problems of the published set (empty when the fixed keys are whole)."""
     prefix = S3Uri.parse(prefix_uri, prefix=True, what="publish_to")
-    current = published_manifest(prefix.join(paths.MANIFEST))
+    current = storage.published_manifest(prefix.join(paths.MANIFEST))
     run = current["run_id"] if current else "no run"
     return [f"{prefix.join(name)} does not hold {run}" for name in check_fixed(prefix, current)]
 
@@ -142,7 +126,7 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
 
     # 2. the fixed keys, by one publisher at a time
     with publish_lock.hold(prefix, run_id, log):
-        current = published_manifest(prefix.join(paths.MANIFEST))
+        current = storage.published_manifest(prefix.join(paths.MANIFEST))
         wrong = check_fixed(prefix, current)
         if wrong:
             _put_back(prefix, wrong, current)

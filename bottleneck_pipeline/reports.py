@@ -24,7 +24,7 @@ PRODUCT_COLUMNS = """
 
 def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_id: str = "",
                    max_rows: int = EXCEL_MAX_ROWS) -> Path:
-    products = con.execute("select count(*) from classified").fetchall()[0][0]
+    products = con.execute("select merged_rows from run_summary").fetchall()[0][0]
     parts = max(1, -(-products // (max_rows - 1)))
     note = (f"{products} products: the detail continues over {parts} sheets "
             f"('CA par produit' to 'CA par produit ({parts})'), Excel's row limit") if parts > 1 else ""
@@ -39,13 +39,13 @@ def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_
         con,
         """
         select
-            round(sum(revenue), 2)                      as total_revenue,
-            count(*)                                    as products,
-            count(*) filter (where is_premium)          as premium_wines,
-            count(*) filter (where not is_premium)      as ordinary_wines,
+            total_revenue,
+            merged_rows                                 as products,
+            premium_count                               as premium_wines,
+            ordinary_count                              as ordinary_wines,
             $run_id                                     as run_id,
             $note                                       as note
-        from classified
+        from run_summary
         """,
         {"run_id": run_id, "note": note},
     )

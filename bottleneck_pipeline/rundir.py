@@ -140,3 +140,20 @@ def prepare(run_dir: str | os.PathLike) -> Path:
     (root / paths.WORK_DIR).mkdir(exist_ok=True)
     (root / "debug").mkdir(exist_ok=True)
     return root
+
+
+def existing(run_dir: str | os.PathLike, step: str) -> Path:
+    """The run directory a later step works in: it must hold the run's database, or the
+    step says which one to run first (a mistyped ``run_dir`` never becomes a new folder)."""
+    from .locations import check_local_path
+    from .params import STEPS
+
+    check_local_path("run_dir", str(run_dir))
+    root = paths.resolve(run_dir)
+    first = STEPS[0]
+    if not root.is_dir() or read_marker(root) is None:
+        raise ParamError(f"run_dir {str(run_dir)!r}: no run directory there: run {first} first "
+                         f"(or give the run_dir of an existing run to re-run {step} on it)")
+    if not (root / paths.DATABASE).is_file():
+        raise ParamError(f"run_dir {str(run_dir)!r}: no {paths.DATABASE} there: run {first} first")
+    return root

@@ -1,18 +1,25 @@
-"""The one place inputs are located: every source file goes through :func:`fetch_input`.
+"""The one place inputs are located: every source file goes through :func:`fetch_input`,
+the previous month's run through :func:`fetch_previous_run`.
 
 ``input_dir`` is a local folder (relative to the project root, or absolute) or an
 ``s3://bucket/prefix/`` location, whose files are downloaded into the run's work folder
-before processing.
+before processing. ``previous_run`` is a run directory or the ``manifest.json`` a run
+published on S3 (production: ``s3://…/BottleNeck/manifest.json``, which names the last good
+run): its manifest and its two extraction CSVs are fetched.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import paths
 from .errors import InputError, ParamError, PipelineError
-from .locations import check_file_name, shown
+from .locations import check_file_name, redact, shown
+
+EXTRACTIONS = (paths.PREMIUM_CSV, paths.ORDINARY_CSV)  # what a month-over-month comparison reads
 
 
 @dataclass(frozen=True)
@@ -56,3 +63,59 @@ def _fetch_s3(input_dir: str, filename: str, run_dir: Path) -> InputFile:
     except PipelineError as exc:
         raise InputError(f"{filename}: {exc}") from None
     return InputFile(name=filename, uri=str(uri), local_path=dest, etag=meta["etag"])
+
+
+def published_manifest(uri) -> dict[str, Any] | None:
+    """A manifest this pipeline published on S3 (``<prefix>manifest.json``), or None if absent.
+    Anything else there (not JSON, no run id, no archive) is an error, never guessed at."""
+    from . import s3
+
+    m = s3.get_json(uri)
+    if m is None:
+        return None
+    archive = m["published"].get("archive") if isinstance(m.get("published"), dict) else None
+    if not (isinstance(m.get("run_id"), str) and paths.RUN_ID.fullmatch(m["run_id"]) and isinstance(archive, str)):
+        raise s3.S3Error(f"{uri}: not a manifest published by this pipeline (no run id or archive)")
+    try:
+        s3.S3Uri.parse(archive, prefix=True)
+    except s3.S3Error:
+        raise s3.S3Error(f"{uri}: its archive location is not an s3:// prefix") from None
+    return m
+
+
+def fetch_previous_run(previous_run: str, run_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """The previous run's manifest and local copies of its extraction CSVs; (None, []) if
+    there is no run there (the first month)."""
+    if previous_run.startswith("s3://"):
+        from . import s3
+
+        try:
+            previous = published_manifest(s3.S3Uri.parse(previous_run, what="previous_run"))
+            if previous is None:
+                return None, []
+            archive = s3.S3Uri.parse(previous["published"]["archive"], prefix=True)
+            dest = Path(run_dir) / paths.WORK_DIR / "previous"
+            files = []
+            for name in EXTRACTIONS:
+                s3.download(archive.join(name), dest / name)
+                files.append(str(dest / name))
+        except s3.S3Error as exc:
+            raise InputError(f"previous_run {redact(previous_run)}: {exc}") from None
+        return previous, files
+    folder = paths.resolve(previous_run)
+    if folder.name == paths.MANIFEST:
+        folder = folder.parent
+    if folder.resolve() == Path(run_dir).resolve():
+        raise InputError(f"previous_run {previous_run}: it is this run's own directory, not the previous month's")
+    if not (folder / paths.MANIFEST).is_file():
+        return None, []
+    missing = [n for n in EXTRACTIONS if not (folder / n).is_file()]
+    if missing:
+        raise InputError(f"previous_run {previous_run}: no {', '.join(missing)} there (not a finished run?)")
+    try:
+        previous = json.loads((folder / paths.MANIFEST).read_text(encoding="utf-8"))
+    except ValueError:
+        previous = None
+    if not isinstance(previous, dict):
+        raise InputError(f"previous_run {previous_run}: its {paths.MANIFEST} is not a JSON object")
+    return previous, [str(folder / n) for n in EXTRACTIONS]

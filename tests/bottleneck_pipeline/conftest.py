@@ -17,7 +17,7 @@ def staged(make_sources, tmp_path):
         sources.ingest(con, str(folder), {n: f"{n}.{fmt}" for n in sources.SOURCES}, tmp_path)
         for f in STAGING:
             db.run_file(con, f)
-        comparison.prepare(con, "", 0.2, tmp_path)  # no previous run, as 02_cleaning_tests by default
+        comparison.load_previous(con, [])  # no previous run, as 02_cleaning_tests by default
         return con
 
     return build
@@ -27,4 +27,5 @@ def classify(con, method="zscore", threshold=2.0):
     db.run_file(con, "marts/merged.sql")
     db.run_file(con, "marts/premium_rule.sql", {"method": method, "threshold": threshold})
     db.run_file(con, "marts/classified.sql")
+    db.run_file(con, "marts/run_summary.sql")
     return con

@@ -4,9 +4,11 @@ from bottleneck_pipeline import checks
 from bottleneck_pipeline.errors import CheckFailed
 from tests.conftest import erp_frame, liaison_frame, web_frame
 
+PARAMS = {"drift_threshold": 0.2}  # what 02_cleaning_tests binds into the checks
+
 
 def results_by_name(con):
-    return {r.name: r for r in checks.run_all(con)}
+    return {r.name: r for r in checks.run_all(con, params=PARAMS)}
 
 
 def test_every_check_file_declares_a_severity_and_description():
@@ -25,7 +27,7 @@ def test_clean_tiny_sources_pass_every_blocking_check(staged):
 def test_conflicting_erp_rows_fail_the_blocking_uniqueness_check(staged):
     erp = erp_frame()
     erp.loc[len(erp)] = (1, 1, 12.0, 5, "instock")  # product 1 again, another price
-    res = checks.run_all(staged(erp=erp))
+    res = checks.run_all(staged(erp=erp), params=PARAMS)
     failed = [r for r in res if r.status == "fail"]
     # the repeat also links web product 101 to two ERP rows
     assert [r.name for r in failed] == ["erp_product_id_unique", "web_product_matched_once"]

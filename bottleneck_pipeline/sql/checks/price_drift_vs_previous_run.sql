@@ -2,10 +2,6 @@
 -- source: erp
 -- description: ERP prices that moved by more than drift_threshold since the previous run (no previous run: nothing to compare)
 -- detail: 'largest move: ' || round(max(abs(change_pct)), 1) || ' %'
-with settings as (
-    select drift_threshold from comparison_settings
-)
-
 select
     cur.product_id,
     prev.price                                                  as previous_price,
@@ -13,6 +9,5 @@ select
     round((cur.price - prev.price) / abs(prev.price) * 100, 1)  as change_pct
 from stg_erp as cur
 inner join prev_products as prev on prev.product_id = cur.product_id
-cross join settings
 where prev.price <> 0
-  and abs(cur.price - prev.price) / abs(prev.price) > settings.drift_threshold
+  and abs(cur.price - prev.price) / abs(prev.price) > $drift_threshold

@@ -1,20 +1,13 @@
--- classified: merged + z_score + is_premium, by the rule in premium_rule.
+-- classified: merged + z_score + is_premium: premium when the price is above the cut-off
+-- of the rule in premium_rule (which defines it for each method).
 create or replace table classified as
-with scored as (
-    select
-        merged.*,
-        (merged.price - rule.mean_price) / nullif(rule.std_price, 0) as z_score,
-        rule.method,
-        rule.threshold,
-        rule.q3_price + rule.threshold * (rule.q3_price - rule.q1_price) as iqr_cutoff
-    from merged
-    cross join premium_rule as rule
+with rule as (
+    select mean_price, std_price, price_cutoff from premium_rule
 )
 
 select
-    * exclude (method, threshold, iqr_cutoff),
-    coalesce(
-        case when method = 'zscore' then z_score > threshold else price > iqr_cutoff end,
-        false
-    ) as is_premium
-from scored;
+    merged.*,
+    (merged.price - rule.mean_price) / nullif(rule.std_price, 0)    as z_score,
+    coalesce(merged.price > rule.price_cutoff, false)               as is_premium
+from merged
+cross join rule;
