@@ -1,6 +1,10 @@
 """Data-quality checks: SQL queries that return the failing rows (dbt style).
 
-Each ``sql/checks/<name>.sql`` starts with header comments::
+Two kinds, both in ``sql/checks/``:
+
+* **generic** tests (unique, not_null, accepted_values, relationships), declared per table
+  and column in ``schema.yml``; their queries are generated here (:func:`generic`);
+* **business** checks, one ``<name>.sql`` each, starting with header comments::
 
     -- severity: blocking | warning
     -- source: erp | web | liaison (optional: the export the failing rows come from)
@@ -8,7 +12,9 @@ Each ``sql/checks/<name>.sql`` starts with header comments::
     -- detail: optional aggregate over the failing rows, e.g. sum(total_sales)
 
 A check passes when its query returns no row. A failing ``blocking`` check stops the
-run (:func:`raise_on_blocking`); a failing ``warning`` is reported for the analyst.
+run (:func:`raise_on_blocking`); a failing ``warning`` is reported for the analyst. Checks
+on the marts (``merged``, ``classified``) run in 03_analysis, where those tables are made
+(``stage="marts"``); all others in 02_cleaning_tests (``stage="staging"``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from .errors import CheckFailed
 
 CHECKS_DIR = paths.SQL_DIR / "checks"
 SEVERITIES = ("blocking", "warning")
+MARTS = ("merged", "classified")  # tables made in 03_analysis
+STAGES = ("staging", "marts")
 _HEADER = re.compile(r"^--\s*(severity|source|description|detail):\s*(.+?)\s*$")
 
 
@@ -36,6 +44,8 @@ class Check:
     sql: str
     detail: str | None = None
     source: str | None = None
+    stage: str = "staging"
+    bound: dict[str, Any] = field(default_factory=dict)  # values its query binds ($name), besides the run's
 
     @classmethod
     def from_file(cls, path: Path) -> "Check":
@@ -62,6 +72,7 @@ class CheckResult:
     description: str
     detail: str = ""
     source: str | None = None
+    stage: str = "staging"
     sample: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def as_manifest(self) -> dict[str, Any]:
@@ -70,9 +81,60 @@ class CheckResult:
         return d
 
 
-def discover(directory: Path = CHECKS_DIR) -> list[Check]:
-    """All checks, blocking first, then by name."""
-    checks = [Check.from_file(p) for p in sorted(directory.glob("*.sql"))]
+GENERIC_SQL = {  # test -> the failing rows of {table}.{column} ({c}: the quoted column)
+    "unique": "select {c}, count(*) as occurrences from {table} where {c} is not null group by {c} having count(*) > 1",
+    "not_null": "select * from {table} where {c} is null",
+    "accepted_values": "select {c}, count(*) as occurrences from {table} "
+                       "where {c} is not null and not list_contains($accepted, {c}) group by {c}",
+    "relationships": "select child.{c} from {table} as child anti join {to_table} as parent "
+                     "on parent.{to_c} = child.{c} where child.{c} is not null",
+}
+GENERIC_DESCRIPTION = {
+    "unique": "{column} never repeats in {table}",
+    "not_null": "{column} is never missing in {table}",
+    "accepted_values": "{table}.{column} only takes the values {values}",
+    "relationships": "every {table}.{column} exists in {to}",
+}
+
+
+def generic(path: Path = CHECKS_DIR / "schema.yml") -> list[Check]:
+    """The generic tests ``schema.yml`` declares, as checks with generated queries."""
+    import yaml
+
+    found = []
+    for table, spec in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+        source = spec.get("source")
+        for column, tests in spec.get("columns", {}).items():
+            for test in tests:
+                kind, options = (test, {}) if isinstance(test, str) else next(iter(test.items()))
+                options = options or {}
+                if kind not in GENERIC_SQL:
+                    raise ValueError(f"{path.name}: {table}.{column}: unknown test {kind!r}")
+                to_table, _, to_column = options.get("to", "").partition(".")
+                sql = GENERIC_SQL[kind].format(table=db.ident(table), c=db.ident(column),
+                                               to_table=db.ident(to_table), to_c=db.ident(to_column))
+                described = GENERIC_DESCRIPTION[kind].format(table=table, column=column, to=options.get("to"),
+                                                             values=options.get("values"))
+                found.append(Check(
+                    name=options.get("name", f"{source or table}_{column}_{kind}"),
+                    severity=options.get("severity", "blocking"),
+                    description=options.get("description", described),
+                    sql=sql,
+                    source=source,
+                    stage="marts" if table in MARTS else "staging",
+                    bound={"accepted": options["values"]} if kind == "accepted_values" else {},
+                ))
+    return found
+
+
+def discover(directory: Path = CHECKS_DIR, stage: str | None = None) -> list[Check]:
+    """All checks (of one ``stage``, if given), blocking first, then by name."""
+    checks = [Check.from_file(p) for p in sorted(directory.glob("*.sql"))] + generic(directory / "schema.yml")
+    names = [c.name for c in checks]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"checks: the same name twice: {', '.join(repeated)}")
+    checks = [c for c in checks if stage is None or c.stage == stage]
     return sorted(checks, key=lambda c: (SEVERITIES.index(c.severity), c.name))
 
 
@@ -80,6 +142,7 @@ def run_check(con: duckdb.DuckDBPyConnection, check: Check, params: dict[str, An
               sample_rows: int = 1000) -> CheckResult:
     """Run one check; the ``$name`` placeholders its query uses are bound from ``params``."""
     failing = f"({check.sql}) as failing"
+    params = {**(params or {}), **check.bound}
     observed = db.execute(con, f"select count(*) from {failing}", params).fetchall()[0][0]
     detail = ""
     sample: list[dict[str, Any]] = []
@@ -91,13 +154,38 @@ def run_check(con: duckdb.DuckDBPyConnection, check: Check, params: dict[str, An
         sample = [dict(zip(cols, row)) for row in cur.fetchall()]
     status = "pass" if observed == 0 else ("fail" if check.severity == "blocking" else "warning")
     return CheckResult(check.name, check.severity, status, observed, 0, check.description, detail, check.source,
-                       sample)
+                       check.stage, sample)
 
 
-def run_all(con: duckdb.DuckDBPyConnection, params: dict[str, Any] | None = None,
+def run_all(con: duckdb.DuckDBPyConnection, params: dict[str, Any] | None = None, stage: str = "staging",
             checks: list[Check] | None = None) -> list[CheckResult]:
-    """Run every check (``params``: the values their queries may use, e.g. ``drift_threshold``)."""
-    return [run_check(con, c, params) for c in (checks if checks is not None else discover())]
+    """Run every check of ``stage`` (``params``: the values their queries may use, e.g.
+    ``drift_threshold``)."""
+    return [run_check(con, c, params) for c in (checks if checks is not None else discover(stage=stage))]
+
+
+def save(con: duckdb.DuckDBPyConnection, results: list[CheckResult]) -> list[CheckResult]:
+    """Keep ``results`` in the run's database (table ``check_results``, replacing earlier
+    results of the same stages), so the test report and the manifest list the checks of
+    every step; returns all the results kept, in order."""
+    import json
+
+    con.execute("create table if not exists check_results (position integer, stage varchar, result json)")
+    for stage in {r.stage for r in results}:
+        con.execute("delete from check_results where stage = ?", [stage])
+    rows = [(STAGES.index(r.stage) * 10_000 + i, r.stage, json.dumps(asdict(r), default=str))
+            for i, r in enumerate(results)]
+    if rows:
+        con.executemany("insert into check_results values (?, ?, ?)", rows)
+    return saved(con)
+
+
+def saved(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
+    """Every result :func:`save` kept, staging checks first."""
+    import json
+
+    rows = con.execute("select result from check_results order by position").fetchall()
+    return [CheckResult(**json.loads(r)) for (r,) in rows]
 
 
 def summary_frame(results: list[CheckResult]):

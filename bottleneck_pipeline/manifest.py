@@ -14,7 +14,8 @@ runner (``outcome.record``)   ``status``, ``run_id``, ``started_at``, ``finished
                               the previous run)
 ``03_analysis``               ``figures``: ``merged_rows``, ``total_revenue``,
                               ``premium_count``, ``ordinary_count``; ``comparison`` (the
-                              changes since the previous run)
+                              changes since the previous run); ``checks`` (02's and its own
+                              tests on the marts)
 ``04_export``                 nothing: its files are listed with the run's ``outputs``
 publishing (``publish.py``)   ``published``
 ============================  ==========================================================
@@ -50,7 +51,7 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
 SECTIONS = {
     "01_ingestion": {"inputs", "figures"},
     "02_cleaning_tests": {"checks", "cleaning", "comparison"},
-    "03_analysis": {"figures", "comparison"},
+    "03_analysis": {"figures", "comparison", "checks"},
     "04_export": set(),
 }
 

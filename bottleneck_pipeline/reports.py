@@ -69,7 +69,8 @@ def extraction_csv(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, prem
 
 
 def test_report(con: duckdb.DuckDBPyConnection, results: list[CheckResult], path: str | os.PathLike) -> Path:
-    """``debug/rapport_test.xlsx``: the checks, the cleaning log, then the failing rows of each check."""
+    """``debug/rapport_test.xlsx``: the checks (``results``: those of every step so far,
+    :func:`checks.saved`), the cleaning log, then the failing rows of each check."""
     summary_cols = ["name", "severity", "status", "observed", "expected", "detail", "description"]
     sheets = [
         Sheet(

@@ -73,3 +73,36 @@ def test_web_export_without_products_and_empty_join_are_blocking(staged):
     assert res["web_has_products"].status == "fail" and res["web_has_products"].source == "web"
     res = results_by_name(staged(liaison=liaison_frame([(1, "x1"), (2, "x2"), (3, "x3"), (4, "x4")])))
     assert res["join_not_empty"].status == "fail" and res["join_not_empty"].source == "liaison"
+
+
+def test_generic_tests_are_declared_in_schema_yml_and_generated():
+    found = {c.name: c for c in checks.discover()}
+    assert {"erp_product_id_unique", "web_sku_unique", "liaison_product_id_unique", "liaison_id_web_unique",
+            "erp_price_not_null", "web_total_sales_not_null", "merged_product_id_unique",
+            "merged_sku_relationships", "classified_is_premium_accepted_values"} <= set(found)
+    assert found["erp_product_id_unique"].source == "erp" and found["erp_product_id_unique"].stage == "staging"
+    assert found["merged_product_id_unique"].stage == "marts"
+    assert not [p for p in checks.CHECKS_DIR.glob("*_unique.sql")]  # generic tests are declared, not written
+
+
+def test_mart_tests_catch_a_merge_that_counts_a_product_twice(staged):
+    from tests.bottleneck_pipeline.conftest import classify
+
+    con = classify(staged())
+    assert all(r.status == "pass" for r in checks.run_all(con, stage="marts"))
+    con.execute("insert into merged select * from merged limit 1")  # a merge bug: one product twice
+    con.execute("insert into classified select * from classified where sku = '101'")
+    failed = {r.name for r in checks.run_all(con, stage="marts") if r.status == "fail"}
+    assert {"merged_product_id_unique", "merged_sku_unique"} <= failed
+
+
+def test_results_of_both_steps_are_kept_together(staged):
+    from tests.bottleneck_pipeline.conftest import classify
+
+    con = classify(staged())
+    staging = checks.save(con, checks.run_all(con, params=PARAMS))
+    both = checks.save(con, checks.run_all(con, stage="marts"))
+    assert [r.name for r in both[:len(staging)]] == [r.name for r in staging]
+    assert {r.stage for r in both} == {"staging", "marts"}
+    again = checks.save(con, checks.run_all(con, params=PARAMS))  # 02 re-run: its results replaced, 03's kept
+    assert len(again) == len(both)
