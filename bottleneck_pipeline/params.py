@@ -150,8 +150,16 @@ _TextLoader.yaml_implicit_resolvers = {
 }
 
 
+def defaults() -> dict[str, Any]:
+    """Every parameter's default, as its notebook's ``parameters`` cell (or the runner) writes it."""
+    import ast
+
+    return {name: ast.literal_eval(spec["default"]) for name, spec in all_declared().items()
+            if name not in RUNNER_ONLY}
+
+
 def load(params_file: str | None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """The validated parameters: notebook defaults < params file < ``--set`` overrides."""
+    """Every parameter of the run, validated: notebook defaults < params file < ``--set``."""
     known = all_declared()
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -171,7 +179,7 @@ def load(params_file: str | None, overrides: list[str] | None = None) -> dict[st
         k, v = parse_override(item)
         values[k], sources[k] = v, "--set"
 
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = defaults()
     for name, value in values.items():
         if name in RUNNER_ONLY:
             raise ParamError(f"parameter {name} ({sources[name]}): set it with --{name.replace('_', '-')}")

@@ -78,3 +78,27 @@ def test_every_key_a_params_file_sets_is_a_notebook_parameter():
         assert not unknown, f"{path.name} sets {unknown}, which no notebook declares"
         for step in params.STEPS:  # and each notebook receives exactly the ones it declares
             assert set(params.for_step(step, keys)) == set(keys) & set(params.declared(step))
+
+
+def test_readme_parameter_table_matches_what_the_notebooks_declare():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Parameters", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| `([^`]*)` \|", section, re.M)
+    declared = params.all_declared()
+    assert {name for name, _, _ in rows} == set(declared)
+    defaults = params.defaults()
+    for name, type_name, default in rows:
+        assert type_name == declared[name]["inferred_type_name"], name
+        value = defaults.get(name, ast.literal_eval(declared[name]["default"]))
+        shown = ('""' if value == "" else value) if isinstance(value, str) else json.dumps(value)
+        assert default == shown, f"README says {name} defaults to {default}, the notebook to {shown}"
+
+
+def test_params_files_hold_only_what_differs_from_the_defaults():
+    defaults = params.defaults()
+    for path in sorted((ROOT / "params").glob("*.yaml")):
+        same = {k: v for k, v in params.load(str(path)).items() if k in (yaml.safe_load(path.read_text()) or {})
+                and v == defaults[k]}
+        assert not same, f"{path.name} repeats the notebooks' defaults: {same}"
