@@ -63,9 +63,15 @@ def run_file(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] |
 def copy_to_stream(con: duckdb.DuckDBPyConnection, sql: str, options: str, sink: BinaryIO) -> None:
     """``COPY (sql) TO ... (options)`` written straight into ``sink`` (an open binary file or
     zip member): DuckDB writes into a pipe while this thread copies (or compresses) from it,
-    so the two use both cores and the data is written once, never held in memory."""
+    so the two use both cores and the data is written once, never held in memory. Where
+    there are no named pipes (Windows), DuckDB writes a temp file that is then copied."""
     with tempfile.TemporaryDirectory(prefix="bottleneck-copy-") as tmp:
         fifo = os.path.join(tmp, "rows")
+        if not hasattr(os, "mkfifo"):
+            con.execute(f"copy ({sql}) to ? ({options})", [fifo])
+            with open(fifo, "rb") as rows:
+                shutil.copyfileobj(rows, sink, 1 << 20)
+            return
         os.mkfifo(fifo)
         failure: list[BaseException] = []
 

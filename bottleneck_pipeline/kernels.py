@@ -8,14 +8,13 @@ traffic with the runner is encrypted with CurveZMQ (the ipykernel kernelspec sup
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client import KernelClient, KernelManager
 
-ENGINE = "bottleneck-ready-kernel"  # the papermill engine name (see ReadyKernelEngine)
+ENGINE = "bottleneck-ready-kernel"  # the papermill engine that runs on a ReadyKernel (see engine.py)
 
 def imported_modules(notebook: Path) -> list[str]:
     """The modules a notebook's code cells import (``import x``, ``from x import y``)."""
@@ -128,46 +127,3 @@ class KernelPool:
                     pass
         self._queue.clear()
         self._executor.shutdown(wait=True)
-
-
-def register_engine() -> str:
-    """Register :func:`ready_kernel_engine` with papermill (once); returns its name. papermill
-    is imported here, not at module import, so the first kernel starts while it loads."""
-    from papermill.engines import papermill_engines
-
-    if ENGINE not in papermill_engines._engines:
-        papermill_engines.register(ENGINE, ready_kernel_engine())
-    return ENGINE
-
-
-def ready_kernel_engine():
-    from papermill.engines import NBClientEngine
-
-    class ReadyKernelEngine(NBClientEngine):
-        """papermill's nbclient engine, run on a :class:`ReadyKernel` (``ready=``) instead of
-        starting a kernel and waiting for it: the notebook's first cell runs at once."""
-
-        @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
-                                     stderr_file=None, start_timeout=60, execution_timeout=None,
-                                     ready: ReadyKernel | None = None, **kwargs):
-            from papermill.clientwrap import PapermillNotebookClient
-            from papermill.utils import merge_kwargs, remove_args
-
-            kwargs = remove_args(["input_path"], **kwargs)
-            safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
-            final_kwargs = merge_kwargs(
-                safe_kwargs,
-                timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
-                startup_timeout=start_timeout,
-                kernel_name=kernel_name,
-                log=logging.getLogger("papermill"),
-                log_output=log_output,
-                stdout_file=stdout_file,
-                stderr_file=stderr_file,
-            )
-            client = PapermillNotebookClient(nb_man, km=ready.km, **final_kwargs)
-            client.kc = ready.kc  # already connected: nbclient skips starting (and waiting for) a client
-            return client.execute()
-
-    return ReadyKernelEngine

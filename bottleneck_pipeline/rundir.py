@@ -4,8 +4,9 @@ run directory, never two runs in the same one at once, and never a file a run di
 * A run directory proves it is one with a marker, ``.bottleneck-run`` (``{"run_id": ...}``),
   written by the pipeline when it creates the folder. A non-empty folder without a valid
   marker (a home folder, a web app holding its own ``manifest.json``) is refused.
-* The claim is an exclusive ``flock`` on ``<run_dir>/.lock``, held for the whole run and
-  released by the operating system even if the run is killed (SIGKILL).
+* The claim is an exclusive lock on ``<run_dir>/.lock`` (``filelock``: ``flock`` on POSIX,
+  ``msvcrt`` on Windows), held for the whole run and released by the operating system even
+  if the run is killed (SIGKILL).
 * Re-using a run directory starts clean, removing only what a run writes (the reports,
   notebooks, HTML, manifest, ``debug/``, ``work/`` and temp files): those are first moved
   into a ``.trash-*`` folder (one rename each), then deleted. The marker stays in place
@@ -16,14 +17,15 @@ run directory, never two runs in the same one at once, and never a file a run di
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import json
 import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from filelock import FileLock, Timeout
 
 from . import paths
 from .errors import ParamError, PipelineError
@@ -82,7 +84,7 @@ def is_run_dir(root: Path) -> bool:
     return read_marker(root) is not None or not any(p.name != LOCK for p in root.iterdir())
 
 
-def claim(run_dir: str, run_id: str) -> tuple[Path, IO, list[str]]:
+def claim(run_dir: str, run_id: str) -> tuple[Path, FileLock, list[str]]:
     """Create (or reuse) and lock the run directory; returns its path, the held lock and
     the names found there that a run did not write (left alone)."""
     check_argument(run_dir)
@@ -93,16 +95,11 @@ def claim(run_dir: str, run_id: str) -> tuple[Path, IO, list[str]]:
         raise ParamError(f"--run-dir {run_dir!r}: not empty and not a run directory (no valid {paths.RUN_MARKER} "
                          "marker); refusing to write into it")
     root.mkdir(parents=True, exist_ok=True)
-    lock = open(root / LOCK, "a+")
+    lock = FileLock(root / LOCK, blocking=False, preserve_lock_file=True)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
+        lock.acquire()
+    except Timeout:
         raise RunDirBusy(f"--run-dir {run_dir!r}: in use by another run") from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"{os.getpid()}\n")
-    lock.flush()
     if read_marker(root) is None:  # a new or empty folder: it becomes a run directory first
         write_marker(root, run_id)
     clear(root)

@@ -66,7 +66,7 @@ def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kerne
         progress_bar=False,
         log_output=False,
         report_mode=False,
-        engine_name=kernels.register_engine(),
+        engine_name=kernels.ENGINE,
         ready=ready,
     )
 

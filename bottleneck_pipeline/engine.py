@@ -1,0 +1,41 @@
+"""The papermill engine that runs a notebook on a kernel started ahead of time.
+
+papermill's own engine starts a kernel for each notebook and waits for it; this one takes
+a :class:`kernels.ReadyKernel` (``ready=``), already started, warmed up and connected, so
+the notebook's first cell runs at once. It is registered through papermill's extension
+point, the ``papermill.engine`` entry point (``pyproject.toml``), as
+``bottleneck-ready-kernel``; papermill imports this module when it loads its engines.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine
+from papermill.utils import merge_kwargs, remove_args
+
+
+class ReadyKernelEngine(NBClientEngine):
+    """papermill's nbclient engine, on a kernel that is already running (``ready=``)."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                 start_timeout=60, execution_timeout=None, ready=None, **kwargs):
+        if ready is None:
+            raise ValueError("the bottleneck-ready-kernel engine needs ready= (a kernels.ReadyKernel)")
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs,
+            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=logging.getLogger("papermill"),
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        client = PapermillNotebookClient(nb_man, km=ready.km, **final_kwargs)
+        client.kc = ready.kc  # already connected: nbclient skips starting (and waiting for) a client
+        return client.execute()

@@ -1,0 +1,72 @@
+"""Kernels started ahead, and the papermill engine that runs on them (registered through
+papermill's ``papermill.engine`` entry point)."""
+
+import nbformat
+import papermill
+import psutil
+import pytest
+
+from bottleneck_pipeline import kernels
+
+
+def tiny_notebook(path, *sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def kernel_processes():
+    return {p.pid for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())}
+
+
+def test_the_engine_is_registered_through_papermills_entry_point():
+    from papermill.engines import papermill_engines
+
+    from bottleneck_pipeline.engine import ReadyKernelEngine
+
+    assert papermill_engines.get_engine(kernels.ENGINE) is ReadyKernelEngine
+
+
+def test_a_notebook_runs_on_a_kernel_started_ahead(tmp_path):
+    nb = tiny_notebook(tmp_path / "tiny.ipynb", "import json", "print(6 * 7)")
+    ready = kernels.start(tmp_path, tmp_path / "kernel.log", kernels.imported_modules(nb))
+    try:
+        out = papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE,
+                                         ready=ready, progress_bar=False)
+    finally:
+        ready.shutdown()
+    assert out.cells[1].outputs[0]["text"] == "42\n"
+    assert kernels.imported_modules(nb) == ["json"]
+
+
+def test_the_engine_refuses_to_start_a_kernel_itself(tmp_path):
+    nb = tiny_notebook(tmp_path / "tiny.ipynb", "1 + 1")
+    with pytest.raises(ValueError, match="needs ready="):
+        papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE,
+                                   progress_bar=False)
+
+
+def test_a_kernel_that_dies_fails_the_notebook_and_leaves_no_process(tmp_path):
+    nb = tiny_notebook(tmp_path / "dies.ipynb", "import os", "os._exit(1)", "print('never')")
+    before = kernel_processes()
+    ready = kernels.start(tmp_path, tmp_path / "kernel.log")
+    try:
+        with pytest.raises(Exception) as err:
+            papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE,
+                                       ready=ready, progress_bar=False)
+    finally:
+        ready.shutdown()
+    assert "dead" in str(err.value).lower() or "died" in str(err.value).lower()
+    assert kernel_processes() <= before
+
+
+def test_a_pool_closed_early_stops_the_kernels_nobody_took(tmp_path):
+    notebooks = [tiny_notebook(tmp_path / f"n{i}.ipynb", "1") for i in range(3)]
+    before = kernel_processes()
+    pool = kernels.KernelPool(notebooks, tmp_path, tmp_path / "kernel.log")
+    first = pool.take()  # one taken and used, two never taken (a run that stopped early)
+    first.shutdown()
+    pool.close()
+    assert kernel_processes() <= before
