@@ -4,4 +4,4 @@
 -- A join key as text: control characters removed, trimmed, "15298.0" (a number read as
 -- float) -> "15298", blank -> null.
 create or replace macro norm_key(x) as
-    nullif(regexp_replace(trim(clean_text(x)), '\.0+$', ''), '');
+nullif(regexp_replace(trim(clean_text(x)), '\.0+$', ''), '');

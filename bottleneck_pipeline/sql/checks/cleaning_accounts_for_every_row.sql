@@ -10,4 +10,5 @@ with balance as (
     group by source
 )
 
-select * from balance where rows_read <> rows_dropped + rows_kept
+select * from balance
+where rows_read <> rows_dropped + rows_kept

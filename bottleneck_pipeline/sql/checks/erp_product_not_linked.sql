@@ -3,4 +3,4 @@
 -- description: ERP products absent from the link file
 select erp.product_id, erp.price
 from stg_erp as erp
-anti join stg_liaison as links on links.product_id = erp.product_id
+anti join stg_liaison as links on erp.product_id = links.product_id

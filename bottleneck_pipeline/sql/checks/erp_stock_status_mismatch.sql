@@ -3,5 +3,6 @@
 -- description: stock_status contradicts stock_quantity (instock with none, outofstock with some)
 select product_id, stock_quantity, stock_status
 from stg_erp
-where (stock_status = 'instock' and stock_quantity <= 0)
-   or (stock_status = 'outofstock' and stock_quantity > 0)
+where
+    (stock_status = 'instock' and stock_quantity <= 0)
+    or (stock_status = 'outofstock' and stock_quantity > 0)

@@ -4,8 +4,8 @@
 with joined as (
     select 1
     from stg_erp as erp
-    inner join stg_liaison as links on links.product_id = erp.product_id
-    inner join stg_web as web on web.sku = links.id_web
+    inner join stg_liaison as links on erp.product_id = links.product_id
+    inner join stg_web as web on links.id_web = web.sku
 )
 
 select 'nothing left after joining erp, liaison and web' as problem

@@ -3,5 +3,5 @@
 -- description: links whose web id reaches no web product
 select links.product_id, links.id_web
 from stg_liaison as links
-anti join stg_web as web on web.sku = links.id_web
+anti join stg_web as web on links.id_web = web.sku
 where links.id_web is not null

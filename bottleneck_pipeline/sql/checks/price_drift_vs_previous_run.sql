@@ -8,6 +8,7 @@ select
     cur.price,
     round((cur.price - prev.price) / abs(prev.price) * 100, 1)  as change_pct
 from stg_erp as cur
-inner join prev_products as prev on prev.product_id = cur.product_id
-where prev.price <> 0
-  and abs(cur.price - prev.price) / abs(prev.price) > $drift_threshold
+inner join prev_products as prev on cur.product_id = prev.product_id
+where
+    prev.price <> 0
+    and abs(cur.price - prev.price) / abs(prev.price) > $drift_threshold

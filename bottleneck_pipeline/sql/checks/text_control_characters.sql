@@ -1,8 +1,9 @@
 -- severity: warning
 -- description: text holding control characters (invisible, and forbidden in Excel): they were removed from the data and the reports
 with text_cells as (
-    select 'erp' as source, 'stock_status' as column_name, cast(product_id as varchar) as row_key,
-           cast(stock_status as varchar) as value
+    select
+        'erp' as source, 'stock_status' as column_name, cast(product_id as varchar) as row_key,
+        cast(stock_status as varchar) as value
     from raw_erp
     union all
     select 'web', 'sku', cast(sku as varchar), cast(sku as varchar) from raw_web

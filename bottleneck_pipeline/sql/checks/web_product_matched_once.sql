@@ -7,9 +7,10 @@ with matches as (
         web.post_title,
         count(erp.product_id) as erp_matches
     from stg_web as web
-    left join stg_liaison as links on links.id_web = web.sku
-    left join stg_erp as erp on erp.product_id = links.product_id
+    left join stg_liaison as links on web.sku = links.id_web
+    left join stg_erp as erp on links.product_id = erp.product_id
     group by web.sku, web.post_title
 )
 
-select * from matches where erp_matches <> 1
+select * from matches
+where erp_matches <> 1

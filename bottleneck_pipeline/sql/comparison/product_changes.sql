@@ -13,9 +13,9 @@ joined as (
         coalesce(cur.product_id, prev.product_id)       as product_id,
         coalesce(cur.post_title, prev.post_title)       as post_title,
         prev.price                                      as previous_price,
-        cur.price                                       as price,
+        cur.price,
         prev.revenue                                    as previous_revenue,
-        cur.revenue                                     as revenue,
+        cur.revenue,
         coalesce(prev.is_premium, false)                as was_premium,
         coalesce(cur.is_premium, false)                 as is_premium,
         case
@@ -24,11 +24,13 @@ joined as (
             else 'kept'
         end                                             as presence
     from cur
-    full outer join prev on prev.product_id = cur.product_id
+    full outer join prev on cur.product_id = prev.product_id
 )
 
 select
     *,
-    case when presence = 'kept' and previous_price <> 0
-         then (price - previous_price) / abs(previous_price) end as price_change
+    case
+        when presence = 'kept' and previous_price <> 0
+            then (price - previous_price) / abs(previous_price)
+    end as price_change
 from joined;

@@ -5,7 +5,8 @@ with erp as (
 ),
 
 links as (
-    select * from stg_liaison where id_web is not null
+    select * from stg_liaison
+    where id_web is not null
 ),
 
 web as (
@@ -23,8 +24,8 @@ joined as (
         erp.stock_status,
         erp.onsale_web
     from erp
-    inner join links on links.product_id = erp.product_id
-    inner join web on web.sku = links.id_web
+    inner join links on erp.product_id = links.product_id
+    inner join web on links.id_web = web.sku
 )
 
 select

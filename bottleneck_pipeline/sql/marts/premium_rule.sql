@@ -16,6 +16,8 @@ select
     cast($method as varchar)            as method,
     cast($threshold as double)          as threshold,
     *,
-    case when $method = 'zscore' then mean_price + $threshold * std_price
-         else q3_price + $threshold * (q3_price - q1_price) end as price_cutoff
+    case
+        when $method = 'zscore' then mean_price + $threshold * std_price
+        else q3_price + $threshold * (q3_price - q1_price)
+    end as price_cutoff
 from stats;

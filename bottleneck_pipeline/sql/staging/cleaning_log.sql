@@ -6,7 +6,8 @@ with erp_keyed as (
 ),
 
 web_products as (
-    select norm_key(sku) as sku from raw_web where post_type = 'product'
+    select norm_key(sku) as sku from raw_web
+    where post_type = 'product'
 ),
 
 liaison_keyed as (
@@ -16,10 +17,16 @@ liaison_keyed as (
 log as (
     select 'erp' as source, 1 as step, 'rows read' as action, count(*) as row_count from raw_erp
     union all
-    select 'erp', 2, 'dropped: no product_id', count(*) from erp_keyed where product_id is null
+    select 'erp', 2, 'dropped: no product_id', count(*) from erp_keyed
+    where product_id is null
     union all
-    select 'erp', 3, 'dropped: exact duplicate',
-        (select count(*) from erp_keyed where product_id is not null) - (select count(*) from stg_erp)
+    select
+        'erp', 3, 'dropped: exact duplicate',
+        (
+            select count(*) from erp_keyed
+            where product_id is not null
+        ) - (select count(*) from stg_erp
+        )
 
     union all
     select 'web', 1, 'rows read', count(*) from raw_web
@@ -29,18 +36,30 @@ log as (
     where post_type is distinct from 'product'
     group by post_type
     union all
-    select 'web', 3, 'dropped: product without sku', count(*) from web_products where sku is null
+    select 'web', 3, 'dropped: product without sku', count(*) from web_products
+    where sku is null
     union all
-    select 'web', 4, 'dropped: exact duplicate',
-        (select count(*) from web_products where sku is not null) - (select count(*) from stg_web)
+    select
+        'web', 4, 'dropped: exact duplicate',
+        (
+            select count(*) from web_products
+            where sku is not null
+        ) - (select count(*) from stg_web
+        )
 
     union all
     select 'liaison', 1, 'rows read', count(*) from raw_liaison
     union all
-    select 'liaison', 2, 'dropped: no product_id', count(*) from liaison_keyed where product_id is null
+    select 'liaison', 2, 'dropped: no product_id', count(*) from liaison_keyed
+    where product_id is null
     union all
-    select 'liaison', 3, 'dropped: exact duplicate',
-        (select count(*) from liaison_keyed where product_id is not null) - (select count(*) from stg_liaison)
+    select
+        'liaison', 3, 'dropped: exact duplicate',
+        (
+            select count(*) from liaison_keyed
+            where product_id is not null
+        ) - (select count(*) from stg_liaison
+        )
 
     union all
     select 'erp', 9, 'kept', count(*) from stg_erp

@@ -1,0 +1,88 @@
+"""Publishing a run on moto's S3 server, with small fake runs (no pipeline run)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bottleneck_pipeline import outcome, paths, publish, publish_lock, rundir
+from bottleneck_pipeline.s3 import S3Error, S3Uri
+from tests.conftest import keys
+
+
+def fake_run(tmp_path, run_id, status="publishing"):
+    root = rundir.prepare(tmp_path / run_id)
+    for name in publish.fixed_names():
+        if name != paths.INDEX:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(f"{name} of {run_id}")
+    outcome.record(root, run_id=run_id, status=status, started_at="2026-11-15T09:00:00+00:00", steps=[], params={})
+    return root
+
+
+def fixed(client, bucket):
+    return {k: client.head_object(Bucket=bucket, Key=k)["Metadata"].get("run-id")
+            for k in keys(client, bucket, "p/") if "/runs/" not in k}
+
+
+def test_a_run_is_published_whole_and_later_runs_replace_it(bucket, tmp_path):
+    name, client = bucket
+    first = publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
+    assert first["status"] == "succeeded" and len(first["published"]["fixed"]) == len(publish.fixed_names()) + 1
+    assert set(fixed(client, name).values()) == {"20261115T090000Z-aaaa"}
+    assert publish.verify(f"s3://{name}/p/") == []
+    publish.publish(fake_run(tmp_path, "20261116T090000Z-bbbb"), f"s3://{name}/p/", log=lambda _: None)
+    assert set(fixed(client, name).values()) == {"20261116T090000Z-bbbb"}
+    logged = []
+    older = publish.publish(fake_run(tmp_path, "20261114T090000Z-cccc"), f"s3://{name}/p/", log=logged.append)
+    assert older["published"]["fixed"] == [] and "newer run (20261116T090000Z-bbbb): left alone" in logged[-1]
+    assert set(fixed(client, name).values()) == {"20261116T090000Z-bbbb"}
+
+
+def test_a_mixed_fixed_set_is_seen_and_repaired(bucket, tmp_path):
+    name, client = bucket
+    publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
+    client.copy_object(Bucket=name, Key="p/rapport_CA.xlsx", CopySource={"Bucket": name, "Key": "p/index.html"},
+                       MetadataDirective="REPLACE", Metadata={"run-id": "20261115T100000Z-dead"})
+    assert publish.verify(f"s3://{name}/p/") == [
+        f"s3://{name}/p/rapport_CA.xlsx does not hold 20261115T090000Z-aaaa"]
+    logged = []
+    publish.publish(fake_run(tmp_path, "20261116T090000Z-bbbb"), f"s3://{name}/p/", log=logged.append)
+    assert any("repaired 1 fixed key(s)" in line for line in logged)
+    assert publish.verify(f"s3://{name}/p/") == []
+
+
+def test_a_failed_run_is_archived_only(bucket, tmp_path):
+    name, client = bucket
+    root = fake_run(tmp_path, "20261115T090000Z-aaaa", status="failed")
+    publish.publish(root, f"s3://{name}/p/", log=lambda _: None)
+    assert fixed(client, name) == {}
+    archived = json.loads(client.get_object(Bucket=name, Key="p/runs/20261115T090000Z-aaaa/manifest.json")["Body"]
+                          .read())
+    assert archived["status"] == "failed"
+
+
+def test_a_foreign_manifest_stops_publishing_before_any_fixed_key(bucket, tmp_path):
+    name, client = bucket
+    client.put_object(Bucket=name, Key="p/manifest.json", Body=b"[1, 2]")
+    with pytest.raises(S3Error, match="not a JSON object"):
+        publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
+    assert list(fixed(client, name)) == ["p/manifest.json"]
+
+
+def test_the_lock_waits_gives_up_and_takes_over_an_abandoned_one(bucket, monkeypatch):
+    name, client = bucket
+    prefix = S3Uri(name, "p/")
+    monkeypatch.setenv("BOTTLENECK_PUBLISH_LOCK_WAIT", "1")
+    with publish_lock.hold(prefix, "20261115T090000Z-aaaa", log=lambda _: None):
+        with pytest.raises(S3Error, match=r"another run \(20261115T090000Z-aaaa\) has been publishing"):
+            with publish_lock.hold(prefix, "20261115T090000Z-bbbb", log=lambda _: None):
+                pass
+    assert keys(client, name) == []  # released
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    body = json.loads(publish_lock._body("20261115T090000Z-dead", "t0"))
+    client.put_object(Bucket=name, Key="p/.publish.lock", Body=json.dumps({**body, "pid": int(dead.stdout)}))
+    with publish_lock.hold(prefix, "20261115T090000Z-cccc", log=lambda _: None):  # its holder is gone: taken over
+        holder = json.loads(client.get_object(Bucket=name, Key="p/.publish.lock")["Body"].read())
+        assert holder["run_id"] == "20261115T090000Z-cccc"

@@ -1,0 +1,74 @@
+"""Run directories: the marker, the claim, clearing only what a run wrote, later steps."""
+
+import json
+
+import pytest
+
+from bottleneck_pipeline import paths, rundir
+from bottleneck_pipeline.errors import ParamError
+
+RUN_ID = "20261115T090000Z-3fa2"
+
+
+def test_a_new_folder_becomes_a_run_directory_with_its_marker(tmp_path):
+    root, lock, others = rundir.claim(str(tmp_path / "new"), RUN_ID)
+    try:
+        assert rundir.read_marker(root)["run_id"] == RUN_ID and others == []
+        assert (root / "work").is_dir() and (root / "debug").is_dir()
+        with pytest.raises(rundir.RunDirBusy, match="in use by another run"):
+            rundir.claim(str(root), "20261115T090001Z-0000")
+    finally:
+        lock.release()
+
+
+def test_clearing_removes_what_a_run_wrote_and_nothing_else(tmp_path):
+    root = tmp_path / "run"
+    root.mkdir()
+    rundir.write_marker(root, RUN_ID)
+    for name in ("manifest.json", "index.html", "01_ingestion.html", "rapport_CA.xlsx", ".manifest.json.x.tmp"):
+        (root / name).write_text("old")
+    (root / "work").mkdir()
+    (root / "work" / "pipeline.duckdb").write_text("old")
+    (root / ".trash-dead").mkdir()  # left by a run killed while clearing
+    (root / "notes.txt").write_text("mine")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    (root / "debug").symlink_to(outside)  # a link is removed as a link, never followed
+    claimed, lock, others = rundir.claim(str(root), "20261115T090001Z-0001")
+    lock.release()
+    assert others == ["notes.txt"] and (root / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in root.iterdir()) == [".bottleneck-run", ".lock", "debug", "notes.txt", "work"]
+    assert (outside / "keep.txt").read_text() == "keep" and not (root / "debug").is_symlink()
+    assert rundir.read_marker(root)["run_id"] == "20261115T090001Z-0001"
+
+
+@pytest.mark.parametrize("marker", ["", "not json", json.dumps({"run_id": "../../x"}), json.dumps(["a"])])
+def test_a_folder_without_a_valid_marker_is_refused(tmp_path, marker):
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "manifest.json").write_text("{}")
+    if marker:
+        (root / paths.RUN_MARKER).write_text(marker)
+    with pytest.raises(ParamError, match="not empty and not a run directory"):
+        rundir.claim(str(root), RUN_ID)
+    with pytest.raises(ParamError, match="not empty and not a run directory"):
+        rundir.prepare(root)
+    assert sorted(p.name for p in root.iterdir()) == sorted(["manifest.json"] + ([paths.RUN_MARKER] if marker else []))
+
+
+def test_later_steps_need_the_run_an_earlier_step_made(tmp_path):
+    with pytest.raises(ParamError, match="no run directory there: run 01_ingestion first"):
+        rundir.existing(tmp_path / "typo", "03_analysis")
+    assert not (tmp_path / "typo").exists()  # a typo never becomes a new folder
+    root = rundir.prepare(tmp_path / "run")
+    with pytest.raises(ParamError, match="no work/pipeline.duckdb there: run 01_ingestion first"):
+        rundir.existing(root, "02_cleaning_tests")
+    (root / paths.DATABASE).write_bytes(b"")
+    assert rundir.existing(root, "02_cleaning_tests") == root
+
+
+@pytest.mark.parametrize("bad", ["a/../b", "a\\b", "run\nx"])
+def test_run_dir_arguments_that_would_escape_or_be_misread(bad):
+    with pytest.raises(ParamError):
+        rundir.check_argument(bad)
