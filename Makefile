@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PARAMS ?= params/default.yaml
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: help install run test lab strip sample-data lock clean browser bench
+.PHONY: help install run test check lint format lab strip sample-data lock clean browser bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,8 +30,23 @@ install: $(VENV)/.dev ## create .venv and install the pinned dependencies (with 
 run: $(VENV)/.runtime ## run the pipeline on the sample data (PARAMS=params/real.yaml for the real export)
 	$(BIN)/python run_pipeline.py --params $(PARAMS)
 
-test: $(VENV)/.dev ## run the test suite (unit, end to end, notebooks with nbval)
-	$(BIN)/python -m pytest
+test: $(VENV)/.dev ## run the whole test suite: tests/ on two workers, then each notebook top to bottom (nbval)
+	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest notebooks
+
+check: $(VENV)/.dev ## the edit loop, in seconds: lint, then the unit tests (tests/bottleneck_pipeline)
+	@$(MAKE) -s lint
+	$(BIN)/python -m pytest -q -n 2 tests/bottleneck_pipeline
+
+lint: $(VENV)/.dev ## ruff (check and format --check) for Python and notebooks, sqlfluff for sql/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint bottleneck_pipeline/sql
+
+format: $(VENV)/.dev ## apply ruff's formatting and sqlfluff's fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/sqlfluff fix bottleneck_pipeline/sql
 
 browser: ## install Debian's chromium for the headless-browser test (root, apt); the test skips without it
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -165,7 +165,7 @@ def measure(cmd: list[str], timeout: float, cwd: Path | None = None, interval: f
                 seen.update(pids)
                 total = sum(_rss(p) for p in pids)
                 if total > peak:
-                    peak, m.peak_at = total, datetime.now(timezone.utc)
+                    peak, m.peak_at = total, datetime.now(UTC)
                 stop.wait(interval)
 
         poller = threading.Thread(target=poll, daemon=True)
@@ -320,8 +320,8 @@ def notebook_profile(run_dir: Path, manifest: dict, top: int = 2) -> list[dict]:
                     # killed while this cell ran: its time so far (up to now, just after the kill)
                     start = datetime.fromisoformat(pm["start_time"].replace("Z", "+00:00"))
                     if start.tzinfo is None:
-                        start = start.replace(tzinfo=timezone.utc)
-                    d = (datetime.now(timezone.utc) - start).total_seconds()
+                        start = start.replace(tzinfo=UTC)
+                    d = (datetime.now(UTC) - start).total_seconds()
                     first = "(RUNNING when stopped) " + first
                 if d is not None:
                     cells.append((d, i, first))
@@ -335,7 +335,7 @@ def _utc(text: str | None) -> datetime | None:
     if not text:
         return None
     t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def cell_at(run_dir: Path, when: datetime | None) -> str:

@@ -48,7 +48,7 @@ class Check:
     bound: dict[str, Any] = field(default_factory=dict)  # values its query binds ($name), besides the run's
 
     @classmethod
-    def from_file(cls, path: Path) -> "Check":
+    def from_file(cls, path: Path) -> Check:
         text = path.read_text(encoding="utf-8")
         meta: dict[str, str] = {}
         for line in text.splitlines():

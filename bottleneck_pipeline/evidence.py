@@ -15,7 +15,6 @@ from pathlib import Path
 
 from . import paths
 
-
 TEMPLATES = paths.PACKAGE_DIR / "templates"
 
 

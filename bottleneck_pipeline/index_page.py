@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import manifest, paths
+from . import paths
 
 INDEX = paths.INDEX
 REPORTS = [

@@ -54,7 +54,7 @@ def notebook_path(step: str) -> Path:
     return notebooks_dir() / f"{step}.ipynb"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def declared(step: str) -> dict[str, dict[str, Any]]:
     """The parameters a notebook declares: name -> {inferred_type_name, default, help}."""
     import papermill

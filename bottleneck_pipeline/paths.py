@@ -7,9 +7,9 @@ import os
 import re
 import secrets
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SQL_DIR = PACKAGE_DIR / "sql"
@@ -49,7 +49,7 @@ def resolve(path: str | os.PathLike) -> Path:
 
 def new_run_id(now: datetime | None = None) -> str:
     """A sortable, collision-safe run id such as ``20261115T090000Z-3fa2``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 

@@ -29,8 +29,9 @@ S3 has no multi-key transaction, so the fixed set is kept whole by these rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import manifest, outcome, paths, publish_lock, s3, storage
 from .s3 import S3Error, S3Uri

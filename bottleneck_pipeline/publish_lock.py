@@ -19,8 +19,9 @@ import os
 import secrets
 import socket
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from . import s3
 from .s3 import PreconditionFailed, S3Error, S3Uri
@@ -39,7 +40,7 @@ def wait_seconds() -> float:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _body(run_id: str, token: str) -> bytes:

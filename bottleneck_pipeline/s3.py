@@ -42,7 +42,7 @@ class S3Uri:
     key: str  # for a prefix: "" or ending with "/"
 
     @classmethod
-    def parse(cls, uri: str, *, prefix: bool = False, what: str = "S3 location") -> "S3Uri":
+    def parse(cls, uri: str, *, prefix: bool = False, what: str = "S3 location") -> S3Uri:
         parsed = urlparse(uri)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise S3Error(f"{what} {redact(uri)!r}: expected s3://bucket/{'prefix/' if prefix else 'key'}")
@@ -55,7 +55,7 @@ class S3Uri:
             raise S3Error(f"{what} {redact(uri)!r}: '..' and '.' are not allowed in the key")
         return cls(parsed.netloc, key)
 
-    def join(self, name: str) -> "S3Uri":
+    def join(self, name: str) -> S3Uri:
         return S3Uri(self.bucket, f"{self.key}{name}")
 
     def __str__(self) -> str:
@@ -103,7 +103,7 @@ def check_endpoint() -> None:
                           "query (credentials come from the AWS chain)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _client_for(_env_key: tuple):
     import boto3
     from botocore.config import Config

@@ -13,9 +13,10 @@ text neutralised, Excel's cell limit kept. Files appear whole or not at all.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import duckdb
 from openpyxl import Workbook

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests import kestra_emulator as kestra
-from tests.conftest import ROOT, SAMPLE_DIR, upload_dir, keys
+from tests.conftest import ROOT, SAMPLE_DIR, keys, upload_dir
 
 FLOW_FILE = ROOT / "kestra" / "bottleneck_monthly.yaml"
 KNOWN_TYPES = {
