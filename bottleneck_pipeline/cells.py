@@ -1,11 +1,14 @@
 """Text as it is written into a report cell (CSV or Excel): one rule, applied by the
 writers to every text cell of every report, never column by column.
 
-* Control characters that Excel and XML forbid (C0 but tab, line feed and carriage
-  return; DEL) are removed. Staging removes them from the data too, and the warning
-  check ``text_control_characters`` counts what it removed.
+* Characters a reader cannot see or that Excel and XML refuse are removed: C0 controls
+  but tab, line feed and carriage return; DEL and the C1 controls; the bidirectional
+  overrides and isolates (which can show a title reversed); U+FFFE and U+FFFF (not
+  allowed in XML: the workbook would not open). Staging removes them from the data too, and
+  the warning check ``text_control_characters`` counts what it removed.
 * Text a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab
-  or a carriage return) gets a leading ``'`` (OWASP's CSV-injection advice): shown, not run.
+  or a carriage return, after any leading blanks or line breaks) gets a leading ``'``
+  (OWASP's CSV-injection advice): shown, not run.
 * An Excel cell holds at most 32,767 characters: longer text is cut in workbooks only
   (ingestion already refuses such values in the columns that reach the reports).
 
@@ -18,11 +21,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"  # the same pattern for Python's re and DuckDB's RE2
-FORMULA_START = r"^[=+\-@\t\r]"
+# Code points removed from every text cell: (first, last), inclusive.
+REMOVED = [(0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069),
+           (0xFFFE, 0xFFFF)]
+CONTROL = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in REMOVED) + "]"  # DuckDB's RE2 syntax
+FORMULA_START = r"^[\t\n\r ]*[=+\-@\t\r]"  # the same in Python's re and RE2
 EXCEL_CELL_LIMIT = 32_767
 
-_CONTROL = re.compile(CONTROL)
+_CONTROL = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in REMOVED) + "]")  # Python's syntax
 _FORMULA = re.compile(FORMULA_START)
 
 

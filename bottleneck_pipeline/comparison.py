@@ -33,7 +33,7 @@ def describe(previous_run: str, previous: dict[str, Any] | None, drift_threshold
 def load_previous(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     """``prev_products``: the previous run's products from its extraction CSVs (none: empty)."""
     if files:
-        db.run_file(con, "comparison/prev_products.sql", {"files": files})
+        db.run_file(con, "comparison/prev_products.sql", {"files": [db.literal_path(f) for f in files]})
     else:
         con.execute("create or replace table prev_products (product_id varchar, post_title varchar, price double, "
                     "total_sales double, revenue double, is_premium boolean)")

@@ -43,6 +43,13 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal_path(path: str | os.PathLike) -> str:
+    """A file path as DuckDB's readers take it literally: ``[``, ``]``, ``*`` and ``?`` are glob
+    characters to ``read_csv``/``read_parquet``, so each is escaped as a one-character class
+    (a file named ``erp[1].csv`` is read, never ``erp1.csv``)."""
+    return re.sub(r"([\[\]*?])", r"[\1]", str(path))
+
+
 def sql_text(name: str) -> str:
     """The text of ``bottleneck_pipeline/sql/<name>``."""
     return (paths.SQL_DIR / name).read_text(encoding="utf-8")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_core.utils import run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine
 from papermill.utils import merge_kwargs, remove_args
@@ -37,5 +39,26 @@ class ReadyKernelEngine(NBClientEngine):
             stderr_file=stderr_file,
         )
         client = PapermillNotebookClient(nb_man, km=ready.km, **final_kwargs)
-        client.kc = ready.kc  # already connected: nbclient skips starting (and waiting for) a client
-        return client.execute()
+        client.kc = async_client(ready)  # nbclient polls it without blocking, so it sees a kernel that dies
+        try:
+            return client.execute()
+        finally:
+            client.kc.stop_channels()
+
+
+def async_client(ready) -> AsyncKernelClient:
+    """An asynchronous client on the ready kernel (nbclient's own kind): with the blocking
+    client that warmed the kernel up, nbclient would wait forever on a kernel that died."""
+    info = {**ready.km.get_connection_info(session=True), "connection_file": ready.km.connection_file,
+            "parent": ready.km}
+    for key in ("curve_publickey", "curve_secretkey"):  # as KernelManager.client() passes them
+        if isinstance(info.get(key), str):
+            info[key] = info[key].encode("ascii")
+    kc = AsyncKernelClient(**info)
+    kc.start_channels()
+    try:
+        run_sync(kc.wait_for_ready)(timeout=60)  # the new channels are connected (no output is missed)
+    except BaseException:
+        kc.stop_channels()
+        raise
+    return kc

@@ -28,12 +28,28 @@ def redact(text: str) -> str:
     return _QUERY.sub(r"\g<url>?***", text)
 
 
+def printable(text: str) -> str:
+    """Text from a file, a folder or S3 as it may appear in a message or log line: every
+    control or invisible formatting character (a newline, an ANSI escape, a bidi override)
+    written as an escape, so one line stays one line and shows what it says."""
+    import unicodedata
+
+    return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else ascii(ch)[1:-1]
+                   for ch in str(text))
+
+
 def shown(value: str) -> str:
     """A parameter value as it may appear in a message: redacted, control characters escaped."""
     return repr(redact(value))
 
 
+MAX_TEXT = 1024  # a folder, a URI or a name: longer is a mistake (and past the system's path limits)
+MAX_NAME_BYTES = 255  # the longest file name most file systems take
+
+
 def check_text(name: str, value: str) -> None:
+    if len(value) > MAX_TEXT:
+        raise ParamError(f"parameter {name}: longer than {MAX_TEXT} characters ({len(value)})")
     if CONTROL.search(value):
         raise ParamError(f"parameter {name}: control characters (newline, tab, NUL …) are not allowed, "
                          f"got {shown(value)}")
@@ -65,6 +81,8 @@ def check_local_path(name: str, value: str) -> None:
 def check_file_name(name: str, value: str) -> None:
     """A plain file name inside ``input_dir``."""
     check_text(name, value)
+    if len(value.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ParamError(f"parameter {name}: a file name longer than {MAX_NAME_BYTES} bytes")
     if (not value.strip() or value in (".", "..") or "/" in value or "\\" in value or value.startswith("~")):
         raise ParamError(f"parameter {name}: expected a file name inside input_dir (no folder, '..' or "
                          f"absolute path), got {shown(value)}")

@@ -44,6 +44,7 @@ FILE_NAMES = ("erp_file", "web_file", "liaison_file")
 TYPES = {"str": str, "float": float, "int": int, "bool": bool}
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 _INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.I)
 
 
 def notebooks_dir() -> Path:
@@ -77,10 +78,8 @@ def parse_text(name: str, raw: str, type_name: str) -> Any:
     if type_name == "str":
         return raw
     if type_name == "float":
-        try:
+        if _FLOAT.fullmatch(text):  # plain ASCII decimals (float() would take 1_5 and ١٢ too)
             return float(text)
-        except ValueError:
-            pass
     elif type_name == "int" and _INT.fullmatch(text):
         return int(text)
     elif type_name == "bool" and text.lower() in TRUE + FALSE:
@@ -124,9 +123,12 @@ def validate_value(name: str, value: Any) -> None:
         from .s3 import S3Error, S3Uri
 
         try:
-            S3Uri.parse(value, prefix=name != "previous_run", what=f"parameter {name}")
+            uri = S3Uri.parse(value, prefix=name != "previous_run", what=f"parameter {name}")
         except S3Error as exc:
             raise ParamError(str(exc)) from None
+        if name == "publish_to" and re.search(r"(^|/)runs/[^/]+/", uri.key):
+            raise ParamError(f"parameter publish_to {value!r}: inside a run's archive (runs/<run_id>/): publishing "
+                             "there would overwrite that run's evidence")
     elif name in LOCAL_OR_S3:
         locations.check_location(name, value)
 

@@ -30,6 +30,7 @@ S3 has no multi-key transaction, so the fixed set is kept whole by these rules:
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +79,34 @@ def verify(prefix_uri: str) -> list[str]:
     return [f"{prefix.join(name)} does not hold {run}" for name in check_fixed(prefix, current)]
 
 
-def _put_back(prefix: S3Uri, names: list[str], current: dict[str, Any] | None) -> None:
-    """Make ``names`` hold the run ``current`` names again (or nothing, if none)."""
+def _put_back(prefix: S3Uri, names: list[str], current: dict[str, Any] | None, ours: str | None = None) -> list[str]:
+    """Make ``names`` hold the run ``current`` names again, from its archive. A key that
+    archive lacks is left as it is (never deleted on a guess), unless it is one of this
+    run's own copies (``ours``), which is removed. Returns the names left out of place."""
     archive = S3Uri.parse(current["published"]["archive"], prefix=True) if current else None
+    left = []
     for name in names:
         if archive is not None and s3.head(archive.join(name)) is not None:
             s3.copy(archive.join(name), prefix.join(name), {"run-id": current["run_id"]})
-        else:
+        elif ours is not None and ((s3.head(prefix.join(name)) or {}).get("Metadata", {}).get("run-id") == ours):
             s3.delete(prefix.join(name))
+        else:
+            left.append(name)
+    return left
+
+
+def _check_current(prefix: S3Uri, current: dict[str, Any] | None) -> None:
+    """The fixed manifest must be this prefix's, and name a run that has started."""
+    if current is None:
+        return
+    where = current["published"].get("to")
+    if where != str(prefix):
+        raise S3Error(f"{prefix.join(paths.MANIFEST)}: it belongs to another publish prefix ({where}); "
+                      "refusing to replace anything there")
+    started = datetime.strptime(current["run_id"][:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    if started > datetime.now(timezone.utc) + timedelta(hours=1):
+        raise S3Error(f"{prefix.join(paths.MANIFEST)} names run {current['run_id']}, which starts in the future "
+                      "(a machine's clock ahead?): refusing to publish until someone looks at it")
 
 
 def _upload_record(run_dir: Path, archive: S3Uri, meta: dict[str, str], staged: bool) -> None:
@@ -128,11 +149,16 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
     # 2. the fixed keys, by one publisher at a time
     with publish_lock.hold(prefix, run_id, log):
         current = storage.published_manifest(prefix.join(paths.MANIFEST))
+        _check_current(prefix, current)
         wrong = check_fixed(prefix, current)
         if wrong:
-            _put_back(prefix, wrong, current)
-            log(f"repaired {len(wrong)} fixed key(s) that did not hold run "
-                f"{current['run_id'] if current else '(none)'}: {', '.join(wrong)}")
+            left = _put_back(prefix, wrong, current)
+            repaired = [n for n in wrong if n not in left]
+            held = current["run_id"] if current else "(none)"
+            if repaired:
+                log(f"repaired {len(repaired)} fixed key(s) that did not hold run {held}: {', '.join(repaired)}")
+            if left:
+                log(f"could not repair {', '.join(left)}: not in run {held}'s archive (left as they are)")
         promote = current is None or current["run_id"] <= run_id
         if promote:
             section["fixed"] = [str(prefix.join(n)) for n in [*fixed_names(), paths.MANIFEST]]
@@ -154,7 +180,8 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
                     replaced.append(name)
         except S3Error as exc:
             replaced = [n for n in replaced if n != paths.MANIFEST]
-            raise S3Error(f"publishing the fixed keys failed ({exc}); {_restore(prefix, replaced, current)}") from None
+            restored = _restore(prefix, replaced, current, run_id)
+            raise S3Error(f"publishing the fixed keys failed ({exc}); {restored}") from None
     final = outcome.commit(run_dir)
     if promote:
         log(f"published {len(replaced) - 1} reports and pages at {prefix} (manifest.json -> run {run_id})")
@@ -163,9 +190,9 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
     return final
 
 
-def _restore(prefix: S3Uri, replaced: list[str], current: dict[str, Any] | None) -> str:
+def _restore(prefix: S3Uri, replaced: list[str], current: dict[str, Any] | None, ours: str) -> str:
     try:
-        _put_back(prefix, replaced, current)
+        _put_back(prefix, replaced, current, ours)
     except S3Error:
         return ("restoring the previous fixed keys failed too: the next publish repairs them "
                 "from the run manifest.json names")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import s3
+from .locations import printable
 from .s3 import PreconditionFailed, S3Error, S3Uri
 
 NAME = ".publish.lock"
@@ -66,11 +67,12 @@ def _read(uri: S3Uri) -> tuple[dict[str, Any], str] | None:
 def _abandoned(holder: dict[str, Any]) -> bool:
     """Expired, unreadable, or held by a process of this host that no longer exists."""
     try:
-        if datetime.fromisoformat(holder["expires_at"]) <= _now():
+        expires = datetime.fromisoformat(holder["expires_at"])
+        if expires <= _now() or expires > _now() + timedelta(seconds=TTL_SECONDS + 60):  # past, or not ours to set
             return True
     except (KeyError, TypeError, ValueError):
         return True
-    if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+    if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int) and holder["pid"] > 1:
         try:
             os.kill(holder["pid"], 0)
         except ProcessLookupError:
@@ -99,7 +101,7 @@ def hold(prefix: S3Uri, run_id: str, log: Callable[[str], None] = print) -> Iter
             with contextlib.suppress(PreconditionFailed):
                 s3.put_bytes(uri, _body(run_id, token), if_match=current[1])
             continue
-        holder = current[0] if current is not None else {}
+        holder = {k: printable(str(v)) for k, v in (current[0] if current is not None else {}).items()}
         if current is None and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS / 10)
             continue  # released in between: try again

@@ -63,8 +63,11 @@ def written_by_a_run(name: str) -> bool:
 
 def read_marker(root: Path) -> dict[str, Any] | None:
     """The marker's content if it is one the pipeline wrote, else None."""
+    marker = root / paths.RUN_MARKER
+    if marker.is_symlink():  # the pipeline writes a file; a link could make any folder look like a run
+        return None
     try:
-        data = json.loads((root / paths.RUN_MARKER).read_text(encoding="utf-8"))
+        data = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if isinstance(data, dict) and isinstance(data.get("run_id"), str) and paths.RUN_ID.fullmatch(data["run_id"]):
@@ -95,6 +98,8 @@ def claim(run_dir: str, run_id: str) -> tuple[Path, FileLock, list[str]]:
         raise ParamError(f"--run-dir {run_dir!r}: not empty and not a run directory (no valid {paths.RUN_MARKER} "
                          "marker); refusing to write into it")
     root.mkdir(parents=True, exist_ok=True)
+    if (root / LOCK).is_symlink() or ((root / LOCK).exists() and not (root / LOCK).is_file()):
+        raise ParamError(f"--run-dir {run_dir!r}: its {LOCK} is not a regular file (a link?); refusing to use it")
     lock = FileLock(root / LOCK, blocking=False, preserve_lock_file=True)
     try:
         lock.acquire()

@@ -22,7 +22,7 @@ from typing import Any
 from . import evidence, kernels, manifest, outcome, paths, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
-from .locations import redact
+from .locations import printable, redact
 
 DEFAULT_PARAMS = "params/default.yaml"
 
@@ -51,7 +51,7 @@ def _failure_line(step: str, exc: BaseException) -> str:
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
     cause = str(evalue).strip().splitlines()[0] if str(evalue).strip() else ename
-    return redact(f"step {step} failed: {ename}: {cause}")
+    return printable(redact(f"step {step} failed: {ename}: {cause}"))
 
 
 def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kernels.ReadyKernel) -> None:
@@ -141,9 +141,14 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
     return outcome.record(run_dir, **final)
 
 
+def say_error(message: object) -> None:
+    """The one error line on stderr: one line, whatever the message carries."""
+    print(f"error: {printable(redact(str(message)))}", file=sys.stderr)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return redact(f"{type(exc).__name__}: {text[0] if text else type(exc).__name__}")
+    return printable(redact(f"{type(exc).__name__}: {text[0] if text else type(exc).__name__}"))
 
 
 def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
@@ -152,7 +157,8 @@ def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
         return publish.publish(run_dir, publish_to)
     except PipelineError as exc:
         first_error = manifest.read(run_dir).get("error")
-        error = f"{first_error}; publishing the evidence failed too: {exc}" if first_error else f"publish failed: {exc}"
+        cause = printable(redact(str(exc)))
+        error = f"{first_error}; publishing the evidence failed too: {cause}" if first_error else f"publish failed: {cause}"
         result = outcome.record(run_dir, status="failed", error=error)
         try:  # the archived page and manifest must not say "succeeded"
             publish.archive_record(run_dir)
@@ -189,12 +195,30 @@ def record_failure(run_dir: Path, error: str) -> str:
     return error
 
 
+SCRATCH = "bottleneck-run-"  # <temp>/bottleneck-run-<pid>-*: a run's scratch folder (the kernels' log)
+
+
+def sweep_scratch() -> None:
+    """Remove the scratch folders of runs that were killed (their process is gone)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH}*"):
+        pid = folder.name.removeprefix(SCRATCH).split("-")[0]
+        if not pid.isdigit() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     s3.load_env_file()  # before any kernel starts: kernels inherit the environment
     s3.quiet_botocore_logs()
     # The first notebook's kernel starts now, while the parameters are checked.
-    with tempfile.TemporaryDirectory(prefix="bottleneck-") as tmp:
+    sweep_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH}{os.getpid()}-") as tmp:
         kernel_log = Path(tmp) / "kernel.log"
         pool = kernels.KernelPool([params_mod.notebook_path(s) for s in params_mod.STEPS], params_mod.notebooks_dir(),
                                   kernel_log)
@@ -231,31 +255,32 @@ def _main(args: argparse.Namespace, pool: kernels.KernelPool, kernel_log: Path) 
         params = params_mod.load(args.params, args.overrides)
         check_run(params, args.run_dir or f"outputs/{run_id}")
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say_error(exc)
         return 2
     if params.get("publish_to"):
         try:
             publish.preflight(params["publish_to"])
         except PipelineError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            say_error(exc)
             return 1
     try:
         run_dir, _lock, others = rundir.claim(args.run_dir or f"outputs/{run_id}", run_id)
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say_error(exc)
         return 2 if isinstance(exc, ParamError) else 1
     except OSError as exc:
-        print(f"error: --run-dir {args.run_dir or f'outputs/{run_id}'}: {_one_line(exc)}", file=sys.stderr)
+        say_error(f"--run-dir {args.run_dir or f'outputs/{run_id}'}: {_one_line(exc)}")
         return 1
     try:
         reserve_room(run_dir)
     except OSError as exc:
         release_room(run_dir)
-        print(f"error: --run-dir {run_dir}: no room to start a run ({_one_line(exc)})", file=sys.stderr)
+        say_error(f"--run-dir {run_dir}: no room to start a run ({_one_line(exc)})")
         return 1
     print(f"run {run_id} -> {run_dir}", flush=True)
     if others:
-        print(f"left alone in the run directory (not written by a run, never published): {', '.join(others)}")
+        print(f"left alone in the run directory (not written by a run, never published): "
+              f"{', '.join(printable(o) for o in others)}")
     try:
         result = run(params, run_dir, run_id, pool)
         if params.get("publish_to"):
@@ -274,7 +299,7 @@ def _main(args: argparse.Namespace, pool: kernels.KernelPool, kernel_log: Path) 
 
         kestra_report.report(result)
     if result["status"] != "succeeded":
-        print(f"error: {result['error']} (evidence: {run_dir})", file=sys.stderr)
+        say_error(f"{result['error']} (evidence: {run_dir})")
         return 1
     f = result.get("figures", {})
     print(

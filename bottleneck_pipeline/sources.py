@@ -19,17 +19,19 @@ import pyarrow as pa
 
 from . import db
 from .errors import InputError
+from .locations import printable
 from .manifest import file_fingerprint
 from .storage import InputFile
 
-KEY, ID, NUMBER, TEXT = "key", "id", "number", "text"  # key: text join key; id: whole-number key
+# key: text join key; id: whole-number key; number: a decimal number; count: a whole number
+KEY, ID, NUMBER, COUNT, TEXT = "key", "id", "number", "count", "text"
 
 
 @dataclass(frozen=True)
 class Source:
     name: str  # erp, web, liaison: the raw table is raw_<name>
     param: str  # the parameter that names its file
-    columns: dict[str, str]  # required column -> kind (key, number or text)
+    columns: dict[str, str]  # required column -> kind (key, id, number, count or text)
 
     @property
     def table(self) -> str:
@@ -40,13 +42,16 @@ SOURCES: dict[str, Source] = {
     "erp": Source(
         "erp",
         "erp_file",
-        {"product_id": ID, "onsale_web": NUMBER, "price": NUMBER, "stock_quantity": NUMBER, "stock_status": TEXT},
+        {"product_id": ID, "onsale_web": COUNT, "price": NUMBER, "stock_quantity": COUNT, "stock_status": TEXT},
     ),
-    "web": Source("web", "web_file", {"sku": KEY, "post_title": TEXT, "total_sales": NUMBER, "post_type": TEXT}),
+    "web": Source("web", "web_file", {"sku": KEY, "post_title": TEXT, "total_sales": COUNT, "post_type": TEXT}),
     "liaison": Source("liaison", "liaison_file", {"product_id": ID, "id_web": KEY}),
 }
 
 READERS = {".xlsx", ".csv", ".parquet"}
+# CSV as the README promises it, never guessed: comma-separated, "-quoted, no comment lines
+# (a sniffer would take a row starting with # for a comment and drop it).
+CSV_OPTIONS = "all_varchar = true, delim = ',', quote = '\"', escape = '\"', comment = ''"
 # What a file's first bytes say it is, whatever its extension.
 MAGIC = {b"PK\x03\x04": "an xlsx workbook (zip)", b"PAR1": "a parquet file",
          b"\xd0\xcf\x11\xe0": "an encrypted (password-protected) workbook or a legacy .xls file"}
@@ -148,16 +153,14 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
             con.execute(f"create table {source.table} as select * from _incoming")
             con.unregister("_incoming")
         elif suffix == ".csv":
-            check_header([h or "" for h in con.execute(
-                "select * from read_csv(?, header = false, all_varchar = true) limit 1", [str(path)]).fetchall()[0]],
-                label)
-            con.execute(
-                f"create table {source.table} as select * from read_csv(?, header = true, all_varchar = true)",
-                [str(path)],
-            )
+            literal = db.literal_path(path)
+            header = con.execute(f"select * from read_csv(?, header = false, {CSV_OPTIONS}) limit 1", [literal])
+            check_header([h or "" for h in header.fetchall()[0]], label)
+            con.execute(f"create table {source.table} as select * from read_csv(?, header = true, {CSV_OPTIONS})",
+                        [literal])
         else:
             check_header(parquet_names(path, label), label)
-            con.execute(f"create table {source.table} as select * from read_parquet(?)", [str(path)])
+            con.execute(f"create table {source.table} as select * from read_parquet(?)", [db.literal_path(path)])
     except duckdb.Error as exc:
         reason = (str(exc).strip().splitlines() or ["unknown error"])[0][:200]
         if "No space left on device" in reason or isinstance(exc, duckdb.TransactionException):
@@ -181,55 +184,57 @@ def check_columns(source: Source, found: list[str], label: str) -> None:
     missing = [c for c in source.columns if c not in found]
     if missing:
         names = ", ".join(repr(c) for c in missing)
-        raise InputError(f"{label}: missing required column(s) {names} (found: {', '.join(found)})")
+        raise InputError(f"{label}: missing required column(s) {names} (found: {printable(', '.join(found))})")
 
 
-TYPE_RULES = {  # kind -> (SQL type the values must read as, what to call them)
-    NUMBER: ("double", "numbers"),
-    ID: ("bigint", "whole-number ids"),
-}
 NUMBER_LIMIT = 1e12  # no price, count or stock comes near; beyond it sums lose cents, then overflow
 TEXT_LIMIT = 32_767  # the longest text an Excel cell holds
+DECIMAL = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?"  # plain ASCII decimals: no 1_000, 0x10, ١٢
+WHOLE_ID = r"[0-9]+([.]0+)?"  # 4, 004 or 4.0 (a whole number read as a float): the same id, 4
 
 
 def check_values(con: duckdb.DuckDBPyConnection, source: Source, label: str) -> None:
-    """Every non-blank value of a number or id column must read as its type, and every
-    number must be finite (no NaN, no infinity) and within ±:data:`NUMBER_LIMIT`; text
-    cells must fit in an Excel cell."""
+    """Every non-blank value must read as its kind: ids as whole numbers; numbers as plain
+    decimals, finite (no NaN, no infinity) and within ±:data:`NUMBER_LIMIT`; counts as whole
+    numbers; text that fits in an Excel cell. One line names the file, column and count."""
     for column, kind in source.columns.items():
         col = db.ident(column)
         text = f"trim(cast({col} as varchar))"
-        if kind == TEXT or kind == KEY:
-            too_long, example = con.execute(
-                f"select count(*), any_value(left({text}, 40)) from {source.table} "
-                f"where length(cast({col} as varchar)) > ?", [TEXT_LIMIT]).fetchall()[0]
+        present = f"{col} is not null and {text} <> ''"
+
+        def first(where: str, params: list | None = None) -> tuple[int, Any]:
+            return con.execute(f"select count(*), any_value({col}) from {source.table} where {present} and ({where})",
+                               params or []).fetchall()[0]
+
+        if kind in (TEXT, KEY):
+            too_long, example = first(f"length(cast({col} as varchar)) > ?", [TEXT_LIMIT])
             if too_long:
                 raise InputError(f"{label}: column {column!r} has {too_long} value(s) longer than {TEXT_LIMIT:,} "
-                                 f"characters, Excel's cell limit (e.g. {example + '…'!r})")
+                                 f"characters, Excel's cell limit (e.g. {str(example)[:40] + '…'!r})")
             continue
-        sql_type, what = TYPE_RULES[kind]
-        value = f"regexp_replace({text}, '\\.0+$', '')" if kind == ID else text
-        present = f"{col} is not null and {text} <> ''"
-        bad, example = con.execute(
-            f"select count(*), any_value({col}) from {source.table} "
-            f"where {present} and try_cast({value} as {sql_type}) is null"
-        ).fetchall()[0]
-        if bad:
-            raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not {what} (e.g. {example!r})")
-        if kind != NUMBER:
+        if kind == ID:
+            bad, example = first(f"not regexp_full_match({text}, ?)", [WHOLE_ID])
+            if bad:
+                raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not whole-number ids "
+                                 f"(e.g. {example!r})")
             continue
         number = f"try_cast({text} as double)"
-        infinite, huge, example = con.execute(
-            f"select count(*) filter (where not isfinite({number})), count(*) filter (where abs({number}) > ?), "
-            f"any_value({col}) filter (where not isfinite({number}) or abs({number}) > ?) "
-            f"from {source.table} where {present}", [NUMBER_LIMIT, NUMBER_LIMIT]).fetchall()[0]
-        if infinite:
-            raise InputError(f"{label}: column {column!r} has {infinite} value(s) that are not finite numbers "
+        not_finite, example = first(f"not regexp_full_match({text}, ?) and not isfinite({number})", [DECIMAL])
+        if not_finite:
+            raise InputError(f"{label}: column {column!r} has {not_finite} value(s) that are not finite numbers "
                              f"(NaN or infinity, e.g. {example!r})")
+        bad, example = first(f"not regexp_full_match({text}, ?)", [DECIMAL])
+        if bad:
+            raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not numbers (e.g. {example!r})")
+        huge, example = first(f"abs({number}) > ?", [NUMBER_LIMIT])
         if huge:
             raise InputError(f"{label}: column {column!r} has {huge} value(s) beyond ±{NUMBER_LIMIT:,.0f} "
                              f"(e.g. {example!r}): not a plausible {column}")
-
+        if kind == COUNT:
+            fraction, example = first(f"{number} <> floor({number})")
+            if fraction:
+                raise InputError(f"{label}: column {column!r} has {fraction} value(s) that are not whole numbers "
+                                 f"(e.g. {example!r})")
 
 def ingest(con: duckdb.DuckDBPyConnection, input_dir: str, files: dict[str, str], run_dir: Path) -> list[dict[str, Any]]:
     """Load every source named in ``files`` (source name -> file name) from ``input_dir``."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import paths
 from .errors import InputError, ParamError, PipelineError
-from .locations import check_file_name, redact, shown
+from .locations import check_file_name, printable, redact, shown
 
 EXTRACTIONS = (paths.PREMIUM_CSV, paths.ORDINARY_CSV)  # what a month-over-month comparison reads
 
@@ -118,4 +118,7 @@ def fetch_previous_run(previous_run: str, run_dir: Path) -> tuple[dict[str, Any]
         previous = None
     if not isinstance(previous, dict):
         raise InputError(f"previous_run {previous_run}: its {paths.MANIFEST} is not a JSON object")
+    if previous.get("status") != "succeeded":
+        raise InputError(f"previous_run {previous_run}: that run did not succeed (status "
+                         f"{printable(str(previous.get('status')))}): compare with the last good month")
     return previous, [str(folder / n) for n in EXTRACTIONS]

@@ -174,6 +174,34 @@ def duplicate_parquet_column(d):
     pq.write_table(table, d / "liaison.parquet")
 
 
+def id_written_twice(d):
+    erp = erp_frame().astype({"product_id": object})
+    erp.loc[len(erp)] = ("004", 1, 55.0, 1, "instock")  # product 4 again, spelt with zeros
+    erp.to_csv(d / "erp.csv", index=False)
+    tiny(d)
+
+
+def id_in_hex(d):
+    tiny(d)
+    (d / "liaison.csv").write_text("product_id,id_web\n1,101\n0x2,102\n3,bon-cadeau-25-euros\n4,104\n")
+
+
+def number_with_underscores(d):
+    tiny(d)
+    (d / "erp.csv").write_text("product_id,onsale_web,price,stock_quantity,stock_status\n1,1,1_000,5,instock\n"
+                               "2,1,20,0,outofstock\n3,1,30,2,instock\n4,1,100,1,instock\n")
+
+
+def stock_with_a_fraction(d):
+    tiny(d, erp=erp_frame().astype({"stock_quantity": float}).assign(stock_quantity=[5, 0, 2.7, 1]))
+
+
+def header_with_escapes(d):
+    tiny(d)  # a header cell that would erase the error line on a terminal and print a fake one
+    (d / "erp.csv").write_text("product_id,onsale_web,\x1b[2K\x1b[1Gdone: 4 products,stock_quantity,stock_status\n"
+                               "1,1,10,5,instock\n")
+
+
 CASES = [  # id, break the inputs, extra --set, failed step, message
     ("file-missing", missing_file, [], "01_ingestion", "InputError: web.xlsx: file not found in "),
     ("corrupt", corrupt, [], "01_ingestion", "InputError: erp.xlsx: not a valid .xlsx file (its content does not start like one"),
@@ -222,6 +250,16 @@ CASES = [  # id, break the inputs, extra --set, failed step, message
      "InputError: erp.xlsx: duplicate column name(s) 'Price' in the header row"),
     ("duplicate-parquet-column", duplicate_parquet_column, ["liaison_file=liaison.parquet"], "01_ingestion",
      "InputError: liaison.parquet: duplicate column name(s) 'id_web' in the header row"),
+    ("id-written-twice", id_written_twice, ["erp_file=erp.csv"], "02_cleaning_tests",
+     "erp.csv: erp_product_id_unique (1 row; expected: each ERP product_id appears once"),
+    ("id-in-hex", id_in_hex, ["liaison_file=liaison.csv"], "01_ingestion",
+     "InputError: liaison.csv: column 'product_id' has 1 value(s) that are not whole-number ids (e.g. '0x2')"),
+    ("number-with-underscores", number_with_underscores, ["erp_file=erp.csv"], "01_ingestion",
+     "InputError: erp.csv: column 'price' has 1 value(s) that are not numbers (e.g. '1_000')"),
+    ("stock-with-a-fraction", stock_with_a_fraction, [], "01_ingestion",
+     "InputError: erp.xlsx: column 'stock_quantity' has 1 value(s) that are not whole numbers (e.g. '2.7')"),
+    ("header-with-escapes", header_with_escapes, ["erp_file=erp.csv"], "01_ingestion",
+     "InputError: erp.csv: missing required column(s) 'price' (found: product_id, onsale_web, \\x1b[2K\\x1b[1Gdone"),
     ("negative-sales", negative_sales, [], "02_cleaning_tests",
      "web.xlsx: web_total_sales_negative (1 row; expected: no web product has negative total_sales"),
 ]

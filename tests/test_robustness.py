@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import openpyxl
@@ -440,3 +441,102 @@ def test_an_older_run_never_replaces_a_newer_one_at_the_fixed_keys(bucket, s3_en
     assert result["status"] == "succeeded" and result["published"]["fixed"] == []
     assert "left alone" in logged[-1] and fixed_set(client, name) == before
     assert keys(client, name, "BottleNeck/runs/20000101T000000Z-0ld0/")
+
+
+# --- what the red-team pass on the fixes found (each a class, not one example) -------------------
+
+def csv_sources(folder, erp_rows, web_rows, link_rows):
+    folder.mkdir(exist_ok=True)
+    (folder / "erp.csv").write_text("product_id,onsale_web,price,stock_quantity,stock_status\n"
+                                    + "".join(f"{r}\n" for r in erp_rows))
+    (folder / "web.csv").write_text("sku,post_title,total_sales,post_type\n" + "".join(f"{r}\n" for r in web_rows))
+    (folder / "liaison.csv").write_text("product_id,id_web\n" + "".join(f"{r}\n" for r in link_rows))
+    return folder
+
+
+CSV_FILES = ["--set", "erp_file=erp.csv", "--set", "web_file=web.csv", "--set", "liaison_file=liaison.csv"]
+
+
+def test_every_csv_row_is_read_even_one_starting_with_a_hash(tmp_path):
+    folder = csv_sources(tmp_path / "in", ["1,1,10,5,instock", "2,1,20,1,instock"],
+                         ["101,Un,3,product", "#102,Deux,1000,product"], ["1,101", "2,#102"])
+    proc = run_pipeline("--set", f"input_dir={folder}", *CSV_FILES, "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr
+    f = manifest.read(tmp_path / "run")["figures"]
+    assert (f["web_rows"], f["merged_rows"], f["total_revenue"]) == (2, 2, 10 * 3 + 20 * 1000)
+
+
+def test_file_and_folder_names_are_never_glob_patterns(tmp_path):
+    folder = csv_sources(tmp_path / "in[1]", ["1,1,10,5,instock"], ["101,Un,3,product"], ["1,101"])
+    csv_sources(tmp_path / "in1", ["1,1,9999,5,instock"], ["101,Un,3,product"], ["1,101"])  # what a glob would find
+    (folder / "erp[1].csv").write_text((folder / "erp.csv").read_text())
+    (folder / "erp1.csv").write_text((tmp_path / "in1" / "erp.csv").read_text())
+    for erp_file in ("erp.csv", "erp[1].csv"):
+        run_dir = tmp_path / f"run {erp_file}"
+        proc = run_pipeline("--set", f"input_dir={folder}", *CSV_FILES, "--set", f"erp_file={erp_file}",
+                            "--run-dir", str(run_dir))
+        assert proc.returncode == 0, proc.stderr
+        m = manifest.read(run_dir)
+        assert m["figures"]["total_revenue"] == 30.0
+        erp = next(i for i in m["inputs"] if i["name"] == "erp")
+        assert erp["sha256"] == manifest.file_fingerprint(folder / erp_file)["sha256"]
+
+
+def test_a_lock_or_marker_that_is_a_link_is_refused(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run_dir = tmp_path / "rd"
+    run_dir.mkdir()
+    (run_dir / ".lock").symlink_to(victim)
+    proc = run_pipeline("--run-dir", str(run_dir))
+    assert proc.returncode == 2 and "its .lock is not a regular file" in proc.stderr
+    assert victim.read_text() == "precious"
+    (run_dir / ".lock").unlink()
+    elsewhere = tmp_path / "a-real-run"
+    elsewhere.mkdir()
+    (elsewhere / ".bottleneck-run").write_text('{"run_id": "20261115T090000Z-3fa2"}')
+    (run_dir / "notes.txt").write_text("mine")
+    (run_dir / ".bottleneck-run").symlink_to(elsewhere / ".bottleneck-run")
+    assert run_pipeline("--run-dir", str(run_dir)).returncode == 2  # a linked marker proves nothing
+
+
+def test_characters_xml_refuses_never_break_a_workbook(make_sources, tmp_path):
+    titles = ["Château \uffff", "Vin \ufffe rouge", "\u202eetor", "Clos\u0085 Sud"]
+    web = web_frame([(str(100 + i), t, 2.0, "product") for i, t in enumerate(titles, 1)])
+    erp = erp_frame([(i, 1, 10.0 * i, 1, "instock") for i in range(1, 5)])
+    links = liaison_frame([(i, str(100 + i)) for i in range(1, 5)])
+    folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")
+    run_dir = tmp_path / "run"
+    proc = run_pipeline("--set", f"input_dir={folder}", "--set", "erp_file=erp.parquet", "--set",
+                        "web_file=web.parquet", "--set", "liaison_file=liaison.parquet", "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    shown = {r[2] for r in openpyxl.load_workbook(run_dir / "rapport_CA.xlsx")["CA par produit"].iter_rows(
+        min_row=2, values_only=True)}
+    assert shown == {"Château ", "Vin  rouge", "etor", "Clos Sud"}
+    control = next(c for c in manifest.read(run_dir)["checks"] if c["name"] == "text_control_characters")
+    assert control["observed"] == 4
+
+
+def test_scratch_folders_of_killed_runs_are_swept(tmp_path):
+    import tempfile
+
+    from bottleneck_pipeline import runner
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = Path(tempfile.gettempdir()) / f"{runner.SCRATCH}{int(dead.stdout)}-test"
+    stale.mkdir()
+    (stale / "kernel.log").write_text("left by a kill -9")
+    mine = Path(tempfile.mkdtemp(prefix=f"{runner.SCRATCH}{os.getpid()}-"))
+    runner.sweep_scratch()
+    assert not stale.exists() and mine.exists()
+    mine.rmdir()
+
+
+def test_a_failed_run_is_not_a_previous_month(sample_run, tmp_path):
+    import shutil
+
+    failed = tmp_path / "failed"
+    shutil.copytree(sample_run, failed)
+    manifest.update(failed, status="failed")
+    proc = run_pipeline("--set", f"previous_run={failed}", "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 1 and "that run did not succeed (status failed)" in proc.stderr

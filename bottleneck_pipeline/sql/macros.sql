@@ -5,3 +5,8 @@
 -- float) -> "15298", blank -> null.
 create or replace macro norm_key(x) as
 nullif(regexp_replace(trim(clean_text(x)), '\.0+$', ''), '');
+
+-- A whole-number id as text (ingestion checked its form): "004", "4" and "4.0" are the same
+-- id, "4", on both sides of every join.
+create or replace macro norm_id(x) as
+cast(try_cast(norm_key(x) as bigint) as varchar);

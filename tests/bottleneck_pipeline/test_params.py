@@ -29,6 +29,12 @@ def test_overrides_are_typed_from_yaml():
         ("publish_to=s3://bucket/BottleNeck/../other/", "parameter publish_to 's3://bucket/BottleNeck/../other/': '..'"),
         ("input_dir=s3://", "parameter input_dir 's3://': expected s3://bucket/prefix/"),
         ("premium_threshold=.nan", "parameter premium_threshold: expected float, got '.nan'"),
+        ("premium_threshold=1_5", "parameter premium_threshold: expected float, got '1_5'"),
+        ("premium_threshold=٢", "parameter premium_threshold: expected float, got '٢'"),
+        ("input_dir=" + "x" * 5000, "parameter input_dir: longer than 1024 characters (5000)"),
+        ("erp_file=" + "é" * 200 + ".xlsx", "parameter erp_file: a file name longer than 255 bytes"),
+        ("publish_to=s3://b/BottleNeck/runs/20261115T090000Z-3fa2/",
+         "parameter publish_to 's3://b/BottleNeck/runs/20261115T090000Z-3fa2/': inside a run's archive"),
         ("premium_threshold=nan", "parameter premium_threshold: must be a finite number, got nan"),
         ("premium_threshold=inf", "parameter premium_threshold: must be a finite number, got inf"),
         ("drift_threshold=-inf", "parameter drift_threshold: must be a finite number, got -inf"),
@@ -106,5 +112,5 @@ def test_publish_to_is_a_run_parameter_not_a_notebook_one():
 def test_each_step_receives_only_what_it_declares():
     p = params.load("params/default.yaml")
     assert set(params.for_step("01_ingestion", p)) == {"input_dir", "erp_file", "web_file", "liaison_file"}
-    assert set(params.for_step("03_analysis", p)) == {"premium_method", "premium_threshold"}
+    assert set(params.for_step("03_analysis", p)) == {"premium_method", "premium_threshold", "top_n"}
     assert params.for_step("04_export", p) == {}

@@ -86,3 +86,32 @@ def test_the_lock_waits_gives_up_and_takes_over_an_abandoned_one(bucket, monkeyp
     with publish_lock.hold(prefix, "20261115T090000Z-cccc", log=lambda _: None):  # its holder is gone: taken over
         holder = json.loads(client.get_object(Bucket=name, Key="p/.publish.lock")["Body"].read())
         assert holder["run_id"] == "20261115T090000Z-cccc"
+
+
+def test_a_manifest_naming_a_future_run_or_another_prefix_stops_publishing(bucket, tmp_path):
+    name, client = bucket
+    future = {"run_id": "20991231T235959Z-ffff", "status": "succeeded",
+              "published": {"to": f"s3://{name}/p/", "archive": f"s3://{name}/p/runs/20991231T235959Z-ffff/"}}
+    client.put_object(Bucket=name, Key="p/manifest.json", Body=json.dumps(future))
+    client.put_object(Bucket=name, Key="p/rapport_CA.xlsx", Body=b"the business reads this",
+                      Metadata={"run-id": "20261101T090000Z-0000"})
+    with pytest.raises(S3Error, match="which starts in the future"):
+        publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
+    elsewhere = {**future, "run_id": "20261101T090000Z-0000",
+                 "published": {"to": f"s3://{name}/other/", "archive": f"s3://{name}/other/runs/x/"}}
+    client.put_object(Bucket=name, Key="p/manifest.json", Body=json.dumps(elsewhere))
+    with pytest.raises(S3Error, match="belongs to another publish prefix"):
+        publish.publish(fake_run(tmp_path, "20261115T090001Z-bbbb"), f"s3://{name}/p/", log=lambda _: None)
+    assert client.get_object(Bucket=name, Key="p/rapport_CA.xlsx")["Body"].read() == b"the business reads this"
+
+
+def test_repair_never_deletes_a_key_the_archive_lacks(bucket, tmp_path):
+    name, client = bucket
+    publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
+    client.delete_object(Bucket=name, Key="p/runs/20261115T090000Z-aaaa/rapport_CA.xlsx")  # the archive lost it
+    client.copy_object(Bucket=name, Key="p/rapport_CA.xlsx", CopySource={"Bucket": name, "Key": "p/index.html"},
+                       MetadataDirective="REPLACE", Metadata={"run-id": "20261115T100000Z-dead"})
+    logged = []
+    publish.publish(fake_run(tmp_path, "20261116T090000Z-bbbb"), f"s3://{name}/p/", log=logged.append)
+    assert any("could not repair rapport_CA.xlsx" in line for line in logged)
+    assert publish.verify(f"s3://{name}/p/") == []  # the new run replaced it, never a gap in between

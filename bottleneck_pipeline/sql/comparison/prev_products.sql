@@ -2,11 +2,15 @@
 -- Empty (same columns) when no previous run is given.
 create or replace table prev_products as
 with source as (
-    select * from read_csv($files, header = true, all_varchar = true, union_by_name = true)
+    select *
+    from read_csv(
+        $files, header = true, all_varchar = true, union_by_name = true,
+        delim = ',', quote = '"', escape = '"', comment = ''
+    )
 )
 
 select
-    norm_key(product_id)                    as product_id,
+    norm_id(product_id)                     as product_id,
     post_title,
     cast(price as double)                   as price,
     cast(total_sales as double)             as total_sales,

@@ -2,7 +2,7 @@
 -- For each source: rows read = sum of rows dropped + rows kept (check cleaning_accounts_for_every_row).
 create or replace table cleaning_log as
 with erp_keyed as (
-    select norm_key(product_id) as product_id from raw_erp
+    select norm_id(product_id) as product_id from raw_erp
 ),
 
 web_products as (
@@ -11,7 +11,7 @@ web_products as (
 ),
 
 liaison_keyed as (
-    select norm_key(product_id) as product_id from raw_liaison
+    select norm_id(product_id) as product_id from raw_liaison
 ),
 
 log as (

@@ -7,8 +7,8 @@ with source as (
 
 typed as (
     select
-        norm_key(product_id)                          as product_id,
-        cast(onsale_web as double)::integer           as onsale_web,
+        norm_id(product_id)                           as product_id,
+        cast(onsale_web as double)::bigint            as onsale_web,
         cast(price as double)                         as price,
         cast(stock_quantity as double)::bigint        as stock_quantity,
         lower(trim(clean_text(stock_status)))        as stock_status

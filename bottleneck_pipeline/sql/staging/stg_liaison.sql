@@ -8,7 +8,7 @@ with source as (
 
 typed as (
     select
-        norm_key(product_id)    as product_id,
+        norm_id(product_id)     as product_id,
         norm_key(id_web)        as id_web
     from source
 )
