@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run the BottleNeck pipeline: the four notebooks in order, reports and HTML evidence.
 
-    python run_pipeline.py [--params FILE] [--set KEY=VALUE ...] [--run-dir DIR]
+python run_pipeline.py [--params FILE] [--set KEY=VALUE ...] [--run-dir DIR]
 """
 
 import sys

@@ -36,15 +36,44 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-ESTATES = ["Château Lafleur-Gazin", "Château de la Rivière", "Domaine des Côtes Rôties",
-           "Domaine Saint-Préfert", "Château Belle-Écluse", "Domaine du Pêcher", "Maison Béchard",
-           "Domaine de l'Hôpital", "Château Garçon", "Domaine Clos Rougeard", "Château Haut-Bergère",
-           "Domaine François Villard", "Clos des Fées", "Domaine Mélanie Pfister",
-           "Château Ollieux Romanis", "Domaine Hélène Thibault"]
-APPELLATIONS = ["Saint-Émilion Grand Cru", "Côte-Rôtie", "Châteauneuf-du-Pape", "Pessac-Léognan",
-                "Crozes-Hermitage", "Côtes du Rhône", "Sancerre", "Pouilly-Fumé", "Chablis Premier Cru",
-                "Alsace Riesling", "Corbières", "Bandol", "Saumur-Champigny", "Gigondas",
-                "Mâcon-Villages", "Vouvray", "Côtes de Provence rosé", "Crémant de Loire"]
+ESTATES = [
+    "Château Lafleur-Gazin",
+    "Château de la Rivière",
+    "Domaine des Côtes Rôties",
+    "Domaine Saint-Préfert",
+    "Château Belle-Écluse",
+    "Domaine du Pêcher",
+    "Maison Béchard",
+    "Domaine de l'Hôpital",
+    "Château Garçon",
+    "Domaine Clos Rougeard",
+    "Château Haut-Bergère",
+    "Domaine François Villard",
+    "Clos des Fées",
+    "Domaine Mélanie Pfister",
+    "Château Ollieux Romanis",
+    "Domaine Hélène Thibault",
+]
+APPELLATIONS = [
+    "Saint-Émilion Grand Cru",
+    "Côte-Rôtie",
+    "Châteauneuf-du-Pape",
+    "Pessac-Léognan",
+    "Crozes-Hermitage",
+    "Côtes du Rhône",
+    "Sancerre",
+    "Pouilly-Fumé",
+    "Chablis Premier Cru",
+    "Alsace Riesling",
+    "Corbières",
+    "Bandol",
+    "Saumur-Champigny",
+    "Gigondas",
+    "Mâcon-Villages",
+    "Vouvray",
+    "Côtes de Provence rosé",
+    "Crémant de Loire",
+]
 SLUG = str.maketrans("àâäçéèêëîïôöùûüÉ' ", "aaaceeeeiioouuuE--")
 
 PRODUCT_ID_BASE = 4_000
@@ -53,12 +82,27 @@ SHARE_NOT_ON_WEB = 0.10
 SHARE_VARIANT_SKU = 0.001
 
 SCHEMAS = {
-    "erp": pa.schema([("product_id", pa.int64()), ("onsale_web", pa.int8()), ("price", pa.float64()),
-                      ("stock_quantity", pa.int64()), ("stock_status", pa.string())]),
+    "erp": pa.schema(
+        [
+            ("product_id", pa.int64()),
+            ("onsale_web", pa.int8()),
+            ("price", pa.float64()),
+            ("stock_quantity", pa.int64()),
+            ("stock_status", pa.string()),
+        ]
+    ),
     "liaison": pa.schema([("product_id", pa.int64()), ("id_web", pa.string())]),
-    "web": pa.schema([("sku", pa.string()), ("post_title", pa.string()), ("total_sales", pa.int64()),
-                      ("post_type", pa.string()), ("post_name", pa.string()), ("post_status", pa.string()),
-                      ("post_date", pa.string())]),
+    "web": pa.schema(
+        [
+            ("sku", pa.string()),
+            ("post_title", pa.string()),
+            ("total_sales", pa.int64()),
+            ("post_type", pa.string()),
+            ("post_name", pa.string()),
+            ("post_status", pa.string()),
+            ("post_date", pa.string()),
+        ]
+    ),
 }
 
 
@@ -80,14 +124,18 @@ def chunk_tables(rng: np.random.Generator, start: int, n: int) -> dict[str, pa.T
     on_web = rng.random(n) >= SHARE_NOT_ON_WEB
     instock = rng.random(n) >= 0.20
     stock = np.where(instock, 1 + rng.geometric(0.05, n), 0).astype(np.int64)
-    erp = pa.table({
-        "product_id": product_id,
-        "onsale_web": on_web.astype(np.int8),
-        "price": price,
-        "stock_quantity": stock,
-        "stock_status": pa.DictionaryArray.from_arrays((~instock).astype(np.int8),
-                                                       pa.array(["instock", "outofstock"])).cast(pa.string()),
-    }, schema=SCHEMAS["erp"])
+    erp = pa.table(
+        {
+            "product_id": product_id,
+            "onsale_web": on_web.astype(np.int8),
+            "price": price,
+            "stock_quantity": stock,
+            "stock_status": pa.DictionaryArray.from_arrays(
+                (~instock).astype(np.int8), pa.array(["instock", "outofstock"])
+            ).cast(pa.string()),
+        },
+        schema=SCHEMAS["erp"],
+    )
 
     # SKUs: digits as text, a few "-1" variants (mixed-type keys as in the real export).
     sku = pc.cast(pa.array(SKU_BASE + i), pa.string())
@@ -104,18 +152,30 @@ def chunk_tables(rng: np.random.Generator, start: int, n: int) -> dict[str, pa.T
     vintage = pc.cast(pa.array(rng.integers(2005, 2024, k)), pa.string())
     web_sku = sku.take(pa.array(w))
     title = pc.binary_join_element_wise(ESTATE_ARR.take(pa.array(est)), APPEL_ARR.take(pa.array(app)), vintage, " ")
-    name = pc.binary_join_element_wise(ESTATE_SLUG.take(pa.array(est)), APPEL_SLUG.take(pa.array(app)),
-                                       vintage, web_sku, "-")
+    name = pc.binary_join_element_wise(
+        ESTATE_SLUG.take(pa.array(est)), APPEL_SLUG.take(pa.array(app)), vintage, web_sku, "-"
+    )
     sales = rng.negative_binomial(0.6, 0.15, k).astype(np.int64)
     seconds = rng.integers(0, 86_400 * 900, k)
-    date = pc.strftime(pa.array(np.datetime64("2018-02-01T00:00:00") + seconds.astype("timedelta64[s]")),
-                       format="%Y-%m-%d %H:%M:%S")
+    date = pc.strftime(
+        pa.array(np.datetime64("2018-02-01T00:00:00") + seconds.astype("timedelta64[s]")), format="%Y-%m-%d %H:%M:%S"
+    )
     status = pa.array(np.where(rng.random(k) < 0.97, "publish", "private"))
-    half = pa.table({"sku": web_sku, "post_title": title, "total_sales": sales,
-                     "post_type": pa.array(np.full(k, "product")), "post_name": name,
-                     "post_status": status, "post_date": date}, schema=SCHEMAS["web"])
-    attach = half.set_column(3, "post_type", pa.array(np.full(k, "attachment"))) \
-                 .set_column(4, "post_name", pc.binary_join_element_wise(name, "jpg", "."))
+    half = pa.table(
+        {
+            "sku": web_sku,
+            "post_title": title,
+            "total_sales": sales,
+            "post_type": pa.array(np.full(k, "product")),
+            "post_name": name,
+            "post_status": status,
+            "post_date": date,
+        },
+        schema=SCHEMAS["web"],
+    )
+    attach = half.set_column(3, "post_type", pa.array(np.full(k, "attachment"))).set_column(
+        4, "post_name", pc.binary_join_element_wise(name, "jpg", ".")
+    )
     attach = attach.set_column(5, "post_status", pa.array(np.full(k, "inherit")))
     web = pa.concat_tables([half, attach]).take(rng.permutation(2 * k))
     return {"erp": erp, "web": web, "liaison": liaison}

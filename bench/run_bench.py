@@ -45,6 +45,7 @@ CODE_ENV: dict[str, str] | None = None  # bump when bench/generate.py changes it
 
 # --- measuring one command ------------------------------------------------------------
 
+
 @dataclass
 class Measure:
     cmd: list[str]
@@ -90,7 +91,7 @@ def _ppid_map() -> dict[int, int]:
             with open(f"/proc/{entry.name}/stat", "rb") as fh:
                 stat = fh.read()
             # pid (comm) state ppid ...: comm may hold spaces, split after the last ')'
-            out[int(entry.name)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+            out[int(entry.name)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
         except (OSError, ValueError, IndexError):
             continue
     return out
@@ -148,12 +149,14 @@ def measure(cmd: list[str], timeout: float, cwd: Path | None = None, interval: f
     before = None
     if not use_time:
         import resource
+
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         busy0 = _busy_seconds()
         started = time.perf_counter()
-        proc = subprocess.Popen(full, cwd=cwd or CODE_ROOT, stdout=out, stderr=err, start_new_session=True,
-                                env=CODE_ENV)
+        proc = subprocess.Popen(
+            full, cwd=cwd or CODE_ROOT, stdout=out, stderr=err, start_new_session=True, env=CODE_ENV
+        )
         seen: set[int] = {proc.pid}
         peak = 0
         stop = threading.Event()
@@ -207,6 +210,7 @@ def measure(cmd: list[str], timeout: float, cwd: Path | None = None, interval: f
             m.other_load = max(0.0, busy - m.cpu_s) / m.wall
     else:
         import resource
+
         after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         m.proc_peak_mib = after / 1024 if after > before else None  # only a new maximum is attributable
     os.unlink(time_out.name)
@@ -220,8 +224,12 @@ def code_version() -> str:
 
     digest = hashlib.sha256()
     root = CODE_ROOT
-    files = [root / "run_pipeline.py", *sorted((root / "bottleneck_pipeline").rglob("*.py")),
-             *sorted((root / "bottleneck_pipeline").rglob("*.sql")), *sorted((root / "notebooks").glob("*.ipynb"))]
+    files = [
+        root / "run_pipeline.py",
+        *sorted((root / "bottleneck_pipeline").rglob("*.py")),
+        *sorted((root / "bottleneck_pipeline").rglob("*.sql")),
+        *sorted((root / "notebooks").glob("*.ipynb")),
+    ]
     for f in files:
         if "__pycache__" in f.parts or not f.is_file():
             continue
@@ -229,8 +237,12 @@ def code_version() -> str:
     if CODE_REF:
         return f"{CODE_REF[:7]}(ref)+{digest.hexdigest()[:8]}"
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              timeout=10).stdout.strip() or "?"
+        head = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or "?"
+        )
     except (OSError, subprocess.SubprocessError):
         head = "?"
     return f"{head}+{digest.hexdigest()[:8]}"
@@ -246,6 +258,7 @@ def measure_code(cmd: list[str], timeout: float) -> tuple[Measure, str]:
 
 
 # --- tables ---------------------------------------------------------------------------
+
 
 def table(headers: list[str], rows: list[list[object]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
@@ -273,8 +286,10 @@ BUSY = 0.25  # cores used by other processes above which a timing is flagged
 def busy_warning(ms: list[Measure]) -> None:
     worst = max((m.other_load or 0.0) for m in ms) if ms else 0.0
     if worst > BUSY:
-        print(f"WARNING: other processes used up to {worst:.2f} core(s) during these runs "
-              f"(of {os.cpu_count()}): the wall times above are inflated; re-run on an idle machine")
+        print(
+            f"WARNING: other processes used up to {worst:.2f} core(s) during these runs "
+            f"(of {os.cpu_count()}): the wall times above are inflated; re-run on an idle machine"
+        )
 
 
 def print_section(title: str) -> None:
@@ -282,6 +297,7 @@ def print_section(title: str) -> None:
 
 
 # --- run directory analysis -------------------------------------------------------------
+
 
 def largest_html(run_dir: Path) -> tuple[str, int]:
     htmls = [(p.stat().st_size, p.name) for p in run_dir.rglob("*.html")]
@@ -299,9 +315,15 @@ def notebook_profile(run_dir: Path, manifest: dict, top: int = 2) -> list[dict]:
     for step in STEPS:
         nb_path = run_dir / f"{step}.ipynb"
         html = run_dir / f"{step}.html"
-        info: dict = {"notebook": step, "step_s": steps.get(f"{step}.ipynb", {}).get("seconds"),
-                      "exec_s": None, "cells_s": None, "html_kb": html.stat().st_size / 1024 if html.exists() else None,
-                      "ipynb_kb": nb_path.stat().st_size / 1024 if nb_path.exists() else None, "cells": []}
+        info: dict = {
+            "notebook": step,
+            "step_s": steps.get(f"{step}.ipynb", {}).get("seconds"),
+            "exec_s": None,
+            "cells_s": None,
+            "html_kb": html.stat().st_size / 1024 if html.exists() else None,
+            "ipynb_kb": nb_path.stat().st_size / 1024 if nb_path.exists() else None,
+            "cells": [],
+        }
         if nb_path.exists():
             try:
                 nb = json.loads(nb_path.read_text(encoding="utf-8"))
@@ -362,16 +384,42 @@ def print_profile(label: str, profile: list[dict]) -> None:
         slow = "; ".join(f"[{i}] {d:.1f}s {src}" for d, i, src in p["cells"])
         other = (p["step_s"] - p["exec_s"]) if p["step_s"] is not None and p["exec_s"] is not None else None
         kernel = (p["exec_s"] - p["cells_s"]) if p["exec_s"] is not None and p["cells_s"] is not None else None
-        rows.append([p["notebook"], f2(p["step_s"]), f2(p["exec_s"]), f2(p["cells_s"]), f2(kernel), f2(other),
-                     f1(p["html_kb"]), slow])
-    print(f"profile {label}: step = runner's time for the notebook; exec = papermill execution (kernel start to "
-          f"end); cells = sum of cell durations; kernel = exec - cells (kernel start/stop); other = step - exec "
-          f"(saving, HTML export); [i] = cell index in the executed notebook (papermill adds one cell)")
-    print(table(["notebook", "step s", "exec s", "cells s", "kernel s", "other s", "html KB",
-                 "slowest cells [index] seconds source"], rows))
+        rows.append(
+            [
+                p["notebook"],
+                f2(p["step_s"]),
+                f2(p["exec_s"]),
+                f2(p["cells_s"]),
+                f2(kernel),
+                f2(other),
+                f1(p["html_kb"]),
+                slow,
+            ]
+        )
+    print(
+        f"profile {label}: step = runner's time for the notebook; exec = papermill execution (kernel start to "
+        f"end); cells = sum of cell durations; kernel = exec - cells (kernel start/stop); other = step - exec "
+        f"(saving, HTML export); [i] = cell index in the executed notebook (papermill adds one cell)"
+    )
+    print(
+        table(
+            [
+                "notebook",
+                "step s",
+                "exec s",
+                "cells s",
+                "kernel s",
+                "other s",
+                "html KB",
+                "slowest cells [index] seconds source",
+            ],
+            rows,
+        )
+    )
 
 
 # --- (a) real data: ours vs naive ---------------------------------------------------------
+
 
 def declared_params(step: str) -> set[str]:
     import papermill
@@ -383,8 +431,9 @@ def run_ours_real(tmp: Path, timeout: float) -> tuple[Measure, Path]:
     run_dir = tmp / "ours"
     shutil.rmtree(run_dir, ignore_errors=True)
     where = [] if CODE_ROOT == REPO else ["--set", f"input_dir={REAL_DIR}"]  # the snapshot is elsewhere
-    m, m.code = measure_code([PY, "run_pipeline.py", "--params", "params/real.yaml", *where,
-                              "--run-dir", str(run_dir)], timeout)
+    m, m.code = measure_code(
+        [PY, "run_pipeline.py", "--params", "params/real.yaml", *where, "--run-dir", str(run_dir)], timeout
+    )
     return m, run_dir
 
 
@@ -435,8 +484,11 @@ def bench_real(repeats: int, timeout: float, cache: Path) -> dict | None:
     for r in range(repeats):  # interleaved, so drift of the machine hits both alike
         m, ours_dir = run_ours_real(tmp, timeout)
         ours.append(m)
-        print(f"  repeat {r + 1}: ours {m.wall:.2f} s ({'ok' if m.ok else m.failure_line()}, code {m.code})",
-              end="", flush=True)
+        print(
+            f"  repeat {r + 1}: ours {m.wall:.2f} s ({'ok' if m.ok else m.failure_line()}, code {m.code})",
+            end="",
+            flush=True,
+        )
         n, naive_dir = run_naive_real(tmp, timeout, input_dir)
         naive.append(n)
         print(f", naive {n.wall:.2f} s ({'ok' if n.ok else n.failure_line()})", flush=True)
@@ -449,31 +501,68 @@ def bench_real(repeats: int, timeout: float, cache: Path) -> dict | None:
     fig_n = read_manifest(naive_dir).get("figures", {})
     keys = ("merged_rows", "total_revenue", "premium_count", "ordinary_count")
     same = all(fig_o.get(k) == fig_n.get(k) for k in keys) and bool(fig_o)
-    print(table(
-        ["run", "median wall s", "min s", "max s", "median CPU s", "peak RSS tree MiB", "largest proc MiB",
-         "other load (cores)", "runs ok"],
-        [["ours: run_pipeline.py", f2(med_o), f2(min(ok_ours) if ok_ours else None),
-          f2(max(ok_ours) if ok_ours else None), f2(_median([m.cpu_s for m in ours])),
-          f1(max(m.tree_peak_mib for m in ours)), f1(max((m.proc_peak_mib or 0) for m in ours)),
-          f2(max((m.other_load or 0) for m in ours)), f"{len(ok_ours)}/{repeats}"],
-         ["naive: papermill + nbconvert CLI", f2(med_n), f2(min(ok_naive) if ok_naive else None),
-          f2(max(ok_naive) if ok_naive else None), f2(_median([m.cpu_s for m in naive])),
-          f1(max(m.tree_peak_mib for m in naive)), f1(max((m.proc_peak_mib or 0) for m in naive)),
-          f2(max((m.other_load or 0) for m in naive)), f"{len(ok_naive)}/{repeats}"]]))
+    print(
+        table(
+            [
+                "run",
+                "median wall s",
+                "min s",
+                "max s",
+                "median CPU s",
+                "peak RSS tree MiB",
+                "largest proc MiB",
+                "other load (cores)",
+                "runs ok",
+            ],
+            [
+                [
+                    "ours: run_pipeline.py",
+                    f2(med_o),
+                    f2(min(ok_ours) if ok_ours else None),
+                    f2(max(ok_ours) if ok_ours else None),
+                    f2(_median([m.cpu_s for m in ours])),
+                    f1(max(m.tree_peak_mib for m in ours)),
+                    f1(max((m.proc_peak_mib or 0) for m in ours)),
+                    f2(max((m.other_load or 0) for m in ours)),
+                    f"{len(ok_ours)}/{repeats}",
+                ],
+                [
+                    "naive: papermill + nbconvert CLI",
+                    f2(med_n),
+                    f2(min(ok_naive) if ok_naive else None),
+                    f2(max(ok_naive) if ok_naive else None),
+                    f2(_median([m.cpu_s for m in naive])),
+                    f1(max(m.tree_peak_mib for m in naive)),
+                    f1(max((m.proc_peak_mib or 0) for m in naive)),
+                    f2(max((m.other_load or 0) for m in naive)),
+                    f"{len(ok_naive)}/{repeats}",
+                ],
+            ],
+        )
+    )
     busy_warning([*ours, *naive])
     verdict = "-" if ratio is None else ("meets" if ratio <= 0.4 else "misses")
-    print(f"ratio ours/naive = {f2(ratio)} (target <= 0.40: {verdict}); "
-          f"figures ours {[fig_o.get(k) for k in keys]} naive {[fig_n.get(k) for k in keys]}: "
-          f"{'same' if same else 'DIFFERENT'}")
-    print(f"code version of the runs: {', '.join(sorted({m.code for m in ours}))}; peak RSS of the last run during: "
-          f"{cell_at(ours_dir, ours[-1].peak_at)}")
+    print(
+        f"ratio ours/naive = {f2(ratio)} (target <= 0.40: {verdict}); "
+        f"figures ours {[fig_o.get(k) for k in keys]} naive {[fig_n.get(k) for k in keys]}: "
+        f"{'same' if same else 'DIFFERENT'}"
+    )
+    print(
+        f"code version of the runs: {', '.join(sorted({m.code for m in ours}))}; peak RSS of the last run during: "
+        f"{cell_at(ours_dir, ours[-1].peak_at)}"
+    )
     print_profile("real data, ours (last repeat)", notebook_profile(ours_dir, read_manifest(ours_dir)))
-    return {"ours": [m.wall for m in ours], "naive": [m.wall for m in naive], "ratio": ratio,
-            "code": sorted({m.code for m in ours}),
-            "figures_same": same}
+    return {
+        "ours": [m.wall for m in ours],
+        "naive": [m.wall for m in naive],
+        "ratio": ratio,
+        "code": sorted({m.code for m in ours}),
+        "figures_same": same,
+    }
 
 
 # --- (b) scale series ----------------------------------------------------------------------
+
 
 def ensure_data(n: int, cache: Path, seed: int, timeout: float) -> tuple[Path, Measure | None]:
     """Parquet data for n products under cache/<n>/, generated once and reused."""
@@ -483,8 +572,21 @@ def ensure_data(n: int, cache: Path, seed: int, timeout: float) -> tuple[Path, M
     if stamp.exists() and stamp.read_text().strip() == want:
         return data, None
     shutil.rmtree(data, ignore_errors=True)
-    m = measure([PY, str(BENCH / "generate.py"), "--products", str(n), "--format", "parquet",
-                 "--out", str(data), "--seed", str(seed)], timeout)
+    m = measure(
+        [
+            PY,
+            str(BENCH / "generate.py"),
+            "--products",
+            str(n),
+            "--format",
+            "parquet",
+            "--out",
+            str(data),
+            "--seed",
+            str(seed),
+        ],
+        timeout,
+    )
     if m.ok:
         stamp.write_text(want + "\n")
     return data, m
@@ -505,8 +607,11 @@ def bench_size(n: int, args) -> dict:
     if gen is None:
         print(f"\n-- {n:,} products: data reused from {data}", flush=True)
     elif gen.ok:
-        print(f"\n-- {n:,} products: generated in {gen.wall:.1f} s (peak RSS {gen.proc_peak_mib or 0:,.0f} MiB)"
-              f" -> {data}", flush=True)
+        print(
+            f"\n-- {n:,} products: generated in {gen.wall:.1f} s (peak RSS {gen.proc_peak_mib or 0:,.0f} MiB)"
+            f" -> {data}",
+            flush=True,
+        )
     else:
         print(f"\n-- {n:,} products: generation FAILED: {gen.failure_line()}", flush=True)
         res["error"] = "generation failed"
@@ -517,24 +622,48 @@ def bench_size(n: int, args) -> dict:
     for r in range(args.scale_repeats):
         run_dir = cache / "runs" / str(n)
         shutil.rmtree(run_dir, ignore_errors=True)
-        m, m.code = measure_code([PY, "run_pipeline.py", "--set", f"input_dir={data}", "--set", "erp_file=erp.parquet",
-                                  "--set", "web_file=web.parquet", "--set", "liaison_file=liaison.parquet",
-                                  "--run-dir", str(run_dir)], args.timeout)
+        m, m.code = measure_code(
+            [
+                PY,
+                "run_pipeline.py",
+                "--set",
+                f"input_dir={data}",
+                "--set",
+                "erp_file=erp.parquet",
+                "--set",
+                "web_file=web.parquet",
+                "--set",
+                "liaison_file=liaison.parquet",
+                "--run-dir",
+                str(run_dir),
+            ],
+            args.timeout,
+        )
         man = read_manifest(run_dir)
         steps = " ".join(f"{s['notebook'][:2]}={s['seconds']:.1f}s" for s in man.get("steps", []))
-        print(f"  pipeline run {r + 1}: {m.wall:.1f} s (CPU {f1(m.cpu_s)} s, other load {f2(m.other_load)} cores), "
-              f"tree peak {m.tree_peak_mib:,.0f} MiB, largest process {f1(m.proc_peak_mib)} MiB, "
-              f"{'ok' if m.ok else 'FAILED: ' + m.failure_line()} [{steps}] code {m.code}", flush=True)
+        print(
+            f"  pipeline run {r + 1}: {m.wall:.1f} s (CPU {f1(m.cpu_s)} s, other load {f2(m.other_load)} cores), "
+            f"tree peak {m.tree_peak_mib:,.0f} MiB, largest process {f1(m.proc_peak_mib)} MiB, "
+            f"{'ok' if m.ok else 'FAILED: ' + m.failure_line()} [{steps}] code {m.code}",
+            flush=True,
+        )
         busy_warning([m])
         runs.append((m, man, run_dir))
     ok_runs = [x for x in runs if x[0].ok]
     m, man, run_dir = (ok_runs or runs)[len(ok_runs or runs) // 2]  # the median-ish run (or the failure)
     walls = [x[0].wall for x in ok_runs]
-    res["pipeline"] = {"ok": m.ok, "wall": statistics.median(walls) if walls else m.wall,
-                       "tree_peak_mib": m.tree_peak_mib, "proc_peak_mib": m.proc_peak_mib,
-                       "cpu_s": m.cpu_s, "other_load": m.other_load, "code": m.code,
-                       "error": None if m.ok else m.failure_line(), "figures": man.get("figures", {}),
-                       "steps": man.get("steps", [])}
+    res["pipeline"] = {
+        "ok": m.ok,
+        "wall": statistics.median(walls) if walls else m.wall,
+        "tree_peak_mib": m.tree_peak_mib,
+        "proc_peak_mib": m.proc_peak_mib,
+        "cpu_s": m.cpu_s,
+        "other_load": m.other_load,
+        "code": m.code,
+        "error": None if m.ok else m.failure_line(),
+        "figures": man.get("figures", {}),
+        "steps": man.get("steps", []),
+    }
     res["pipeline"]["tree_peak_mib"] = max(x[0].tree_peak_mib for x in runs)  # the worst run
     res["pipeline"]["proc_peak_mib"] = max((x[0].proc_peak_mib or 0) for x in runs) or None
     res["pipeline"]["peak_during"] = cell_at(run_dir, m.peak_at)
@@ -553,11 +682,20 @@ def bench_size(n: int, args) -> dict:
         except (ValueError, IndexError):
             ref = None
     busy_warning([pm])
-    print(f"  pandas: {pm.wall:.1f} s (other load {f2(pm.other_load)} cores), peak {pm.tree_peak_mib:,.0f} MiB, "
-          f"{'ok ' + json.dumps(ref) if ref else 'FAILED: ' + pm.failure_line()}", flush=True)
-    res["pandas"] = {"ok": pm.ok, "wall": pm.wall, "tree_peak_mib": pm.tree_peak_mib, "other_load": pm.other_load,
-                     "proc_peak_mib": pm.proc_peak_mib, "figures": ref,
-                     "error": None if pm.ok else pm.failure_line()}
+    print(
+        f"  pandas: {pm.wall:.1f} s (other load {f2(pm.other_load)} cores), peak {pm.tree_peak_mib:,.0f} MiB, "
+        f"{'ok ' + json.dumps(ref) if ref else 'FAILED: ' + pm.failure_line()}",
+        flush=True,
+    )
+    res["pandas"] = {
+        "ok": pm.ok,
+        "wall": pm.wall,
+        "tree_peak_mib": pm.tree_peak_mib,
+        "other_load": pm.other_load,
+        "proc_peak_mib": pm.proc_peak_mib,
+        "figures": ref,
+        "error": None if pm.ok else pm.failure_line(),
+    }
     res["agree"] = compare(res["pipeline"]["figures"], ref)
     if not m.ok and res["agree"] != "n/a":  # 03_analysis recorded the figures before a later step failed
         res["agree"] += " (03)"
@@ -575,26 +713,73 @@ def print_scale(results: list[dict]) -> None:
             rows.append([f"{r['size']:,}", "-", "-", "-", "-", "-", "-", r.get("error", "failed")])
             continue
         status = "" if p["ok"] else " FAILED"
-        rows.append([
-            f"{r['size']:,}", f2(p["wall"]) + status, f1(p["tree_peak_mib"]),
-            f"{r['size'] / p['wall']:,.0f}" if p["ok"] else "-", f1(r["html_bytes"] / 1024),
-            f2(pd_["wall"]) + ("" if pd_["ok"] else " FAILED"), f1(pd_["tree_peak_mib"]), r["agree"]])
+        rows.append(
+            [
+                f"{r['size']:,}",
+                f2(p["wall"]) + status,
+                f1(p["tree_peak_mib"]),
+                f"{r['size'] / p['wall']:,.0f}" if p["ok"] else "-",
+                f1(r["html_bytes"] / 1024),
+                f2(pd_["wall"]) + ("" if pd_["ok"] else " FAILED"),
+                f1(pd_["tree_peak_mib"]),
+                r["agree"],
+            ]
+        )
         if not p["ok"]:
             fails.append(f"{r['size']:,}: pipeline {p['error']}")
         if not pd_["ok"]:
             fails.append(f"{r['size']:,}: pandas {pd_['error']}")
-    print(table(["size", "pipeline wall s", "pipeline peak RSS MiB", "rows/s", "max HTML KB",
-                 "pandas wall s", "pandas peak RSS MiB", "figures agree"], rows))
-    extra = [[f"{r['size']:,}", r["pipeline"]["code"], f1(r["pipeline"]["proc_peak_mib"]),
-              r["pipeline"].get("peak_during", "-"), f1(r["pipeline"]["cpu_s"]),
-              f2(r["pipeline"]["other_load"]), f2(r["pandas"]["other_load"]), r["html_name"],
-              " ".join(f"{s['notebook'][:2]}={s['seconds']:.1f}" for s in r["pipeline"]["steps"])]
-             for r in results if r.get("pipeline")]
+    print(
+        table(
+            [
+                "size",
+                "pipeline wall s",
+                "pipeline peak RSS MiB",
+                "rows/s",
+                "max HTML KB",
+                "pandas wall s",
+                "pandas peak RSS MiB",
+                "figures agree",
+            ],
+            rows,
+        )
+    )
+    extra = [
+        [
+            f"{r['size']:,}",
+            r["pipeline"]["code"],
+            f1(r["pipeline"]["proc_peak_mib"]),
+            r["pipeline"].get("peak_during", "-"),
+            f1(r["pipeline"]["cpu_s"]),
+            f2(r["pipeline"]["other_load"]),
+            f2(r["pandas"]["other_load"]),
+            r["html_name"],
+            " ".join(f"{s['notebook'][:2]}={s['seconds']:.1f}" for s in r["pipeline"]["steps"]),
+        ]
+        for r in results
+        if r.get("pipeline")
+    ]
     if extra:
-        print("\npipeline: largest single process (GNU time -v), CPU seconds of the tree; CPU used meanwhile by "
-              "other processes (cores); largest HTML file; runner step seconds:")
-        print(table(["size", "code", "largest process MiB", "tree peak during", "CPU s", "other load", "other load (pandas)", "largest HTML",
-                     "steps s"], extra))
+        print(
+            "\npipeline: largest single process (GNU time -v), CPU seconds of the tree; CPU used meanwhile by "
+            "other processes (cores); largest HTML file; runner step seconds:"
+        )
+        print(
+            table(
+                [
+                    "size",
+                    "code",
+                    "largest process MiB",
+                    "tree peak during",
+                    "CPU s",
+                    "other load",
+                    "other load (pandas)",
+                    "largest HTML",
+                    "steps s",
+                ],
+                extra,
+            )
+        )
     if any(x for x in results if x.get("agree", "").endswith("(03)")):
         print("figures agree '(03)': the run failed after 03_analysis recorded its figures in the manifest")
     for f in fails:
@@ -604,8 +789,9 @@ def print_scale(results: list[dict]) -> None:
 def checkout(ref: str, cache: Path) -> Path:
     """The committed tree of ``ref`` extracted under cache/code/<sha> (once)."""
     global CODE_ROOT, CODE_REF, CODE_ENV
-    sha = subprocess.run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     root = cache / "code" / sha
     if not (root / ".complete").exists():
         shutil.rmtree(root, ignore_errors=True)
@@ -632,10 +818,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "bottleneck-bench")
     ap.add_argument("--skip-real", action="store_true", help="skip (a), the real-data ratio")
     ap.add_argument("--skip-scale", action="store_true", help="skip (b), the scale series")
-    ap.add_argument("--wait-idle", type=float, default=30, metavar="S",
-                    help="before each command wait up to S s for other processes to use < 0.25 core (0: don't)")
-    ap.add_argument("--ref", help="benchmark this commit (extracted with git archive into the cache dir) instead "
-                    "of the working tree, which may be mid-edit")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=30,
+        metavar="S",
+        help="before each command wait up to S s for other processes to use < 0.25 core (0: don't)",
+    )
+    ap.add_argument(
+        "--ref",
+        help="benchmark this commit (extracted with git archive into the cache dir) instead "
+        "of the working tree, which may be mid-edit",
+    )
     ap.add_argument("--keep-runs", action="store_true", help="keep the scale run directories (cache-dir/runs)")
     args = ap.parse_args(argv)
     global WAIT_IDLE
@@ -650,11 +844,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.ref:
         print(f"benchmarking commit {args.ref} from {checkout(args.ref, args.cache_dir)}")
 
-    print(f"bottleneck bench: python {PY}, {os.cpu_count()} CPU(s), sizes {sizes}, repeats {args.repeats}, "
-          f"timeout {args.timeout:.0f} s, cache {args.cache_dir}, code {code_version()} (git HEAD + hash of the "
-          f"package, SQL, notebooks and runner on disk)")
-    print("peak RSS: summed RSS of the whole process tree polled from /proc every 0.2 s "
-          f"(largest single process from {'GNU time -v' if os.access(GNU_TIME, os.X_OK) else 'RUSAGE_CHILDREN'})")
+    print(
+        f"bottleneck bench: python {PY}, {os.cpu_count()} CPU(s), sizes {sizes}, repeats {args.repeats}, "
+        f"timeout {args.timeout:.0f} s, cache {args.cache_dir}, code {code_version()} (git HEAD + hash of the "
+        f"package, SQL, notebooks and runner on disk)"
+    )
+    print(
+        "peak RSS: summed RSS of the whole process tree polled from /proc every 0.2 s "
+        f"(largest single process from {'GNU time -v' if os.access(GNU_TIME, os.X_OK) else 'RUSAGE_CHILDREN'})"
+    )
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "sizes": sizes, "code": code_version()}
     if not args.skip_real:
         results["real"] = bench_real(args.repeats, args.timeout, args.cache_dir)

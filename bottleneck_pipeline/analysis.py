@@ -57,10 +57,18 @@ def price_distribution(con: duckdb.DuckDBPyConnection, bins: int = 40):
 
 
 def _histogram(ax, counts, lo, width, cutoff, method, threshold) -> None:
-    ax.bar([lo + b * width for b, _ in counts], [n for _, n in counts], width=width, align="edge",
-           color="#7B1E3A", alpha=0.85)
+    ax.bar(
+        [lo + b * width for b, _ in counts],
+        [n for _, n in counts],
+        width=width,
+        align="edge",
+        color="#7B1E3A",
+        alpha=0.85,
+    )
     if cutoff is not None:
-        ax.axvline(cutoff, color="black", linestyle="--", label=f"premium cut-off {cutoff:,.2f} € ({method} > {threshold})")
+        ax.axvline(
+            cutoff, color="black", linestyle="--", label=f"premium cut-off {cutoff:,.2f} € ({method} > {threshold})"
+        )
         ax.legend()
     ax.set(xlabel="price (€)", ylabel="products", title="Price distribution")
 

@@ -20,8 +20,20 @@ from openpyxl.utils import get_column_letter
 
 from . import db
 
-NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
-           "FLOAT", "DOUBLE", "DECIMAL")
+NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+)
 
 
 @dataclass
@@ -45,12 +57,17 @@ def _cell_sql(name: str, sql_type: str, letter: str, style: str) -> str:
     ref = f"'<c r=\"{letter}' || _sheet_row || '\"{style}"
     if sql_type.upper().startswith(NUMERIC):
         value = f"cast({col} as varchar)"
-        return f"case when {col} is null or not isfinite(cast({col} as double)) then '' else {ref}><v>' || {value} || '</v></c>' end"
+        return (
+            f"case when {col} is null or not isfinite(cast({col} as double)) then '' "
+            f"else {ref}><v>' || {value} || '</v></c>' end"
+        )
     if sql_type.upper() == "BOOLEAN":
         return f"case when {col} is null then '' else {ref} t=\"b\"><v>' || cast({col} as integer) || '</v></c>' end"
     space = f"case when {col} <> trim({col}) then ' xml:space=\"preserve\"' else '' end"
-    return (f"case when {col} is null then '' else {ref} t=\"inlineStr\"><is><t' || {space} || '>' "
-            f"|| xml_text({col}) || '</t></is></c>' end")
+    return (
+        f"case when {col} is null then '' else {ref} t=\"inlineStr\"><is><t' || {space} || '>' "
+        f"|| xml_text({col}) || '</t></is></c>' end"
+    )
 
 
 NUMBERED = "_bulk_rows"  # prefix of the temporary tables holding each sheet's rows, numbered in order
@@ -59,13 +76,16 @@ NUMBERED = "_bulk_rows"  # prefix of the temporary tables holding each sheet's r
 def number_rows(con: duckdb.DuckDBPyConnection, sheet: BulkSheet, table: str = NUMBERED) -> int:
     """Materialise the sheet's rows with their position ``_n`` into the temporary ``table``;
     returns how many there are."""
-    con.execute(f"create or replace temp table {table} as "
-                f"select *, row_number() over (order by {sheet.order_by}) as _n from ({sheet.sql})")
+    con.execute(
+        f"create or replace temp table {table} as "
+        f"select *, row_number() over (order by {sheet.order_by}) as _n from ({sheet.sql})"
+    )
     return con.execute(f"select count(*) from {table}").fetchall()[0][0]
 
 
-def row_xml_sql(columns: list[tuple[str, str]], styles: dict[str, str], first: int, count: int,
-                table: str = NUMBERED) -> str:
+def row_xml_sql(
+    columns: list[tuple[str, str]], styles: dict[str, str], first: int, count: int, table: str = NUMBERED
+) -> str:
     """A query returning, in order, one ``<row>`` element for each of the numbered rows
     ``first + 1 .. first + count``, numbered from sheet row 2."""
     cells = " || ".join(
@@ -105,8 +125,10 @@ def fill(con: duckdb.DuckDBPyConnection, skeleton: Path, fills: list[Fill], out:
     """Copy ``skeleton`` to ``out``, replacing each filled sheet's template row by its rows
     (taken from the temporary table :func:`number_rows` made)."""
     by_member = {f.member: f for f in fills}
-    with zipfile.ZipFile(skeleton) as zin, \
-            zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
+    with (
+        zipfile.ZipFile(skeleton) as zin,
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout,
+    ):
         for item in zin.infolist():
             data = zin.read(item)
             job = by_member.get(item.filename)
@@ -115,13 +137,17 @@ def fill(con: duckdb.DuckDBPyConnection, skeleton: Path, fills: list[Fill], out:
                 continue
             xml = data.decode("utf-8")
             template = re.search(r'<row r="2"[^>]*>.*?</row>', xml, re.S)
-            prefix, suffix = xml[: template.start()], xml[template.end():]
+            prefix, suffix = xml[: template.start()], xml[template.end() :]
             last = f"{get_column_letter(len(job.columns))}{job.count + 1}"
             prefix = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{last}"/>', prefix, count=1)
             info = zipfile.ZipInfo(item.filename, date_time=item.date_time)
             info.compress_type = zipfile.ZIP_DEFLATED
             with zout.open(info, "w", force_zip64=True) as member:
                 member.write(prefix.encode("utf-8"))
-                db.copy_to_stream(con, row_xml_sql(job.columns, template_styles(xml), job.first, job.count, job.table),
-                                  "header false, quote '', escape '', delimiter '\x1f'", member)
+                db.copy_to_stream(
+                    con,
+                    row_xml_sql(job.columns, template_styles(xml), job.first, job.count, job.table),
+                    "header false, quote '', escape '', delimiter '\x1f'",
+                    member,
+                )
                 member.write(suffix.encode("utf-8"))

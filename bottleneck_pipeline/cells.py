@@ -22,8 +22,7 @@ import re
 from typing import Any
 
 # Code points removed from every text cell: (first, last), inclusive.
-REMOVED = [(0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069),
-           (0xFFFE, 0xFFFF)]
+REMOVED = [(0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069), (0xFFFE, 0xFFFF)]
 CONTROL = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in REMOVED) + "]"  # DuckDB's RE2 syntax
 FORMULA_START = r"^[\t\n\r ]*[=+\-@\t\r]"  # the same in Python's re and RE2
 EXCEL_CELL_LIMIT = 32_767

@@ -58,8 +58,14 @@ class Check:
         severity = meta.get("severity")
         if severity not in SEVERITIES:
             raise ValueError(f"{path.name}: '-- severity:' must be one of {SEVERITIES}, got {severity!r}")
-        return cls(path.stem, severity, meta.get("description", ""), text.strip().rstrip(";"), meta.get("detail"),
-                   meta.get("source"))
+        return cls(
+            path.stem,
+            severity,
+            meta.get("description", ""),
+            text.strip().rstrip(";"),
+            meta.get("detail"),
+            meta.get("source"),
+        )
 
 
 @dataclass
@@ -85,9 +91,9 @@ GENERIC_SQL = {  # test -> the failing rows of {table}.{column} ({c}: the quoted
     "unique": "select {c}, count(*) as occurrences from {table} where {c} is not null group by {c} having count(*) > 1",
     "not_null": "select * from {table} where {c} is null",
     "accepted_values": "select {c}, count(*) as occurrences from {table} "
-                       "where {c} is not null and not list_contains($accepted, {c}) group by {c}",
+    "where {c} is not null and not list_contains($accepted, {c}) group by {c}",
     "relationships": "select child.{c} from {table} as child anti join {to_table} as parent "
-                     "on parent.{to_c} = child.{c} where child.{c} is not null",
+    "on parent.{to_c} = child.{c} where child.{c} is not null",
 }
 GENERIC_DESCRIPTION = {
     "unique": "{column} never repeats in {table}",
@@ -111,19 +117,23 @@ def generic(path: Path = CHECKS_DIR / "schema.yml") -> list[Check]:
                 if kind not in GENERIC_SQL:
                     raise ValueError(f"{path.name}: {table}.{column}: unknown test {kind!r}")
                 to_table, _, to_column = options.get("to", "").partition(".")
-                sql = GENERIC_SQL[kind].format(table=db.ident(table), c=db.ident(column),
-                                               to_table=db.ident(to_table), to_c=db.ident(to_column))
-                described = GENERIC_DESCRIPTION[kind].format(table=table, column=column, to=options.get("to"),
-                                                             values=options.get("values"))
-                found.append(Check(
-                    name=options.get("name", f"{source or table}_{column}_{kind}"),
-                    severity=options.get("severity", "blocking"),
-                    description=options.get("description", described),
-                    sql=sql,
-                    source=source,
-                    stage="marts" if table in MARTS else "staging",
-                    bound={"accepted": options["values"]} if kind == "accepted_values" else {},
-                ))
+                sql = GENERIC_SQL[kind].format(
+                    table=db.ident(table), c=db.ident(column), to_table=db.ident(to_table), to_c=db.ident(to_column)
+                )
+                described = GENERIC_DESCRIPTION[kind].format(
+                    table=table, column=column, to=options.get("to"), values=options.get("values")
+                )
+                found.append(
+                    Check(
+                        name=options.get("name", f"{source or table}_{column}_{kind}"),
+                        severity=options.get("severity", "blocking"),
+                        description=options.get("description", described),
+                        sql=sql,
+                        source=source,
+                        stage="marts" if table in MARTS else "staging",
+                        bound={"accepted": options["values"]} if kind == "accepted_values" else {},
+                    )
+                )
     return found
 
 
@@ -138,8 +148,9 @@ def discover(directory: Path = CHECKS_DIR, stage: str | None = None) -> list[Che
     return sorted(checks, key=lambda c: (SEVERITIES.index(c.severity), c.name))
 
 
-def run_check(con: duckdb.DuckDBPyConnection, check: Check, params: dict[str, Any] | None = None,
-              sample_rows: int = 1000) -> CheckResult:
+def run_check(
+    con: duckdb.DuckDBPyConnection, check: Check, params: dict[str, Any] | None = None, sample_rows: int = 1000
+) -> CheckResult:
     """Run one check; the ``$name`` placeholders its query uses are bound from ``params``."""
     failing = f"({check.sql}) as failing"
     params = {**(params or {}), **check.bound}
@@ -153,12 +164,17 @@ def run_check(con: duckdb.DuckDBPyConnection, check: Check, params: dict[str, An
         cols = [d[0] for d in cur.description]
         sample = [dict(zip(cols, row)) for row in cur.fetchall()]
     status = "pass" if observed == 0 else ("fail" if check.severity == "blocking" else "warning")
-    return CheckResult(check.name, check.severity, status, observed, 0, check.description, detail, check.source,
-                       check.stage, sample)
+    return CheckResult(
+        check.name, check.severity, status, observed, 0, check.description, detail, check.source, check.stage, sample
+    )
 
 
-def run_all(con: duckdb.DuckDBPyConnection, params: dict[str, Any] | None = None, stage: str = "staging",
-            checks: list[Check] | None = None) -> list[CheckResult]:
+def run_all(
+    con: duckdb.DuckDBPyConnection,
+    params: dict[str, Any] | None = None,
+    stage: str = "staging",
+    checks: list[Check] | None = None,
+) -> list[CheckResult]:
     """Run every check of ``stage`` (``params``: the values their queries may use, e.g.
     ``drift_threshold``)."""
     return [run_check(con, c, params) for c in (checks if checks is not None else discover(stage=stage))]
@@ -173,8 +189,9 @@ def save(con: duckdb.DuckDBPyConnection, results: list[CheckResult]) -> list[Che
     con.execute("create table if not exists check_results (position integer, stage varchar, result json)")
     for stage in {r.stage for r in results}:
         con.execute("delete from check_results where stage = ?", [stage])
-    rows = [(STAGES.index(r.stage) * 10_000 + i, r.stage, json.dumps(asdict(r), default=str))
-            for i, r in enumerate(results)]
+    rows = [
+        (STAGES.index(r.stage) * 10_000 + i, r.stage, json.dumps(asdict(r), default=str)) for i, r in enumerate(results)
+    ]
     if rows:
         con.executemany("insert into check_results values (?, ?, ?)", rows)
     return saved(con)

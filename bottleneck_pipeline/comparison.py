@@ -35,8 +35,10 @@ def load_previous(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     if files:
         db.run_file(con, "comparison/prev_products.sql", {"files": [db.literal_path(f) for f in files]})
     else:
-        con.execute("create or replace table prev_products (product_id varchar, post_title varchar, price double, "
-                    "total_sales double, revenue double, is_premium boolean)")
+        con.execute(
+            "create or replace table prev_products (product_id varchar, post_title varchar, price double, "
+            "total_sales double, revenue double, is_premium boolean)"
+        )
 
 
 def month_over_month(con: duckdb.DuckDBPyConnection, info: dict[str, Any]) -> dict[str, Any]:
@@ -74,12 +76,20 @@ def month_over_month(con: duckdb.DuckDBPyConnection, info: dict[str, Any]) -> di
         "premium_left_count": count(left),
         "premium_left": rows(left, "previous_price desc, product_id", "product_id, post_title, previous_price, price"),
         "appeared_count": count("presence = 'appeared'"),
-        "appeared": rows("presence = 'appeared'", "revenue desc nulls last, product_id", "product_id, post_title, price"),
+        "appeared": rows(
+            "presence = 'appeared'", "revenue desc nulls last, product_id", "product_id, post_title, price"
+        ),
         "disappeared_count": count("presence = 'disappeared'"),
-        "disappeared": rows("presence = 'disappeared'", "previous_revenue desc nulls last, product_id",
-                            "product_id, post_title, previous_price"),
+        "disappeared": rows(
+            "presence = 'disappeared'",
+            "previous_revenue desc nulls last, product_id",
+            "product_id, post_title, previous_price",
+        ),
         "price_changed_count": count("price_change <> 0"),
         "price_drift_count": count(moved),
-        "price_changes": rows("price_change <> 0", "abs(price_change) desc, product_id",
-                              "product_id, post_title, previous_price, price, round(price_change * 100, 1) as change_pct"),
+        "price_changes": rows(
+            "price_change <> 0",
+            "abs(price_change) desc, product_id",
+            "product_id, post_title, previous_price, price, round(price_change * 100, 1) as change_pct",
+        ),
     }

@@ -22,8 +22,18 @@ class ReadyKernelEngine(NBClientEngine):
     """papermill's nbclient engine, on a kernel that is already running (``ready=``)."""
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
-                                 start_timeout=60, execution_timeout=None, ready=None, **kwargs):
+    def execute_managed_notebook(
+        cls,
+        nb_man,
+        kernel_name,
+        log_output=False,
+        stdout_file=None,
+        stderr_file=None,
+        start_timeout=60,
+        execution_timeout=None,
+        ready=None,
+        **kwargs,
+    ):
         if ready is None:
             raise ValueError("the bottleneck-ready-kernel engine needs ready= (a kernels.ReadyKernel)")
         kwargs = remove_args(["input_path"], **kwargs)
@@ -49,8 +59,11 @@ class ReadyKernelEngine(NBClientEngine):
 def async_client(ready) -> AsyncKernelClient:
     """An asynchronous client on the ready kernel (nbclient's own kind): with the blocking
     client that warmed the kernel up, nbclient would wait forever on a kernel that died."""
-    info = {**ready.km.get_connection_info(session=True), "connection_file": ready.km.connection_file,
-            "parent": ready.km}
+    info = {
+        **ready.km.get_connection_info(session=True),
+        "connection_file": ready.km.connection_file,
+        "parent": ready.km,
+    }
     for key in ("curve_publickey", "curve_secretkey"):  # as KernelManager.client() passes them
         if isinstance(info.get(key), str):
             info[key] = info[key].encode("ascii")

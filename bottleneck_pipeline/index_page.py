@@ -44,10 +44,14 @@ def size(n: int) -> str:
 def render(m: dict[str, Any], run_dir: Path) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(paths.PACKAGE_DIR / "templates" / "index"),
-                      autoescape=select_autoescape(["html", "j2"]))
-    reports = [{"path": p, "about": about, "size": size((run_dir / p).stat().st_size)}
-               for p, about in REPORTS if (run_dir / p).is_file()]
+    env = Environment(
+        loader=FileSystemLoader(paths.PACKAGE_DIR / "templates" / "index"), autoescape=select_autoescape(["html", "j2"])
+    )
+    reports = [
+        {"path": p, "about": about, "size": size((run_dir / p).stat().st_size)}
+        for p, about in REPORTS
+        if (run_dir / p).is_file()
+    ]
     return env.get_template("index.html.j2").render(
         m=m,
         f=m.get("figures", {}),
@@ -68,8 +72,11 @@ def render(m: dict[str, Any], run_dir: Path) -> str:
             ("premium_left", "Left the premium set", ["product_id", "post_title", "previous_price", "price"]),
             ("appeared", "Products that appeared", ["product_id", "post_title", "price"]),
             ("disappeared", "Products that disappeared", ["product_id", "post_title", "previous_price"]),
-            ("price_changes", "Largest price changes", ["product_id", "post_title", "previous_price", "price",
-                                                        "change_pct"]),
+            (
+                "price_changes",
+                "Largest price changes",
+                ["product_id", "post_title", "previous_price", "price", "change_pct"],
+            ),
         ],
     )
 

@@ -16,6 +16,7 @@ from jupyter_client import KernelClient, KernelManager
 
 ENGINE = "bottleneck-ready-kernel"  # the papermill engine that runs on a ReadyKernel (see engine.py)
 
+
 def imported_modules(notebook: Path) -> list[str]:
     """The modules a notebook's code cells import (``import x``, ``from x import y``)."""
     import ast

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-COUNTERS = ("erp_rows", "web_rows", "liaison_rows", "merged_rows", "premium_count", "ordinary_count",
-            "total_revenue")
+COUNTERS = ("erp_rows", "web_rows", "liaison_rows", "merged_rows", "premium_count", "ordinary_count", "total_revenue")
 
 
 def report(result: dict[str, Any]) -> None:

@@ -34,8 +34,7 @@ def printable(text: str) -> str:
     written as an escape, so one line stays one line and shows what it says."""
     import unicodedata
 
-    return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else ascii(ch)[1:-1]
-                   for ch in str(text))
+    return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else ascii(ch)[1:-1] for ch in str(text))
 
 
 def shown(value: str) -> str:
@@ -51,8 +50,9 @@ def check_text(name: str, value: str) -> None:
     if len(value) > MAX_TEXT:
         raise ParamError(f"parameter {name}: longer than {MAX_TEXT} characters ({len(value)})")
     if CONTROL.search(value):
-        raise ParamError(f"parameter {name}: control characters (newline, tab, NUL …) are not allowed, "
-                         f"got {shown(value)}")
+        raise ParamError(
+            f"parameter {name}: control characters (newline, tab, NUL …) are not allowed, got {shown(value)}"
+        )
 
 
 def check_location(name: str, value: str, schemes: tuple[str, ...] = ("s3",)) -> None:
@@ -62,11 +62,15 @@ def check_location(name: str, value: str, schemes: tuple[str, ...] = ("s3",)) ->
         return
     parts = urlsplit(value)
     if parts.scheme not in schemes:
-        raise ParamError(f"parameter {name}: unsupported location scheme {parts.scheme!r} in {shown(value)} "
-                         f"(expected a local path or {' or '.join(s + '://' for s in schemes)})")
+        raise ParamError(
+            f"parameter {name}: unsupported location scheme {parts.scheme!r} in {shown(value)} "
+            f"(expected a local path or {' or '.join(s + '://' for s in schemes)})"
+        )
     if "@" in parts.netloc or parts.query or parts.fragment:
-        raise ParamError(f"parameter {name}: credentials, a query or a fragment in a location are not allowed "
-                         f"({shown(value)}); credentials come from the AWS chain")
+        raise ParamError(
+            f"parameter {name}: credentials, a query or a fragment in a location are not allowed "
+            f"({shown(value)}); credentials come from the AWS chain"
+        )
 
 
 def check_local_path(name: str, value: str) -> None:
@@ -74,8 +78,10 @@ def check_local_path(name: str, value: str) -> None:
     would name another file than the one given; refused rather than misread."""
     check_text(name, value)
     if "\\" in value:
-        raise ParamError(f"{name} {shown(value)}: a backslash in a path is not supported (DuckDB reads it as a "
-                         "folder separator): rename the folder")
+        raise ParamError(
+            f"{name} {shown(value)}: a backslash in a path is not supported (DuckDB reads it as a "
+            "folder separator): rename the folder"
+        )
 
 
 def check_file_name(name: str, value: str) -> None:
@@ -83,6 +89,8 @@ def check_file_name(name: str, value: str) -> None:
     check_text(name, value)
     if len(value.encode("utf-8")) > MAX_NAME_BYTES:
         raise ParamError(f"parameter {name}: a file name longer than {MAX_NAME_BYTES} bytes")
-    if (not value.strip() or value in (".", "..") or "/" in value or "\\" in value or value.startswith("~")):
-        raise ParamError(f"parameter {name}: expected a file name inside input_dir (no folder, '..' or "
-                         f"absolute path), got {shown(value)}")
+    if not value.strip() or value in (".", "..") or "/" in value or "\\" in value or value.startswith("~"):
+        raise ParamError(
+            f"parameter {name}: expected a file name inside input_dir (no folder, '..' or "
+            f"absolute path), got {shown(value)}"
+        )

@@ -99,7 +99,9 @@ def coerce(name: str, value: Any, type_name: str) -> Any:
     if expected is float and isinstance(value, int) and not is_bool:
         value = float(value)
     if (is_bool and expected is not bool) or not isinstance(value, expected):
-        shown = "null" if value is None else f"a {type(value).__name__}" if isinstance(value, (list, dict)) else repr(value)
+        shown = (
+            "null" if value is None else f"a {type(value).__name__}" if isinstance(value, (list, dict)) else repr(value)
+        )
         raise ParamError(f"parameter {name}: expected {type_name}, got {shown}")
     return value
 
@@ -127,8 +129,10 @@ def validate_value(name: str, value: Any) -> None:
         except S3Error as exc:
             raise ParamError(str(exc)) from None
         if name == "publish_to" and re.search(r"(^|/)runs/[^/]+/", uri.key):
-            raise ParamError(f"parameter publish_to {value!r}: inside a run's archive (runs/<run_id>/): publishing "
-                             "there would overwrite that run's evidence")
+            raise ParamError(
+                f"parameter publish_to {value!r}: inside a run's archive (runs/<run_id>/): publishing "
+                "there would overwrite that run's evidence"
+            )
     elif name in LOCAL_OR_S3:
         locations.check_location(name, value)
 
@@ -156,8 +160,7 @@ def defaults() -> dict[str, Any]:
     """Every parameter's default, as its notebook's ``parameters`` cell (or the runner) writes it."""
     import ast
 
-    return {name: ast.literal_eval(spec["default"]) for name, spec in all_declared().items()
-            if name not in RUNNER_ONLY}
+    return {name: ast.literal_eval(spec["default"]) for name, spec in all_declared().items() if name not in RUNNER_ONLY}
 
 
 def load(params_file: str | None, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ S3 has no multi-key transaction, so the fixed set is kept whole by these rules:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,11 @@ def preflight(prefix_uri: str) -> None:
         client.head_bucket(Bucket=prefix.bucket)
     except Exception as exc:
         exc = s3.explain(exc, lambda: client.list_objects_v2(Bucket=prefix.bucket, MaxKeys=1))
-        why = f"bucket s3://{prefix.bucket}/ does not exist" if s3.is_missing(exc) else s3.describe_error(exc, str(prefix))
+        why = (
+            f"bucket s3://{prefix.bucket}/ does not exist"
+            if s3.is_missing(exc)
+            else s3.describe_error(exc, str(prefix))
+        )
         raise S3Error(f"publish_to {prefix}: {why}") from None
 
 
@@ -101,12 +105,16 @@ def _check_current(prefix: S3Uri, current: dict[str, Any] | None) -> None:
         return
     where = current["published"].get("to")
     if where != str(prefix):
-        raise S3Error(f"{prefix.join(paths.MANIFEST)}: it belongs to another publish prefix ({where}); "
-                      "refusing to replace anything there")
-    started = datetime.strptime(current["run_id"][:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-    if started > datetime.now(timezone.utc) + timedelta(hours=1):
-        raise S3Error(f"{prefix.join(paths.MANIFEST)} names run {current['run_id']}, which starts in the future "
-                      "(a machine's clock ahead?): refusing to publish until someone looks at it")
+        raise S3Error(
+            f"{prefix.join(paths.MANIFEST)}: it belongs to another publish prefix ({where}); "
+            "refusing to replace anything there"
+        )
+    started = datetime.strptime(current["run_id"][:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    if started > datetime.now(UTC) + timedelta(hours=1):
+        raise S3Error(
+            f"{prefix.join(paths.MANIFEST)} names run {current['run_id']}, which starts in the future "
+            "(a machine's clock ahead?): refusing to publish until someone looks at it"
+        )
 
 
 def _upload_record(run_dir: Path, archive: S3Uri, meta: dict[str, str], staged: bool) -> None:
@@ -194,6 +202,8 @@ def _restore(prefix: S3Uri, replaced: list[str], current: dict[str, Any] | None,
     try:
         _put_back(prefix, replaced, current, ours)
     except S3Error:
-        return ("restoring the previous fixed keys failed too: the next publish repairs them "
-                "from the run manifest.json names")
+        return (
+            "restoring the previous fixed keys failed too: the next publish repairs them "
+            "from the run manifest.json names"
+        )
     return f"the fixed keys still hold run {current['run_id']}" if current else "no fixed key was left behind"

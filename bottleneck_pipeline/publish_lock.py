@@ -46,11 +46,16 @@ def _now() -> datetime:
 
 def _body(run_id: str, token: str) -> bytes:
     now = _now()
-    return json.dumps({
-        "run_id": run_id, "token": token, "host": socket.gethostname(), "pid": os.getpid(),
-        "acquired_at": now.isoformat(timespec="seconds"),
-        "expires_at": (now + timedelta(seconds=TTL_SECONDS)).isoformat(timespec="seconds"),
-    }).encode()
+    return json.dumps(
+        {
+            "run_id": run_id,
+            "token": token,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "acquired_at": now.isoformat(timespec="seconds"),
+            "expires_at": (now + timedelta(seconds=TTL_SECONDS)).isoformat(timespec="seconds"),
+        }
+    ).encode()
 
 
 def _read(uri: S3Uri) -> tuple[dict[str, Any], str] | None:
@@ -106,9 +111,11 @@ def hold(prefix: S3Uri, run_id: str, log: Callable[[str], None] = print) -> Iter
             time.sleep(POLL_SECONDS / 10)
             continue  # released in between: try again
         if time.monotonic() >= deadline:
-            raise S3Error(f"publish_to {prefix}: another run ({holder.get('run_id', '?')}) has been publishing "
-                          f"there since {holder.get('acquired_at', '?')}; gave up waiting after "
-                          f"{wait_seconds():.0f}s (its lock {uri} expires at {holder.get('expires_at', '?')})")
+            raise S3Error(
+                f"publish_to {prefix}: another run ({holder.get('run_id', '?')}) has been publishing "
+                f"there since {holder.get('acquired_at', '?')}; gave up waiting after "
+                f"{wait_seconds():.0f}s (its lock {uri} expires at {holder.get('expires_at', '?')})"
+            )
         if not said:
             log(f"waiting: run {holder.get('run_id', '?')} is publishing to {prefix} (lock {uri})")
             said = True

@@ -22,12 +22,19 @@ PRODUCT_COLUMNS = """
 """
 
 
-def revenue_report(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_id: str = "",
-                   max_rows: int = EXCEL_MAX_ROWS) -> Path:
+def revenue_report(
+    con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_id: str = "", max_rows: int = EXCEL_MAX_ROWS
+) -> Path:
     products = con.execute("select merged_rows from run_summary").fetchall()[0][0]
     parts = max(1, -(-products // (max_rows - 1)))
-    note = (f"{products} products: the detail continues over {parts} sheets "
-            f"('CA par produit' to 'CA par produit ({parts})'), Excel's row limit") if parts > 1 else ""
+    note = (
+        (
+            f"{products} products: the detail continues over {parts} sheets "
+            f"('CA par produit' to 'CA par produit ({parts})'), Excel's row limit"
+        )
+        if parts > 1
+        else ""
+    )
     per_product = BulkSheet(
         "CA par produit",
         f"select {PRODUCT_COLUMNS} from classified",

@@ -43,8 +43,9 @@ def check_argument(run_dir: str) -> None:
 
     check_local_path("--run-dir", run_dir)
     if ".." in Path(run_dir).parts:
-        raise ParamError(f"--run-dir {run_dir!r}: '..' is not allowed (give a path inside the repository, "
-                         "or an absolute path)")
+        raise ParamError(
+            f"--run-dir {run_dir!r}: '..' is not allowed (give a path inside the repository, or an absolute path)"
+        )
 
 
 def run_file_names() -> set[str]:
@@ -52,13 +53,20 @@ def run_file_names() -> set[str]:
     from .params import STEPS
 
     reports = {paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT}
-    return ({paths.MANIFEST, paths.INDEX, paths.WORK_DIR} | {r.split("/")[0] for r in reports}
-            | {f"{s}.ipynb" for s in STEPS} | {f"{s}.html" for s in STEPS})
+    return (
+        {paths.MANIFEST, paths.INDEX, paths.WORK_DIR}
+        | {r.split("/")[0] for r in reports}
+        | {f"{s}.ipynb" for s in STEPS}
+        | {f"{s}.html" for s in STEPS}
+    )
 
 
 def written_by_a_run(name: str) -> bool:
-    return (name in run_file_names() or name.startswith(TRASH)
-            or (name.startswith(".") and fnmatch.fnmatch(name, f"*{paths.TEMP_SUFFIX}")))
+    return (
+        name in run_file_names()
+        or name.startswith(TRASH)
+        or (name.startswith(".") and fnmatch.fnmatch(name, f"*{paths.TEMP_SUFFIX}"))
+    )
 
 
 def read_marker(root: Path) -> dict[str, Any] | None:
@@ -95,8 +103,10 @@ def claim(run_dir: str, run_id: str) -> tuple[Path, FileLock, list[str]]:
     if root.exists() and not root.is_dir():
         raise ParamError(f"--run-dir {run_dir!r}: exists and is not a directory")
     if not is_run_dir(root):
-        raise ParamError(f"--run-dir {run_dir!r}: not empty and not a run directory (no valid {paths.RUN_MARKER} "
-                         "marker); refusing to write into it")
+        raise ParamError(
+            f"--run-dir {run_dir!r}: not empty and not a run directory (no valid {paths.RUN_MARKER} "
+            "marker); refusing to write into it"
+        )
     root.mkdir(parents=True, exist_ok=True)
     if (root / LOCK).is_symlink() or ((root / LOCK).exists() and not (root / LOCK).is_file()):
         raise ParamError(f"--run-dir {run_dir!r}: its {LOCK} is not a regular file (a link?); refusing to use it")
@@ -110,8 +120,9 @@ def claim(run_dir: str, run_id: str) -> tuple[Path, FileLock, list[str]]:
     clear(root)
     write_marker(root, run_id)
     prepare(root)
-    others = sorted(p.name for p in root.iterdir()
-                    if p.name not in (LOCK, paths.RUN_MARKER) and not written_by_a_run(p.name))
+    others = sorted(
+        p.name for p in root.iterdir() if p.name not in (LOCK, paths.RUN_MARKER) and not written_by_a_run(p.name)
+    )
     return root, lock, others
 
 
@@ -134,8 +145,10 @@ def prepare(run_dir: str | os.PathLike) -> Path:
     check_local_path("run_dir", str(run_dir))
     root = paths.resolve(run_dir)
     if not is_run_dir(root):
-        raise ParamError(f"run_dir {str(run_dir)!r}: not empty and not a run directory (no valid "
-                         f"{paths.RUN_MARKER} marker); refusing to write into it")
+        raise ParamError(
+            f"run_dir {str(run_dir)!r}: not empty and not a run directory (no valid "
+            f"{paths.RUN_MARKER} marker); refusing to write into it"
+        )
     root.mkdir(parents=True, exist_ok=True)
     if read_marker(root) is None:
         write_marker(root, paths.new_run_id())
@@ -154,8 +167,10 @@ def existing(run_dir: str | os.PathLike, step: str) -> Path:
     root = paths.resolve(run_dir)
     first = STEPS[0]
     if not root.is_dir() or read_marker(root) is None:
-        raise ParamError(f"run_dir {str(run_dir)!r}: no run directory there: run {first} first "
-                         f"(or give the run_dir of an existing run to re-run {step} on it)")
+        raise ParamError(
+            f"run_dir {str(run_dir)!r}: no run directory there: run {first} first "
+            f"(or give the run_dir of an existing run to re-run {step} on it)"
+        )
     if not (root / paths.DATABASE).is_file():
         raise ParamError(f"run_dir {str(run_dir)!r}: no {paths.DATABASE} there: run {first} first")
     return root

@@ -37,8 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one parameter"
     )
     parser.add_argument("--run-dir", help="run directory (default: outputs/<run_id>/)")
-    parser.add_argument("--kestra", action="store_true",
-                        help="also report outputs and metrics to Kestra (::{...}:: lines on stdout)")
+    parser.add_argument(
+        "--kestra", action="store_true", help="also report outputs and metrics to Kestra (::{...}:: lines on stdout)"
+    )
     return parser.parse_args(argv)
 
 
@@ -71,25 +72,27 @@ def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kerne
     )
 
 
-def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.KernelPool,
-        out=sys.stdout) -> dict[str, Any]:
+def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.KernelPool, out=sys.stdout) -> dict[str, Any]:
     """Execute every step; returns the manifest, whose status is ``failed``, ``succeeded``
     or, when the run still has to publish, ``publishing``.
 
     While a notebook runs, the next one's kernel starts and warms up, and the previous
     notebook's HTML is exported on a worker thread.
     """
-    manifest.write(run_dir, {
-        "status": "running",
-        "run_id": run_id,
-        "started_at": _now(),
-        "params": params,
-        "figures": {},
-        "checks": [],
-        "inputs": [],
-        "outputs": [],
-        "steps": [],
-    })
+    manifest.write(
+        run_dir,
+        {
+            "status": "running",
+            "run_id": run_id,
+            "started_at": _now(),
+            "params": params,
+            "figures": {},
+            "checks": [],
+            "inputs": [],
+            "outputs": [],
+            "steps": [],
+        },
+    )
     steps: list[dict[str, Any]] = []
     error = None
     html_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html-export")
@@ -111,8 +114,9 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
                     ready.shutdown()
             executed = run_dir / f"{step}.ipynb"
             if executed.exists():
-                exports[step] = html_worker.submit(evidence.export_html, executed,
-                                                   hide_code=params.get("html_hide_code", False))
+                exports[step] = html_worker.submit(
+                    evidence.export_html, executed, hide_code=params.get("html_hide_code", False)
+                )
             seconds = round(time.perf_counter() - started, 2)
             steps.append({"notebook": f"{step}.ipynb", "status": status, "seconds": seconds, "html": None})
             try:
@@ -158,7 +162,9 @@ def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
     except PipelineError as exc:
         first_error = manifest.read(run_dir).get("error")
         cause = printable(redact(str(exc)))
-        error = f"{first_error}; publishing the evidence failed too: {cause}" if first_error else f"publish failed: {cause}"
+        error = (
+            f"{first_error}; publishing the evidence failed too: {cause}" if first_error else f"publish failed: {cause}"
+        )
         result = outcome.record(run_dir, status="failed", error=error)
         try:  # the archived page and manifest must not say "succeeded"
             publish.archive_record(run_dir)
@@ -220,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     sweep_scratch()
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH}{os.getpid()}-") as tmp:
         kernel_log = Path(tmp) / "kernel.log"
-        pool = kernels.KernelPool([params_mod.notebook_path(s) for s in params_mod.STEPS], params_mod.notebooks_dir(),
-                                  kernel_log)
+        pool = kernels.KernelPool(
+            [params_mod.notebook_path(s) for s in params_mod.STEPS], params_mod.notebooks_dir(), kernel_log
+        )
         try:
             return _main(args, pool, kernel_log)
         finally:
@@ -238,10 +245,13 @@ def check_run(params: dict[str, Any], run_dir: str) -> None:
         folder = folder.parent if folder.name == paths.MANIFEST else folder
         target = paths.resolve(run_dir)
         if target.resolve() == folder.resolve() or target.resolve() in folder.resolve().parents:
-            raise ParamError(f"parameter previous_run {previous!r}: it is this run's own directory "
-                             "(--run-dir), which a run clears before it starts; give the previous month's run")
-    uses_s3 = params.get("publish_to") or any(str(params.get(k, "")).startswith("s3://")
-                                              for k in ("input_dir", "previous_run"))
+            raise ParamError(
+                f"parameter previous_run {previous!r}: it is this run's own directory "
+                "(--run-dir), which a run clears before it starts; give the previous month's run"
+            )
+    uses_s3 = params.get("publish_to") or any(
+        str(params.get(k, "")).startswith("s3://") for k in ("input_dir", "previous_run")
+    )
     if uses_s3:
         try:
             s3.check_endpoint()
@@ -279,8 +289,10 @@ def _main(args: argparse.Namespace, pool: kernels.KernelPool, kernel_log: Path) 
         return 1
     print(f"run {run_id} -> {run_dir}", flush=True)
     if others:
-        print(f"left alone in the run directory (not written by a run, never published): "
-              f"{', '.join(printable(o) for o in others)}")
+        print(
+            f"left alone in the run directory (not written by a run, never published): "
+            f"{', '.join(printable(o) for o in others)}"
+        )
     try:
         result = run(params, run_dir, run_id, pool)
         if params.get("publish_to"):

@@ -99,8 +99,10 @@ def check_endpoint() -> None:
             continue
         parts = urlsplit(value)
         if "@" in parts.netloc or parts.query or parts.fragment or parts.scheme not in ("http", "https"):
-            raise S3Error(f"{name}={redact(value)}: expected http(s)://host[:port] with no user, password or "
-                          "query (credentials come from the AWS chain)")
+            raise S3Error(
+                f"{name}={redact(value)}: expected http(s)://host[:port] with no user, password or "
+                "query (credentials come from the AWS chain)"
+            )
 
 
 @functools.cache
@@ -122,9 +124,17 @@ def _client_for(_env_key: tuple):
 def client():
     """The S3 client (cached per endpoint and region; credentials resolved by boto3's chain)."""
     load_env_file()
-    env_key = tuple(os.environ.get(k) for k in (
-        "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE",
-        "AWS_ACCESS_KEY_ID"))  # the key id only distinguishes cache entries; it is never shown
+    env_key = tuple(
+        os.environ.get(k)
+        for k in (
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_DEFAULT_REGION",
+            "AWS_REGION",
+            "AWS_PROFILE",
+            "AWS_ACCESS_KEY_ID",
+        )
+    )  # the key id only distinguishes cache entries; it is never shown
     return _client_for(env_key)
 
 
@@ -212,7 +222,8 @@ def is_missing(exc: BaseException) -> bool:
 
     return isinstance(exc, ClientError) and (
         exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
-        or exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchBucket", "404"))
+        or exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchBucket", "404")
+    )
 
 
 def bucket_exists(bucket: str) -> bool:
@@ -256,8 +267,12 @@ def copy(source: S3Uri, dest: S3Uri, metadata: dict[str, str]) -> None:
     s3 = client()
     try:
         s3.copy_object(
-            Bucket=dest.bucket, Key=dest.key, CopySource={"Bucket": source.bucket, "Key": source.key},
-            MetadataDirective="REPLACE", Metadata=metadata, ContentType=content_type(dest.key),
+            Bucket=dest.bucket,
+            Key=dest.key,
+            CopySource={"Bucket": source.bucket, "Key": source.key},
+            MetadataDirective="REPLACE",
+            Metadata=metadata,
+            ContentType=content_type(dest.key),
             ChecksumAlgorithm="SHA256",
         )
     except Exception as exc:
@@ -311,12 +326,13 @@ def put_bytes(uri: S3Uri, data: bytes, *, if_none_match: bool = False, if_match:
     if if_match:
         extra["IfMatch"] = if_match
     try:
-        out = client().put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type(uri.key),
-                                  **extra)
+        out = client().put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type(uri.key), **extra)
     except ClientError as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if status in (409, 412) or exc.response.get("Error", {}).get("Code") in (
-                "PreconditionFailed", "ConditionalRequestConflict"):
+            "PreconditionFailed",
+            "ConditionalRequestConflict",
+        ):
             raise PreconditionFailed(f"{uri}: changed by someone else") from None
         raise S3Error(describe_error(exc, str(uri))) from None
     except Exception as exc:

@@ -53,8 +53,11 @@ READERS = {".xlsx", ".csv", ".parquet"}
 # (a sniffer would take a row starting with # for a comment and drop it).
 CSV_OPTIONS = "all_varchar = true, delim = ',', quote = '\"', escape = '\"', comment = ''"
 # What a file's first bytes say it is, whatever its extension.
-MAGIC = {b"PK\x03\x04": "an xlsx workbook (zip)", b"PAR1": "a parquet file",
-         b"\xd0\xcf\x11\xe0": "an encrypted (password-protected) workbook or a legacy .xls file"}
+MAGIC = {
+    b"PK\x03\x04": "an xlsx workbook (zip)",
+    b"PAR1": "a parquet file",
+    b"\xd0\xcf\x11\xe0": "an encrypted (password-protected) workbook or a legacy .xls file",
+}
 
 
 def sniff(path: Path) -> str | None:
@@ -68,7 +71,9 @@ def check_format(path: Path, suffix: str, label: str) -> None:
     kind = sniff(path)
     expected = {".xlsx": MAGIC[b"PK\x03\x04"], ".parquet": MAGIC[b"PAR1"]}.get(suffix)
     if kind and kind.startswith("an encrypted"):
-        raise InputError(f"{label}: {kind}, not a readable {suffix[1:]} file: save it as a plain .xlsx without a password")
+        raise InputError(
+            f"{label}: {kind}, not a readable {suffix[1:]} file: save it as a plain .xlsx without a password"
+        )
     if expected and kind != expected:
         looks = f"it looks like {kind}" if kind else "its content does not start like one"
         raise InputError(f"{label}: not a valid {suffix} file ({looks}: wrong extension or corrupt file?)")
@@ -156,8 +161,9 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
             literal = db.literal_path(path)
             header = con.execute(f"select * from read_csv(?, header = false, {CSV_OPTIONS}) limit 1", [literal])
             check_header([h or "" for h in header.fetchall()[0]], label)
-            con.execute(f"create table {source.table} as select * from read_csv(?, header = true, {CSV_OPTIONS})",
-                        [literal])
+            con.execute(
+                f"create table {source.table} as select * from read_csv(?, header = true, {CSV_OPTIONS})", [literal]
+            )
         else:
             check_header(parquet_names(path, label), label)
             con.execute(f"create table {source.table} as select * from read_parquet(?)", [db.literal_path(path)])
@@ -173,8 +179,14 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
     if rows == 0:
         raise InputError(f"{label}: no data rows (headers only)")
     check_values(con, source, label)
-    info = {"name": source.name, "file": label, "uri": file.uri, "rows": rows, "columns": len(columns),
-            **file_fingerprint(path)}
+    info = {
+        "name": source.name,
+        "file": label,
+        "uri": file.uri,
+        "rows": rows,
+        "columns": len(columns),
+        **file_fingerprint(path),
+    }
     if file.etag is not None:
         info["etag"] = file.etag
     return info
@@ -202,41 +214,52 @@ def check_values(con: duckdb.DuckDBPyConnection, source: Source, label: str) -> 
         text = f"trim(cast({col} as varchar))"
         present = f"{col} is not null and {text} <> ''"
 
-        def first(where: str, params: list | None = None) -> tuple[int, Any]:
-            return con.execute(f"select count(*), any_value({col}) from {source.table} where {present} and ({where})",
-                               params or []).fetchall()[0]
+        def first(where: str, params: list | None = None, col: str = col, present: str = present) -> tuple[int, Any]:
+            sql = f"select count(*), any_value({col}) from {source.table} where {present} and ({where})"
+            return con.execute(sql, params or []).fetchall()[0]
 
         if kind in (TEXT, KEY):
             too_long, example = first(f"length(cast({col} as varchar)) > ?", [TEXT_LIMIT])
             if too_long:
-                raise InputError(f"{label}: column {column!r} has {too_long} value(s) longer than {TEXT_LIMIT:,} "
-                                 f"characters, Excel's cell limit (e.g. {str(example)[:40] + '…'!r})")
+                raise InputError(
+                    f"{label}: column {column!r} has {too_long} value(s) longer than {TEXT_LIMIT:,} "
+                    f"characters, Excel's cell limit (e.g. {str(example)[:40] + '…'!r})"
+                )
             continue
         if kind == ID:
             bad, example = first(f"not regexp_full_match({text}, ?)", [WHOLE_ID])
             if bad:
-                raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not whole-number ids "
-                                 f"(e.g. {example!r})")
+                raise InputError(
+                    f"{label}: column {column!r} has {bad} value(s) that are not whole-number ids (e.g. {example!r})"
+                )
             continue
         number = f"try_cast({text} as double)"
         not_finite, example = first(f"not regexp_full_match({text}, ?) and not isfinite({number})", [DECIMAL])
         if not_finite:
-            raise InputError(f"{label}: column {column!r} has {not_finite} value(s) that are not finite numbers "
-                             f"(NaN or infinity, e.g. {example!r})")
+            raise InputError(
+                f"{label}: column {column!r} has {not_finite} value(s) that are not finite numbers "
+                f"(NaN or infinity, e.g. {example!r})"
+            )
         bad, example = first(f"not regexp_full_match({text}, ?)", [DECIMAL])
         if bad:
             raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not numbers (e.g. {example!r})")
         huge, example = first(f"abs({number}) > ?", [NUMBER_LIMIT])
         if huge:
-            raise InputError(f"{label}: column {column!r} has {huge} value(s) beyond ±{NUMBER_LIMIT:,.0f} "
-                             f"(e.g. {example!r}): not a plausible {column}")
+            raise InputError(
+                f"{label}: column {column!r} has {huge} value(s) beyond ±{NUMBER_LIMIT:,.0f} "
+                f"(e.g. {example!r}): not a plausible {column}"
+            )
         if kind == COUNT:
             fraction, example = first(f"{number} <> floor({number})")
             if fraction:
-                raise InputError(f"{label}: column {column!r} has {fraction} value(s) that are not whole numbers "
-                                 f"(e.g. {example!r})")
+                raise InputError(
+                    f"{label}: column {column!r} has {fraction} value(s) that are not whole numbers (e.g. {example!r})"
+                )
 
-def ingest(con: duckdb.DuckDBPyConnection, input_dir: str, files: dict[str, str], run_dir: Path) -> list[dict[str, Any]]:
+
+def ingest(
+    con: duckdb.DuckDBPyConnection, input_dir: str, files: dict[str, str], run_dir: Path
+) -> list[dict[str, Any]]:
     """Load every source named in ``files`` (source name -> file name) from ``input_dir``."""
     from .storage import fetch_input
 

@@ -119,6 +119,8 @@ def fetch_previous_run(previous_run: str, run_dir: Path) -> tuple[dict[str, Any]
     if not isinstance(previous, dict):
         raise InputError(f"previous_run {previous_run}: its {paths.MANIFEST} is not a JSON object")
     if previous.get("status") != "succeeded":
-        raise InputError(f"previous_run {previous_run}: that run did not succeed (status "
-                         f"{printable(str(previous.get('status')))}): compare with the last good month")
+        raise InputError(
+            f"previous_run {previous_run}: that run did not succeed (status "
+            f"{printable(str(previous.get('status')))}): compare with the last good month"
+        )
     return previous, [str(folder / n) for n in EXTRACTIONS]

@@ -69,8 +69,12 @@ def _new_worksheet(wb: Workbook, sheet: Sheet, part: int):
     return ws
 
 
-def write_xlsx(path: str | os.PathLike, sheets: Sequence[Sheet | BulkSheet],
-               con: duckdb.DuckDBPyConnection | None = None, max_rows: int = EXCEL_MAX_ROWS) -> Path:
+def write_xlsx(
+    path: str | os.PathLike,
+    sheets: Sequence[Sheet | BulkSheet],
+    con: duckdb.DuckDBPyConnection | None = None,
+    max_rows: int = EXCEL_MAX_ROWS,
+) -> Path:
     """Write ``sheets`` into a new workbook at ``path`` (a temp file, then renamed).
 
     A :class:`Sheet` is streamed row by row with openpyxl; a :class:`BulkSheet` (a DuckDB
@@ -134,8 +138,7 @@ def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnectio
         count = min(per_sheet, total - first)
         if count <= 0:
             continue
-        template = con.execute(
-            f"select * exclude (_n) from {table} where _n = ?", [first + 1]).fetchall()[0]
+        template = con.execute(f"select * exclude (_n) from {table} where _n = ?", [first + 1]).fetchall()[0]
         ws.append(_cells(ws, template, [sheet.formats.get(c) for c in names]))
         fills.append(bulk_xlsx.Fill(f"xl/worksheets/sheet{len(wb.worksheets)}.xml", columns, first, count, table))
     return fills
@@ -158,8 +161,9 @@ def write_csv(con: duckdb.DuckDBPyConnection, sql: str, path: str | os.PathLike)
     """Write a query's result as a comma-separated UTF-8 CSV with a BOM (so Excel reads the
     accents), in one pass; every text column goes through ``safe_text`` (see :mod:`cells`)."""
     columns = bulk_xlsx.columns_of(con, sql)
-    select = ", ".join(f"safe_text({db.ident(c)}) as {db.ident(c)}" if t.upper() == "VARCHAR" else db.ident(c)
-                       for c, t in columns)
+    select = ", ".join(
+        f"safe_text({db.ident(c)}) as {db.ident(c)}" if t.upper() == "VARCHAR" else db.ident(c) for c, t in columns
+    )
     sql = f"select {select} from ({sql})"
     path = Path(path)
     with paths.atomic_path(path) as tmp, open(tmp, "wb") as out:

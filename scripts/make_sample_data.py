@@ -28,6 +28,7 @@ same cell values, and the files are written byte-stable (fixed timestamps).
 
 Usage: python scripts/make_sample_data.py [--out DIR] [--seed 42] [--products 800]
 """
+
 import argparse
 import re
 import unicodedata
@@ -44,31 +45,113 @@ GIFT_SKU = "bon-cadeau-25-euros"
 N_ORPHAN_LINKS, N_NO_SKU, N_VARIANTS, N_TAIL, N_CONTRADICTIONS = 20, 2, 3, 30, 6
 
 WEB_COLUMNS = [
-    "sku", "virtual", "downloadable", "rating_count", "average_rating", "total_sales",
-    "tax_status", "tax_class", "post_author", "post_date", "post_date_gmt",
-    "post_content", "post_title", "post_excerpt", "post_status", "comment_status",
-    "ping_status", "post_password", "post_name", "post_modified", "post_modified_gmt",
-    "post_content_filtered", "post_parent", "guid", "menu_order", "post_type",
-    "post_mime_type", "comment_count",
+    "sku",
+    "virtual",
+    "downloadable",
+    "rating_count",
+    "average_rating",
+    "total_sales",
+    "tax_status",
+    "tax_class",
+    "post_author",
+    "post_date",
+    "post_date_gmt",
+    "post_content",
+    "post_title",
+    "post_excerpt",
+    "post_status",
+    "comment_status",
+    "ping_status",
+    "post_password",
+    "post_name",
+    "post_modified",
+    "post_modified_gmt",
+    "post_content_filtered",
+    "post_parent",
+    "guid",
+    "menu_order",
+    "post_type",
+    "post_mime_type",
+    "comment_count",
 ]
-ESTATES = ["Château Lafleur-Gazin", "Château de la Rivière", "Domaine des Côtes Rôties",
-           "Domaine Saint-Préfert", "Château Belle-Écluse", "Domaine du Pêcher",
-           "Maison Béchard", "Domaine de l'Hôpital", "Château Garçon", "Domaine Clos Rougeard",
-           "Château Haut-Bergère", "Domaine François Villard", "Clos des Fées",
-           "Domaine Mélanie Pfister", "Château Ollieux Romanis", "Domaine Hélène Thibault"]
-APPELLATIONS = ["Saint-Émilion Grand Cru", "Côte-Rôtie", "Châteauneuf-du-Pape", "Pessac-Léognan",
-                "Crozes-Hermitage", "Côtes du Rhône", "Sancerre", "Pouilly-Fumé", "Chablis Premier Cru",
-                "Alsace Riesling", "Corbières", "Bandol", "Saumur-Champigny", "Gigondas",
-                "Mâcon-Villages", "Vouvray", "Côtes de Provence rosé", "Crémant de Loire"]
-CUVEES = ["Cuvée Prestige", "Les Vieilles Vignes", "Cuvée Léa", "La Réserve", "L'Âme du Terroir",
-          "Les Garrigues", "Cuvée Français", "Clos du Maître"]
+ESTATES = [
+    "Château Lafleur-Gazin",
+    "Château de la Rivière",
+    "Domaine des Côtes Rôties",
+    "Domaine Saint-Préfert",
+    "Château Belle-Écluse",
+    "Domaine du Pêcher",
+    "Maison Béchard",
+    "Domaine de l'Hôpital",
+    "Château Garçon",
+    "Domaine Clos Rougeard",
+    "Château Haut-Bergère",
+    "Domaine François Villard",
+    "Clos des Fées",
+    "Domaine Mélanie Pfister",
+    "Château Ollieux Romanis",
+    "Domaine Hélène Thibault",
+]
+APPELLATIONS = [
+    "Saint-Émilion Grand Cru",
+    "Côte-Rôtie",
+    "Châteauneuf-du-Pape",
+    "Pessac-Léognan",
+    "Crozes-Hermitage",
+    "Côtes du Rhône",
+    "Sancerre",
+    "Pouilly-Fumé",
+    "Chablis Premier Cru",
+    "Alsace Riesling",
+    "Corbières",
+    "Bandol",
+    "Saumur-Champigny",
+    "Gigondas",
+    "Mâcon-Villages",
+    "Vouvray",
+    "Côtes de Provence rosé",
+    "Crémant de Loire",
+]
+CUVEES = [
+    "Cuvée Prestige",
+    "Les Vieilles Vignes",
+    "Cuvée Léa",
+    "La Réserve",
+    "L'Âme du Terroir",
+    "Les Garrigues",
+    "Cuvée Français",
+    "Clos du Maître",
+]
 NON_LATIN_TITLES = ["Saké Dassai 45 純米大吟醸 Junmai Daiginjo", "Κτήμα Γεροβασιλείου Malagousia 2018"]
-NOTE_STYLES = ["Un vin élégant", "Une cuvée gourmande", "Un vin puissant", "Un blanc tendu",
-               "Un rouge soyeux", "Une bouteille généreuse"]
-NOTE_AROMAS = ["fruits noirs", "cerise", "pêche blanche", "agrumes", "violette", "épices douces",
-               "réglisse", "fleurs blanches", "sous-bois", "fruits rouges", "miel", "poivre"]
-NOTE_FINISHES = ["une finale fraîche et saline", "des tanins fondus", "une belle longueur",
-                 "une bouche ample et veloutée", "une minéralité ciselée"]
+NOTE_STYLES = [
+    "Un vin élégant",
+    "Une cuvée gourmande",
+    "Un vin puissant",
+    "Un blanc tendu",
+    "Un rouge soyeux",
+    "Une bouteille généreuse",
+]
+NOTE_AROMAS = [
+    "fruits noirs",
+    "cerise",
+    "pêche blanche",
+    "agrumes",
+    "violette",
+    "épices douces",
+    "réglisse",
+    "fleurs blanches",
+    "sous-bois",
+    "fruits rouges",
+    "miel",
+    "poivre",
+]
+NOTE_FINISHES = [
+    "une finale fraîche et saline",
+    "des tanins fondus",
+    "une belle longueur",
+    "une bouche ample et veloutée",
+    "une minéralité ciselée",
+]
 
 
 def slugify(text):
@@ -92,8 +175,7 @@ def make_titles(rng, n):
 
 def tasting_note(rng):
     aromas = rng.choice(NOTE_AROMAS, size=2, replace=False)
-    return (f"{rng.choice(NOTE_STYLES)} aux arômes de {aromas[0]} et de {aromas[1]}, "
-            f"avec {rng.choice(NOTE_FINISHES)}.")
+    return f"{rng.choice(NOTE_STYLES)} aux arômes de {aromas[0]} et de {aromas[1]}, avec {rng.choice(NOTE_FINISHES)}."
 
 
 def make_keys(rng, n):
@@ -103,11 +185,11 @@ def make_keys(rng, n):
     order = rng.permutation(n)
     n_blank = round(n * 0.11)
     blank = order[:n_blank]  # the next N_ORPHAN_LINKS keep an id_web with no web product
-    linked = order[n_blank + N_ORPHAN_LINKS:]
+    linked = order[n_blank + N_ORPHAN_LINKS :]
     id_web = np.array(web_ints, dtype=object)
     id_web[blank] = None
     id_web[linked[0]] = GIFT_SKU
-    for i in linked[1:1 + N_VARIANTS]:
+    for i in linked[1 : 1 + N_VARIANTS]:
         id_web[i] = f"{id_web[i]}-1"
     return product_ids, id_web, linked
 
@@ -122,18 +204,24 @@ def make_erp(rng, product_ids, linked):
     price[linked[0]] = 25.0  # the gift card
     instock = rng.random(n) >= 0.23
     quantity = np.where(instock, 1 + rng.negative_binomial(1, 0.05, n), 0)
-    erp = pd.DataFrame({"product_id": product_ids, "onsale_web": onsale, "price": price.round(1),
-                        "stock_quantity": quantity,
-                        "stock_status": np.where(instock, "instock", "outofstock")})
+    erp = pd.DataFrame(
+        {
+            "product_id": product_ids,
+            "onsale_web": onsale,
+            "price": price.round(1),
+            "stock_quantity": quantity,
+            "stock_status": np.where(instock, "instock", "outofstock"),
+        }
+    )
     # Defects: bad prices, negative stocks, statuses contradicting quantities.
     normal = np.setdiff1d(np.arange(n), np.append(tail, linked[0]))
     bad = rng.choice(normal, size=4 + N_CONTRADICTIONS, replace=False)
     erp.loc[bad[0], "price"], erp.loc[bad[1], "price"] = -12.5, 0.0
     erp.loc[bad[2:4], ["stock_quantity", "stock_status"]] = [[-3, "outofstock"], [-1, "outofstock"]]
     half = N_CONTRADICTIONS // 2
-    erp.loc[bad[4:4 + half], ["stock_quantity", "stock_status"]] = [0, "instock"]
-    erp.loc[bad[4 + half:], "stock_status"] = "outofstock"
-    erp.loc[bad[4 + half:], "stock_quantity"] = rng.integers(1, 40, N_CONTRADICTIONS - half)
+    erp.loc[bad[4 : 4 + half], ["stock_quantity", "stock_status"]] = [0, "instock"]
+    erp.loc[bad[4 + half :], "stock_status"] = "outofstock"
+    erp.loc[bad[4 + half :], "stock_quantity"] = rng.integers(1, 40, N_CONTRADICTIONS - half)
     return erp
 
 
@@ -160,17 +248,38 @@ def make_web(rng, skus):
         slug = slugify(title)
         seen[slug] = seen.get(slug, 0) + 1
         slugs.append(slug if seen[slug] == 1 else f"{slug}-{seen[slug]}")
-    products = pd.DataFrame({
-        "sku": pd.Series(skus, dtype=object), "virtual": 0, "downloadable": 0, "rating_count": 0,
-        "average_rating": 0.0, "total_sales": sales, "tax_status": "taxable", "tax_class": None,
-        "post_author": 2, "post_date": posted, "post_date_gmt": posted_gmt, "post_content": None,
-        "post_title": titles, "post_excerpt": [tasting_note(rng) for _ in range(n)],
-        "post_status": "publish", "comment_status": "closed", "ping_status": "closed",
-        "post_password": None, "post_name": slugs, "post_modified": modified,
-        "post_modified_gmt": modified_gmt, "post_content_filtered": None, "post_parent": 0,
-        "guid": [f"https://www.example.com/?post_type=product&p={s}" for s in skus],
-        "menu_order": 0, "post_type": "product", "post_mime_type": None, "comment_count": 0,
-    })
+    products = pd.DataFrame(
+        {
+            "sku": pd.Series(skus, dtype=object),
+            "virtual": 0,
+            "downloadable": 0,
+            "rating_count": 0,
+            "average_rating": 0.0,
+            "total_sales": sales,
+            "tax_status": "taxable",
+            "tax_class": None,
+            "post_author": 2,
+            "post_date": posted,
+            "post_date_gmt": posted_gmt,
+            "post_content": None,
+            "post_title": titles,
+            "post_excerpt": [tasting_note(rng) for _ in range(n)],
+            "post_status": "publish",
+            "comment_status": "closed",
+            "ping_status": "closed",
+            "post_password": None,
+            "post_name": slugs,
+            "post_modified": modified,
+            "post_modified_gmt": modified_gmt,
+            "post_content_filtered": None,
+            "post_parent": 0,
+            "guid": [f"https://www.example.com/?post_type=product&p={s}" for s in skus],
+            "menu_order": 0,
+            "post_type": "product",
+            "post_mime_type": None,
+            "comment_count": 0,
+        }
+    )
     images = products[products["sku"].notna()].copy()
     images["post_excerpt"] = None
     images["post_status"] = "inherit"
@@ -194,8 +303,9 @@ def write_xlsx(df, path):
         for name, data in entries:
             if name == "docProps/core.xml":
                 data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
-            zout.writestr(zipfile.ZipInfo(name, date_time=FIXED_STAMP.timetuple()[:6]), data,
-                          compress_type=zipfile.ZIP_DEFLATED)
+            zout.writestr(
+                zipfile.ZipInfo(name, date_time=FIXED_STAMP.timetuple()[:6]), data, compress_type=zipfile.ZIP_DEFLATED
+            )
 
 
 def print_summary(erp, liaison, web):
@@ -205,8 +315,11 @@ def print_summary(erp, liaison, web):
     id_web = liaison["id_web"].dropna()
     z = (erp["price"] - erp["price"].mean()) / erp["price"].std()
     counts = {
-        "erp rows": len(erp), "liaison rows": len(liaison), "web rows": len(web),
-        "web product rows": len(products), "web attachment rows": int((web["post_type"] == "attachment").sum()),
+        "erp rows": len(erp),
+        "liaison rows": len(liaison),
+        "web rows": len(web),
+        "web product rows": len(products),
+        "web attachment rows": int((web["post_type"] == "attachment").sum()),
         "web blank rows": int(web.isna().all(axis=1).sum()),
         "text skus (product rows)": int(is_text(products["sku"]).sum()),
         "text id_web": int(is_text(id_web).sum()),
@@ -215,8 +328,10 @@ def print_summary(erp, liaison, web):
         "web products without sku": int(products["sku"].isna().sum()),
         "price < 0 / == 0": f"{int((erp['price'] < 0).sum())} / {int((erp['price'] == 0).sum())}",
         "negative stock_quantity": int((erp["stock_quantity"] < 0).sum()),
-        "stock_status contradictions": int(((erp["stock_status"] == "instock") & (erp["stock_quantity"] <= 0)).sum()
-                                           + ((erp["stock_status"] == "outofstock") & (erp["stock_quantity"] > 0)).sum()),
+        "stock_status contradictions": int(
+            ((erp["stock_status"] == "instock") & (erp["stock_quantity"] <= 0)).sum()
+            + ((erp["stock_status"] == "outofstock") & (erp["stock_quantity"] > 0)).sum()
+        ),
         "erp prices with z-score > 2": int((z > 2).sum()),
     }
     for name, value in counts.items():

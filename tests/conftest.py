@@ -45,6 +45,7 @@ def sample_run(tmp_path_factory) -> Path:
 
 # --- tiny fixtures -------------------------------------------------------------------
 
+
 def erp_frame(rows=None) -> pd.DataFrame:
     rows = rows or [
         (1, 1, 10.0, 5, "instock"),
@@ -79,9 +80,11 @@ def make_sources(tmp_path):
     def make(erp=None, web=None, liaison=None, fmt="xlsx", folder="in") -> Path:
         out = tmp_path / folder
         out.mkdir(exist_ok=True)
-        frames = {"erp": erp if erp is not None else erp_frame(),
-                  "web": web if web is not None else web_frame(),
-                  "liaison": liaison if liaison is not None else liaison_frame()}
+        frames = {
+            "erp": erp if erp is not None else erp_frame(),
+            "web": web if web is not None else web_frame(),
+            "liaison": liaison if liaison is not None else liaison_frame(),
+        }
         for name, df in frames.items():
             path = out / f"{name}.{fmt}"
             if fmt == "xlsx":
@@ -134,8 +137,9 @@ def s3_env(s3_server, monkeypatch, tmp_path):
 def boto3_client(endpoint: str, key: str = S3_TEST_KEY, secret: str = S3_TEST_SECRET):
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
-                        region_name="us-east-1")
+    return boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
 
 
 @pytest.fixture

@@ -81,8 +81,9 @@ def copy_namespace_files(source: Path, dest: Path, task: dict) -> list[str]:
     ns = task.get("namespaceFiles") or {}
     if not ns.get("enabled"):
         return []
-    tracked = subprocess.run(["git", "ls-files"], cwd=source, capture_output=True, text=True,
-                             check=True).stdout.splitlines()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=source, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     include, exclude = ns.get("include") or ["**"], ns.get("exclude") or []
     copied = []
     for rel in tracked:
@@ -93,9 +94,17 @@ def copy_namespace_files(source: Path, dest: Path, task: dict) -> list[str]:
     return copied
 
 
-def run_commands_task(flow: dict, task: dict, namespace_source: Path, working_dir: Path, *,
-                      secrets: dict[str, str], base_env: dict[str, str],
-                      before_commands: list[str] | None = None, timeout: float = 900) -> TaskRun:
+def run_commands_task(
+    flow: dict,
+    task: dict,
+    namespace_source: Path,
+    working_dir: Path,
+    *,
+    secrets: dict[str, str],
+    base_env: dict[str, str],
+    before_commands: list[str] | None = None,
+    timeout: float = 900,
+) -> TaskRun:
     working_dir.mkdir(parents=True)
     copy_namespace_files(namespace_source, working_dir, task)
     variables = flow.get("variables") or {}
@@ -105,8 +114,9 @@ def run_commands_task(flow: dict, task: dict, namespace_source: Path, working_di
     before = task.get("beforeCommands") or [] if before_commands is None else before_commands
     commands = [render(c, secrets, variables, working_dir) for c in [*before, *task["commands"]]]
     script = "set -e\n" + "\n".join(commands)
-    proc = subprocess.run(["/bin/sh", "-c", script], cwd=working_dir, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        ["/bin/sh", "-c", script], cwd=working_dir, env=env, capture_output=True, text=True, timeout=timeout
+    )
     run = TaskRun(proc.returncode, proc.stdout, proc.stderr, working_dir)
     for line in proc.stdout.splitlines():
         if m := re.fullmatch(r"::(\{.*\})::", line.strip()):

@@ -16,9 +16,11 @@ from tests.conftest import SAMPLE_DIR, erp_frame, keys, liaison_frame, run_pipel
 
 
 def tiny(folder: Path, erp=None, web=None, liaison=None) -> None:
-    for name, df in {"erp": erp if erp is not None else erp_frame(),
-                     "web": web if web is not None else web_frame(),
-                     "liaison": liaison if liaison is not None else liaison_frame()}.items():
+    for name, df in {
+        "erp": erp if erp is not None else erp_frame(),
+        "web": web if web is not None else web_frame(),
+        "liaison": liaison if liaison is not None else liaison_frame(),
+    }.items():
         df.to_excel(folder / f"{name}.xlsx", index=False)
 
 
@@ -101,8 +103,12 @@ def nothing_joins(d):
 
 def invalid_utf8_csv(d):
     tiny(d)
-    (d / "erp.csv").write_bytes("product_id,onsale_web,price,stock_quantity,stock_status\n1,1,9.5,3,instock\n"
-                                "2,1,4,0,\xe9puis\xe9\n".encode("latin-1") * 1)
+    (d / "erp.csv").write_bytes(
+        "product_id,onsale_web,price,stock_quantity,stock_status\n1,1,9.5,3,instock\n2,1,4,0,\xe9puis\xe9\n".encode(
+            "latin-1"
+        )
+        * 1
+    )
 
 
 def corrupt_parquet(d):
@@ -115,6 +121,7 @@ def price_cell(text):
         erp = erp_frame().astype({"price": object})
         erp.loc[1, "price"] = text  # a text cell, as an export holding 'NaN' has
         tiny(d, erp=erp)
+
     return breaker
 
 
@@ -155,8 +162,9 @@ def title_too_long(d):
 
 def duplicate_csv_column(d):
     tiny(d)
-    (d / "erp.csv").write_text("product_id,onsale_web,price,stock_quantity,stock_status,price\n"
-                               "1,1,10,5,instock,12\n2,1,20,0,outofstock,22\n")
+    (d / "erp.csv").write_text(
+        "product_id,onsale_web,price,stock_quantity,stock_status,price\n1,1,10,5,instock,12\n2,1,20,0,outofstock,22\n"
+    )
 
 
 def duplicate_column_other_case(d):
@@ -169,8 +177,10 @@ def duplicate_parquet_column(d):
 
     tiny(d)
     links = liaison_frame()
-    table = pa.table([pa.array(links["product_id"]), pa.array(links["id_web"]), pa.array(links["id_web"])],
-                     names=["product_id", "id_web", "id_web"])
+    table = pa.table(
+        [pa.array(links["product_id"]), pa.array(links["id_web"]), pa.array(links["id_web"])],
+        names=["product_id", "id_web", "id_web"],
+    )
     pq.write_table(table, d / "liaison.parquet")
 
 
@@ -188,8 +198,10 @@ def id_in_hex(d):
 
 def number_with_underscores(d):
     tiny(d)
-    (d / "erp.csv").write_text("product_id,onsale_web,price,stock_quantity,stock_status\n1,1,1_000,5,instock\n"
-                               "2,1,20,0,outofstock\n3,1,30,2,instock\n4,1,100,1,instock\n")
+    (d / "erp.csv").write_text(
+        "product_id,onsale_web,price,stock_quantity,stock_status\n1,1,1_000,5,instock\n"
+        "2,1,20,0,outofstock\n3,1,30,2,instock\n4,1,100,1,instock\n"
+    )
 
 
 def stock_with_a_fraction(d):
@@ -198,70 +210,213 @@ def stock_with_a_fraction(d):
 
 def header_with_escapes(d):
     tiny(d)  # a header cell that would erase the error line on a terminal and print a fake one
-    (d / "erp.csv").write_text("product_id,onsale_web,\x1b[2K\x1b[1Gdone: 4 products,stock_quantity,stock_status\n"
-                               "1,1,10,5,instock\n")
+    (d / "erp.csv").write_text(
+        "product_id,onsale_web,\x1b[2K\x1b[1Gdone: 4 products,stock_quantity,stock_status\n1,1,10,5,instock\n"
+    )
 
 
 CASES = [  # id, break the inputs, extra --set, failed step, message
     ("file-missing", missing_file, [], "01_ingestion", "InputError: web.xlsx: file not found in "),
-    ("corrupt", corrupt, [], "01_ingestion", "InputError: erp.xlsx: not a valid .xlsx file (its content does not start like one"),
-    ("truncated", truncated, [], "01_ingestion", "InputError: web.xlsx: not a readable xlsx workbook (corrupt or truncated"),
+    (
+        "corrupt",
+        corrupt,
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: not a valid .xlsx file (its content does not start like one",
+    ),
+    (
+        "truncated",
+        truncated,
+        [],
+        "01_ingestion",
+        "InputError: web.xlsx: not a readable xlsx workbook (corrupt or truncated",
+    ),
     ("csv-named-xlsx", csv_named_xlsx, [], "01_ingestion", "InputError: liaison.xlsx: not a valid .xlsx file"),
-    ("xlsx-named-csv", xlsx_named_csv, ["erp_file=erp.csv"], "01_ingestion",
-     "InputError: erp.csv: not CSV text (it looks like an xlsx workbook (zip): wrong extension?)"),
-    ("encrypted", encrypted, [], "01_ingestion",
-     "InputError: erp.xlsx: an encrypted (password-protected) workbook or a legacy .xls file"),
+    (
+        "xlsx-named-csv",
+        xlsx_named_csv,
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: not CSV text (it looks like an xlsx workbook (zip): wrong extension?)",
+    ),
+    (
+        "encrypted",
+        encrypted,
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: an encrypted (password-protected) workbook or a legacy .xls file",
+    ),
     ("empty-file", empty_file, [], "01_ingestion", "InputError: liaison.xlsx: the file is empty (0 bytes)"),
     ("headers-only", headers_only, [], "01_ingestion", "InputError: erp.xlsx: no data rows (headers only)"),
     ("empty-sheet", empty_sheet, [], "01_ingestion", "InputError: web.xlsx: the first sheet is empty (no header row)"),
-    ("renamed-column", renamed_column, [], "01_ingestion",
-     "InputError: erp.xlsx: missing required column(s) 'price' (found: product_id, onsale_web, prix, stock_quantity"),
-    ("price-abc", price_not_a_number, [], "01_ingestion",
-     "InputError: erp.xlsx: column 'price' has 1 value(s) that are not numbers (e.g. 'abc')"),
-    ("id-not-a-number", id_not_a_number, [], "01_ingestion",
-     "InputError: liaison.xlsx: column 'product_id' has 1 value(s) that are not whole-number ids (e.g. 'P-2')"),
-    ("invalid-utf8-csv", invalid_utf8_csv, ["erp_file=erp.csv"], "01_ingestion",
-     "InputError: erp.csv: not a readable csv file ("),
-    ("corrupt-parquet", corrupt_parquet, ["web_file=web.parquet"], "01_ingestion",
-     "InputError: web.parquet: not a readable parquet file ("),
-    ("conflicting-key", conflicting_key, [], "02_cleaning_tests",
-     "CheckFailed: blocking data-quality check(s) failed: erp.xlsx: erp_product_id_unique (1 row; expected: "),
-    ("no-web-products", no_web_products, [], "02_cleaning_tests",
-     "web.xlsx: web_has_products (1 row; expected: the web export has at least one product row"),
-    ("nothing-joins", nothing_joins, [], "02_cleaning_tests",
-     "liaison.xlsx: join_not_empty (1 row; expected: at least one web product reaches an ERP product"),
-    ("price-NaN", price_cell("NaN"), [], "01_ingestion",
-     "InputError: erp.xlsx: column 'price' has 1 value(s) that are not finite numbers (NaN or infinity, e.g. 'NaN')"),
-    ("price-inf", price_cell("inf"), [], "01_ingestion",
-     "InputError: erp.xlsx: column 'price' has 1 value(s) that are not finite numbers (NaN or infinity, e.g. 'inf')"),
-    ("price-1e308", price_cell("1e308"), [], "01_ingestion",
-     "InputError: erp.xlsx: column 'price' has 1 value(s) beyond ±1,000,000,000,000 (e.g. '1e308')"),
-    ("sales-Infinity-csv", sales_infinity_csv, ["web_file=web.csv"], "01_ingestion",
-     "InputError: web.csv: column 'total_sales' has 1 value(s) that are not finite numbers"),
-    ("price-NaN-parquet", price_nan_parquet, ["erp_file=erp.parquet"], "01_ingestion",
-     "InputError: erp.parquet: column 'price' has 2 value(s) that are not finite numbers"),
-    ("stock-3e15", stock_beyond_any_stock, [], "01_ingestion",
-     "InputError: erp.xlsx: column 'stock_quantity' has 1 value(s) beyond ±1,000,000,000,000"),
-    ("title-40k-chars", title_too_long, ["web_file=web.parquet"], "01_ingestion",
-     "InputError: web.parquet: column 'post_title' has 1 value(s) longer than 32,767 characters"),
-    ("duplicate-csv-column", duplicate_csv_column, ["erp_file=erp.csv"], "01_ingestion",
-     "InputError: erp.csv: duplicate column name(s) 'price' in the header row"),
-    ("duplicate-column-other-case", duplicate_column_other_case, [], "01_ingestion",
-     "InputError: erp.xlsx: duplicate column name(s) 'Price' in the header row"),
-    ("duplicate-parquet-column", duplicate_parquet_column, ["liaison_file=liaison.parquet"], "01_ingestion",
-     "InputError: liaison.parquet: duplicate column name(s) 'id_web' in the header row"),
-    ("id-written-twice", id_written_twice, ["erp_file=erp.csv"], "02_cleaning_tests",
-     "erp.csv: erp_product_id_unique (1 row; expected: each ERP product_id appears once"),
-    ("id-in-hex", id_in_hex, ["liaison_file=liaison.csv"], "01_ingestion",
-     "InputError: liaison.csv: column 'product_id' has 1 value(s) that are not whole-number ids (e.g. '0x2')"),
-    ("number-with-underscores", number_with_underscores, ["erp_file=erp.csv"], "01_ingestion",
-     "InputError: erp.csv: column 'price' has 1 value(s) that are not numbers (e.g. '1_000')"),
-    ("stock-with-a-fraction", stock_with_a_fraction, [], "01_ingestion",
-     "InputError: erp.xlsx: column 'stock_quantity' has 1 value(s) that are not whole numbers (e.g. '2.7')"),
-    ("header-with-escapes", header_with_escapes, ["erp_file=erp.csv"], "01_ingestion",
-     "InputError: erp.csv: missing required column(s) 'price' (found: product_id, onsale_web, \\x1b[2K\\x1b[1Gdone"),
-    ("negative-sales", negative_sales, [], "02_cleaning_tests",
-     "web.xlsx: web_total_sales_negative (1 row; expected: no web product has negative total_sales"),
+    (
+        "renamed-column",
+        renamed_column,
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: missing required column(s) 'price' (found: product_id, onsale_web, prix, stock_quantity",
+    ),
+    (
+        "price-abc",
+        price_not_a_number,
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: column 'price' has 1 value(s) that are not numbers (e.g. 'abc')",
+    ),
+    (
+        "id-not-a-number",
+        id_not_a_number,
+        [],
+        "01_ingestion",
+        "InputError: liaison.xlsx: column 'product_id' has 1 value(s) that are not whole-number ids (e.g. 'P-2')",
+    ),
+    (
+        "invalid-utf8-csv",
+        invalid_utf8_csv,
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: not a readable csv file (",
+    ),
+    (
+        "corrupt-parquet",
+        corrupt_parquet,
+        ["web_file=web.parquet"],
+        "01_ingestion",
+        "InputError: web.parquet: not a readable parquet file (",
+    ),
+    (
+        "conflicting-key",
+        conflicting_key,
+        [],
+        "02_cleaning_tests",
+        "CheckFailed: blocking data-quality check(s) failed: erp.xlsx: erp_product_id_unique (1 row; expected: ",
+    ),
+    (
+        "no-web-products",
+        no_web_products,
+        [],
+        "02_cleaning_tests",
+        "web.xlsx: web_has_products (1 row; expected: the web export has at least one product row",
+    ),
+    (
+        "nothing-joins",
+        nothing_joins,
+        [],
+        "02_cleaning_tests",
+        "liaison.xlsx: join_not_empty (1 row; expected: at least one web product reaches an ERP product",
+    ),
+    (
+        "price-NaN",
+        price_cell("NaN"),
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: column 'price' has 1 value(s) that are not finite numbers (NaN or infinity, e.g. 'NaN')",
+    ),
+    (
+        "price-inf",
+        price_cell("inf"),
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: column 'price' has 1 value(s) that are not finite numbers (NaN or infinity, e.g. 'inf')",
+    ),
+    (
+        "price-1e308",
+        price_cell("1e308"),
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: column 'price' has 1 value(s) beyond ±1,000,000,000,000 (e.g. '1e308')",
+    ),
+    (
+        "sales-Infinity-csv",
+        sales_infinity_csv,
+        ["web_file=web.csv"],
+        "01_ingestion",
+        "InputError: web.csv: column 'total_sales' has 1 value(s) that are not finite numbers",
+    ),
+    (
+        "price-NaN-parquet",
+        price_nan_parquet,
+        ["erp_file=erp.parquet"],
+        "01_ingestion",
+        "InputError: erp.parquet: column 'price' has 2 value(s) that are not finite numbers",
+    ),
+    (
+        "stock-3e15",
+        stock_beyond_any_stock,
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: column 'stock_quantity' has 1 value(s) beyond ±1,000,000,000,000",
+    ),
+    (
+        "title-40k-chars",
+        title_too_long,
+        ["web_file=web.parquet"],
+        "01_ingestion",
+        "InputError: web.parquet: column 'post_title' has 1 value(s) longer than 32,767 characters",
+    ),
+    (
+        "duplicate-csv-column",
+        duplicate_csv_column,
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: duplicate column name(s) 'price' in the header row",
+    ),
+    (
+        "duplicate-column-other-case",
+        duplicate_column_other_case,
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: duplicate column name(s) 'Price' in the header row",
+    ),
+    (
+        "duplicate-parquet-column",
+        duplicate_parquet_column,
+        ["liaison_file=liaison.parquet"],
+        "01_ingestion",
+        "InputError: liaison.parquet: duplicate column name(s) 'id_web' in the header row",
+    ),
+    (
+        "id-written-twice",
+        id_written_twice,
+        ["erp_file=erp.csv"],
+        "02_cleaning_tests",
+        "erp.csv: erp_product_id_unique (1 row; expected: each ERP product_id appears once",
+    ),
+    (
+        "id-in-hex",
+        id_in_hex,
+        ["liaison_file=liaison.csv"],
+        "01_ingestion",
+        "InputError: liaison.csv: column 'product_id' has 1 value(s) that are not whole-number ids (e.g. '0x2')",
+    ),
+    (
+        "number-with-underscores",
+        number_with_underscores,
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: column 'price' has 1 value(s) that are not numbers (e.g. '1_000')",
+    ),
+    (
+        "stock-with-a-fraction",
+        stock_with_a_fraction,
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: column 'stock_quantity' has 1 value(s) that are not whole numbers (e.g. '2.7')",
+    ),
+    (
+        "header-with-escapes",
+        header_with_escapes,
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: missing required column(s) 'price' (found: product_id, onsale_web, \\x1b[2K\\x1b[1Gdone",
+    ),
+    (
+        "negative-sales",
+        negative_sales,
+        [],
+        "02_cleaning_tests",
+        "web.xlsx: web_total_sales_negative (1 row; expected: no web product has negative total_sales",
+    ),
 ]
 
 
@@ -292,28 +447,49 @@ def test_bad_input(case_id, breaker, sets, step, message, tmp_path, bucket, s3_e
 
     published = keys(client, name, "BottleNeck/")
     assert [k for k in published if "/runs/" not in k] == []  # nothing at the fixed keys
-    archived = json.loads(client.get_object(Bucket=name, Key=f"BottleNeck/runs/{manifest['run_id']}/manifest.json")
-                          ["Body"].read())
+    archived = json.loads(
+        client.get_object(Bucket=name, Key=f"BottleNeck/runs/{manifest['run_id']}/manifest.json")["Body"].read()
+    )
     assert archived["status"] == "failed"
 
 
 # --- parameters carrying credentials or escaping input_dir: refused before any work ----------
 
-@pytest.mark.parametrize("setting, shown", [
-    ("input_dir=s3://AKIASECRETKEYID:secretvalue@{bucket}/in/", "parameter input_dir: expected s3://bucket/prefix/"),
-    ("previous_run=s3://AKIASECRETKEYID:secretvalue@{bucket}/BottleNeck/manifest.json",
-     "parameter previous_run: expected s3://bucket/prefix/"),
-    ("previous_run=https://{bucket}.s3.amazonaws.com/m.json?X-Amz-Credential=AKIASECRETKEYID&X-Amz-Signature=secretvalue",
-     "parameter previous_run: unsupported location scheme 'https'"),
-    ("input_dir=https://user:secretvalue@example.org/exports/", "parameter input_dir: unsupported location scheme"),
-    ("erp_file=/etc/passwd", "parameter erp_file: expected a file name inside input_dir"),
-    ("web_file=../../../tmp/web.xlsx", "parameter web_file: expected a file name inside input_dir"),
-])
+
+@pytest.mark.parametrize(
+    "setting, shown",
+    [
+        (
+            "input_dir=s3://AKIASECRETKEYID:secretvalue@{bucket}/in/",
+            "parameter input_dir: expected s3://bucket/prefix/",
+        ),
+        (
+            "previous_run=s3://AKIASECRETKEYID:secretvalue@{bucket}/BottleNeck/manifest.json",
+            "parameter previous_run: expected s3://bucket/prefix/",
+        ),
+        (
+            "previous_run=https://{bucket}.s3.amazonaws.com/m.json?X-Amz-Credential=AKIASECRETKEYID&X-Amz-Signature=secretvalue",
+            "parameter previous_run: unsupported location scheme 'https'",
+        ),
+        ("input_dir=https://user:secretvalue@example.org/exports/", "parameter input_dir: unsupported location scheme"),
+        ("erp_file=/etc/passwd", "parameter erp_file: expected a file name inside input_dir"),
+        ("web_file=../../../tmp/web.xlsx", "parameter web_file: expected a file name inside input_dir"),
+    ],
+)
 def test_hostile_parameters_are_refused_before_any_work(setting, shown, tmp_path, bucket, s3_env):
     name, client = bucket
     run_dir = tmp_path / "run"
-    proc = run_pipeline("--set", f"input_dir=s3://{name}/in/", "--set", setting.format(bucket=name),
-                        "--set", f"publish_to=s3://{name}/BottleNeck/", "--run-dir", str(run_dir), env=s3_env)
+    proc = run_pipeline(
+        "--set",
+        f"input_dir=s3://{name}/in/",
+        "--set",
+        setting.format(bucket=name),
+        "--set",
+        f"publish_to=s3://{name}/BottleNeck/",
+        "--run-dir",
+        str(run_dir),
+        env=s3_env,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"error: {shown}") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "secretvalue" not in proc.stdout + proc.stderr and "AKIASECRETKEYID" not in proc.stdout + proc.stderr
@@ -324,12 +500,19 @@ def test_an_endpoint_url_carrying_credentials_is_refused_and_never_shown(tmp_pat
     name, client = bucket
     endpoint = s3_env["AWS_ENDPOINT_URL_S3"].replace("http://", "http://admin:endpointsecret@")
     run_dir = tmp_path / "run"
-    proc = run_pipeline("--set", f"input_dir=s3://{name}/in/", "--run-dir", str(run_dir),
-                        env={**s3_env, "AWS_ENDPOINT_URL_S3": endpoint})
+    proc = run_pipeline(
+        "--set",
+        f"input_dir=s3://{name}/in/",
+        "--run-dir",
+        str(run_dir),
+        env={**s3_env, "AWS_ENDPOINT_URL_S3": endpoint},
+    )
     assert proc.returncode == 2
     host = s3_env["AWS_ENDPOINT_URL_S3"].removeprefix("http://")
-    assert proc.stderr.strip() == (f"error: AWS_ENDPOINT_URL_S3=http://***@{host}: expected http(s)://host[:port] "
-                                   "with no user, password or query (credentials come from the AWS chain)")
+    assert proc.stderr.strip() == (
+        f"error: AWS_ENDPOINT_URL_S3=http://***@{host}: expected http(s)://host[:port] "
+        "with no user, password or query (credentials come from the AWS chain)"
+    )
     assert "endpointsecret" not in proc.stdout + proc.stderr and not run_dir.exists()
 
 

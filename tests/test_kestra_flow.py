@@ -87,9 +87,11 @@ def test_emulated_kestra_run_of_the_flow(flow, s3_env, tmp_path):
     encoded = {f"SECRET_{k}": base64.b64encode(v.encode()).decode() for k, v in SECRETS.items()}
     secrets = {k.removeprefix("SECRET_"): base64.b64decode(v).decode() for k, v in encoded.items()}
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    base_env |= {"AWS_ENDPOINT_URL_S3": s3_env["AWS_ENDPOINT_URL_S3"],
-                 "AWS_CONFIG_FILE": s3_env["AWS_CONFIG_FILE"],
-                 "AWS_SHARED_CREDENTIALS_FILE": s3_env["AWS_SHARED_CREDENTIALS_FILE"]}
+    base_env |= {
+        "AWS_ENDPOINT_URL_S3": s3_env["AWS_ENDPOINT_URL_S3"],
+        "AWS_CONFIG_FILE": s3_env["AWS_CONFIG_FILE"],
+        "AWS_SHARED_CREDENTIALS_FILE": s3_env["AWS_SHARED_CREDENTIALS_FILE"],
+    }
     real_install = os.environ.get("BOTTLENECK_KESTRA_REAL_INSTALL") == "1"
     wd = tmp_path / "working-dir"
     # The install step may be swapped for the test environment: .venv points at it, and the
@@ -97,14 +99,19 @@ def test_emulated_kestra_run_of_the_flow(flow, s3_env, tmp_path):
     swapped = None if real_install else [f"ln -s {Path(sys.prefix)} .venv"]
     if swapped:
         base_env["PYTHONPATH"] = str(wd)
-    run = kestra.run_commands_task(flow, task_of(flow), ROOT, wd, secrets=secrets, base_env=base_env,
-                                   before_commands=swapped)
+    run = kestra.run_commands_task(
+        flow, task_of(flow), ROOT, wd, secrets=secrets, base_env=base_env, before_commands=swapped
+    )
     assert run.returncode == 0, run.stderr[-3000:]
 
     # the four notebooks ran in the fresh working directory, from its own copy of the project
     manifest = json.loads((wd / "run" / "manifest.json").read_text())
     assert [s["notebook"] for s in manifest["steps"]] == [
-        "01_ingestion.ipynb", "02_cleaning_tests.ipynb", "03_analysis.ipynb", "04_export.ipynb"]
+        "01_ingestion.ipynb",
+        "02_cleaning_tests.ipynb",
+        "03_analysis.ipynb",
+        "04_export.ipynb",
+    ]
     assert (wd / "notebooks" / "01_ingestion.ipynb").is_file() and not (wd / "tests").exists()
 
     # outputs and metrics from the ::{...}:: lines
@@ -120,19 +127,29 @@ def test_emulated_kestra_run_of_the_flow(flow, s3_env, tmp_path):
     assert set(timers) == {"01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"}
 
     # outputFiles: the reports, the HTML evidence and the manifest
-    assert sorted(run.output_files) == sorted([
-        "run/rapport_CA.xlsx", "run/extraction_premium.csv", "run/extraction_ordinaire.csv",
-        "run/debug/rapport_test.xlsx", "run/manifest.json",
-        "run/01_ingestion.html", "run/02_cleaning_tests.html", "run/03_analysis.html", "run/04_export.html",
-        "run/index.html"])
+    assert sorted(run.output_files) == sorted(
+        [
+            "run/rapport_CA.xlsx",
+            "run/extraction_premium.csv",
+            "run/extraction_ordinaire.csv",
+            "run/debug/rapport_test.xlsx",
+            "run/manifest.json",
+            "run/01_ingestion.html",
+            "run/02_cleaning_tests.html",
+            "run/03_analysis.html",
+            "run/04_export.html",
+            "run/index.html",
+        ]
+    )
 
     # published to S3, and no stderr line (Kestra shows each as an error)
     fixed = [k for k in keys(client, bucket, "BottleNeck/") if "/runs/" not in k and "/exports/" not in k]
     assert "BottleNeck/rapport_CA.xlsx" in fixed and "BottleNeck/manifest.json" in fixed
     assert run.stderr.strip() == ""
     for secret in SECRETS.values():
-        assert secret not in run.stdout and all(secret.encode() not in p.read_bytes()
-                                                for p in run.output_files.values())
+        assert secret not in run.stdout and all(
+            secret.encode() not in p.read_bytes() for p in run.output_files.values()
+        )
 
 
 def namespace_files_upload(root: Path) -> list[str]:
@@ -157,11 +174,21 @@ def test_namespace_files_upload_never_carries_a_secret_or_a_run(flow, tmp_path):
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, project / rel)
     # what a developer's or a worker's folder also holds
-    planted = {".env": "AWS_SECRET_ACCESS_KEY=planted-secret", ".env.local": "planted-secret",
-               ".venv/bin/python": "", ".venv/lib/site.py": "", "outputs/20261115T090000Z-3fa2/manifest.json": "{}",
-               "outputs/dev/work/pipeline.duckdb": "", ".git/config": "[credential]", "data/real/erp.xlsx": "",
-               "notebooks/.ipynb_checkpoints/01_ingestion-checkpoint.ipynb": "", "bottleneck_pipeline/__pycache__/x.pyc": "",
-               "run/manifest.json": "{}", "server.pem": "planted-secret", ".aws/credentials": "planted-secret"}
+    planted = {
+        ".env": "AWS_SECRET_ACCESS_KEY=planted-secret",
+        ".env.local": "planted-secret",
+        ".venv/bin/python": "",
+        ".venv/lib/site.py": "",
+        "outputs/20261115T090000Z-3fa2/manifest.json": "{}",
+        "outputs/dev/work/pipeline.duckdb": "",
+        ".git/config": "[credential]",
+        "data/real/erp.xlsx": "",
+        "notebooks/.ipynb_checkpoints/01_ingestion-checkpoint.ipynb": "",
+        "bottleneck_pipeline/__pycache__/x.pyc": "",
+        "run/manifest.json": "{}",
+        "server.pem": "planted-secret",
+        ".aws/credentials": "planted-secret",
+    }
     for rel, text in planted.items():
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         (project / rel).write_text(text)

@@ -45,8 +45,12 @@ def test_parameters_cell_holds_only_commented_annotated_literals(path):
 
 
 def test_help_notebook_documents_the_parameters():
-    out = subprocess.run([*PAPERMILL, "--help-notebook", str(ROOT / "notebooks" / "03_analysis.ipynb")],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [*PAPERMILL, "--help-notebook", str(ROOT / "notebooks" / "03_analysis.ipynb")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "premium_threshold: float (default 2.0)" in out
     assert "z-score above which a wine is premium" in out
 
@@ -56,8 +60,16 @@ def test_each_notebook_reruns_alone_on_an_existing_run_dir(step, sample_run, tmp
     run_dir = tmp_path / "run"
     shutil.copytree(sample_run, run_dir)
     before = json.loads((run_dir / "manifest.json").read_text())["figures"]
-    args = [*PAPERMILL, str(ROOT / "notebooks" / f"{step}.ipynb"), str(tmp_path / "out.ipynb"),
-            "-p", "run_dir", str(run_dir), "--cwd", str(ROOT / "notebooks")]
+    args = [
+        *PAPERMILL,
+        str(ROOT / "notebooks" / f"{step}.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        "-p",
+        "run_dir",
+        str(run_dir),
+        "--cwd",
+        str(ROOT / "notebooks"),
+    ]
     if step == "03_analysis":
         args += ["-p", "premium_threshold", "1.0"]
     proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
@@ -99,6 +111,9 @@ def test_readme_parameter_table_matches_what_the_notebooks_declare():
 def test_params_files_hold_only_what_differs_from_the_defaults():
     defaults = params.defaults()
     for path in sorted((ROOT / "params").glob("*.yaml")):
-        same = {k: v for k, v in params.load(str(path)).items() if k in (yaml.safe_load(path.read_text()) or {})
-                and v == defaults[k]}
+        same = {
+            k: v
+            for k, v in params.load(str(path)).items()
+            if k in (yaml.safe_load(path.read_text()) or {}) and v == defaults[k]
+        }
         assert not same, f"{path.name} repeats the notebooks' defaults: {same}"

@@ -18,8 +18,16 @@ FIXED = sorted(REPORTS + HTMLS + ["index.html", "manifest.json"])
 
 def s3_run(env, bucket, tmp_path, source=SAMPLE_DIR, name="run", extra=()):
     run_dir = tmp_path / name
-    proc = run_pipeline("--set", f"input_dir=s3://{bucket}/in/2026-11/", "--set",
-                        f"publish_to=s3://{bucket}/BottleNeck/", "--run-dir", str(run_dir), *extra, env=env)
+    proc = run_pipeline(
+        "--set",
+        f"input_dir=s3://{bucket}/in/2026-11/",
+        "--set",
+        f"publish_to=s3://{bucket}/BottleNeck/",
+        "--run-dir",
+        str(run_dir),
+        *extra,
+        env=env,
+    )
     return proc, run_dir
 
 
@@ -42,7 +50,8 @@ def test_round_trip_publishes_fixed_keys_and_the_run_archive(bucket, s3_env, tmp
     assert fixed_keys(client, name) == [f"BottleNeck/{k}" for k in FIXED]
     archived = keys(client, name, f"BottleNeck/runs/{run_id}/")
     assert set(archived) == {f"BottleNeck/runs/{run_id}/{o['path']}" for o in m["outputs"]} | {
-        f"BottleNeck/runs/{run_id}/manifest.json"}
+        f"BottleNeck/runs/{run_id}/manifest.json"
+    }
     for rel in REPORTS + HTMLS:
         assert get(client, name, f"BottleNeck/{rel}") == (run_dir / rel).read_bytes()
         assert client.head_object(Bucket=name, Key=f"BottleNeck/{rel}")["Metadata"]["run-id"] == run_id
@@ -108,6 +117,7 @@ def test_failure_in_the_middle_of_publishing_leaves_the_previous_set(bucket, s3_
     previous_run = json.loads(before["BottleNeck/manifest.json"])["run_id"]
 
     import shutil
+
     run_dir = tmp_path / "copy"
     shutil.copytree(sample_run, run_dir)
     m = json.loads((run_dir / "manifest.json").read_text())
@@ -116,6 +126,7 @@ def test_failure_in_the_middle_of_publishing_leaves_the_previous_set(bucket, s3_
     (run_dir / "manifest.json").write_text(json.dumps(m))
 
     from bottleneck_pipeline import s3
+
     copies = []
 
     def fail_third_copy(**kwargs):
@@ -149,6 +160,7 @@ def test_real_data_round_trip(bucket, s3_env, tmp_path, real_dir):
 
 # --- errors: one line, non-zero exit, nothing at the fixed keys -------------------------------
 
+
 def one_error_line(proc) -> str:
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
@@ -168,10 +180,18 @@ def test_missing_input_key_is_named(bucket, s3_env, tmp_path):
 def test_missing_buckets(bucket, s3_env, tmp_path):
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/")
-    proc = run_pipeline("--set", f"input_dir=s3://{name}/in/", "--set", "publish_to=s3://no-such-bucket-b/BottleNeck/",
-                        "--run-dir", str(tmp_path / "r"), env=s3_env)
-    assert one_error_line(proc) == ("error: publish_to s3://no-such-bucket-b/BottleNeck/: "
-                                    "bucket s3://no-such-bucket-b/ does not exist")
+    proc = run_pipeline(
+        "--set",
+        f"input_dir=s3://{name}/in/",
+        "--set",
+        "publish_to=s3://no-such-bucket-b/BottleNeck/",
+        "--run-dir",
+        str(tmp_path / "r"),
+        env=s3_env,
+    )
+    assert one_error_line(proc) == (
+        "error: publish_to s3://no-such-bucket-b/BottleNeck/: bucket s3://no-such-bucket-b/ does not exist"
+    )
     assert not (tmp_path / "r").exists()  # refused before any work
     proc = run_pipeline("--set", "input_dir=s3://no-such-bucket-a/in/", "--run-dir", str(tmp_path / "r2"), env=s3_env)
     assert "InputError: erp.xlsx: bucket s3://no-such-bucket-a/ does not exist" in one_error_line(proc)
@@ -185,8 +205,10 @@ def test_unreachable_endpoint(tmp_path, s3_env):
         port = sock.getsockname()[1]
     env = {**s3_env, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}
     proc = run_pipeline("--set", "publish_to=s3://bucket/BottleNeck/", "--run-dir", str(tmp_path / "r"), env=env)
-    assert one_error_line(proc) == (f"error: publish_to s3://bucket/BottleNeck/: S3 endpoint http://127.0.0.1:{port} "
-                                    "unreachable (gave up after 3 attempts)")
+    assert one_error_line(proc) == (
+        f"error: publish_to s3://bucket/BottleNeck/: S3 endpoint http://127.0.0.1:{port} "
+        "unreachable (gave up after 3 attempts)"
+    )
 
 
 @pytest.fixture
@@ -196,13 +218,18 @@ def enforced_auth(s3_server, bucket):
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
 
     def reset(count: str):
-        req = urllib.request.Request(f"{s3_server}/moto-api/reset-auth", data=count.encode(), method="POST",
-                                     headers={"Content-Type": "text/plain"})
+        req = urllib.request.Request(
+            f"{s3_server}/moto-api/reset-auth",
+            data=count.encode(),
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
         urllib.request.urlopen(req, timeout=10).read()
 
     reset("4")  # the next 4 calls run unauthenticated: create two users and their keys
-    iam = boto3.client("iam", endpoint_url=s3_server, region_name="us-east-1",
-                       aws_access_key_id="x", aws_secret_access_key="x")
+    iam = boto3.client(
+        "iam", endpoint_url=s3_server, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     reader_name, nobody_name = f"reader-{name}", f"nobody-{name}"
     iam.create_user(UserName=reader_name)
     reader = iam.create_access_key(UserName=reader_name)["AccessKey"]
@@ -212,11 +239,14 @@ def enforced_auth(s3_server, bucket):
     reset("inf")
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("unknown key", "S3 refused the credentials: unknown access key id"),
-    ("bad secret", "S3 refused the credentials: bad signature (the secret key does not match)"),
-    ("no permission", "S3 access denied on s3://{bucket}/in/2026-11/erp.xlsx"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("unknown key", "S3 refused the credentials: unknown access key id"),
+        ("bad secret", "S3 refused the credentials: bad signature (the secret key does not match)"),
+        ("no permission", "S3 access denied on s3://{bucket}/in/2026-11/erp.xlsx"),
+    ],
+)
 def test_refused_credentials_say_so_without_showing_them(enforced_auth, s3_env, tmp_path, case, expected):
     name, reader, nobody = enforced_auth
     key, secret = {
@@ -240,8 +270,12 @@ CANARY_SECRET = "canary/Secret+Value/4f9d0c2b7a1e8f3d6c5b"
 def test_canary_credentials_appear_nowhere(bucket, s3_env, tmp_path):
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
-    env = {**s3_env, "AWS_ACCESS_KEY_ID": CANARY_KEY, "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
-           "AWS_SESSION_TOKEN": "canary-session-token-93jd"}
+    env = {
+        **s3_env,
+        "AWS_ACCESS_KEY_ID": CANARY_KEY,
+        "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
+        "AWS_SESSION_TOKEN": "canary-session-token-93jd",
+    }
     proc, run_dir = s3_run(s3_env | env, name, tmp_path)
     assert proc.returncode == 0, proc.stderr
     haystacks = {"stdout": proc.stdout.encode(), "stderr": proc.stderr.encode()}

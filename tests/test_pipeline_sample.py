@@ -20,8 +20,14 @@ def manifest(sample_run):
 
 
 def test_run_dir_holds_the_reports_and_the_evidence(sample_run):
-    expected = {"rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx",
-                "manifest.json", "index.html"} | {f"{s}.{ext}" for s in STEPS for ext in ("ipynb", "html")}
+    expected = {
+        "rapport_CA.xlsx",
+        "extraction_premium.csv",
+        "extraction_ordinaire.csv",
+        "debug/rapport_test.xlsx",
+        "manifest.json",
+        "index.html",
+    } | {f"{s}.{ext}" for s in STEPS for ext in ("ipynb", "html")}
     present = {p.relative_to(sample_run).as_posix() for p in sample_run.rglob("*") if p.is_file()}
     assert expected <= present
 
@@ -29,8 +35,15 @@ def test_run_dir_holds_the_reports_and_the_evidence(sample_run):
 def test_manifest_follows_the_contract(manifest, sample_run):
     assert manifest["status"] == "succeeded"
     assert manifest["run_id"] and manifest["params"]["input_dir"] == "data/sample"
-    assert set(manifest["figures"]) >= {"erp_rows", "web_rows", "liaison_rows", "merged_rows", "total_revenue",
-                                        "premium_count", "ordinary_count"}
+    assert set(manifest["figures"]) >= {
+        "erp_rows",
+        "web_rows",
+        "liaison_rows",
+        "merged_rows",
+        "total_revenue",
+        "premium_count",
+        "ordinary_count",
+    }
     assert {c["name"] for c in manifest["checks"]} >= {"erp_product_id_unique", "web_product_matched_once"}
     assert all(set(c) >= {"name", "severity", "status", "observed", "expected"} for c in manifest["checks"])
     assert [i["name"] for i in manifest["inputs"]] == ["erp", "web", "liaison"]
@@ -42,8 +55,10 @@ def test_manifest_follows_the_contract(manifest, sample_run):
     assert all((sample_run / s["html"]).is_file() for s in manifest["steps"])
     listed = {o["path"]: o for o in manifest["outputs"]}
     assert "rapport_CA.xlsx" in listed and "debug/rapport_test.xlsx" in listed
-    assert listed["rapport_CA.xlsx"] == {"path": "rapport_CA.xlsx",
-                                         **manifest_mod.file_fingerprint(sample_run / "rapport_CA.xlsx")}
+    assert listed["rapport_CA.xlsx"] == {
+        "path": "rapport_CA.xlsx",
+        **manifest_mod.file_fingerprint(sample_run / "rapport_CA.xlsx"),
+    }
 
 
 def test_figures_agree_with_an_independent_pandas_computation(manifest):
@@ -55,7 +70,10 @@ def test_reports_hold_the_figures(manifest, sample_run):
     total = openpyxl.load_workbook(sample_run / "rapport_CA.xlsx")["CA total"]
     assert total["A2"].value == pytest.approx(f["total_revenue"])
     assert (total["B2"].value, total["C2"].value, total["D2"].value) == (
-        f["merged_rows"], f["premium_count"], f["ordinary_count"])
+        f["merged_rows"],
+        f["premium_count"],
+        f["ordinary_count"],
+    )
     detail = pd.read_excel(sample_run / "rapport_CA.xlsx", sheet_name="CA par produit", engine="calamine")
     assert len(detail) == f["merged_rows"] and detail["revenue"].sum() == pytest.approx(f["total_revenue"])
     premium = pd.read_csv(sample_run / "extraction_premium.csv", encoding="utf-8-sig")
@@ -84,8 +102,9 @@ def test_html_evidence_shows_outputs_and_charts(sample_run):
 
 
 def test_progress_is_shown_per_step_and_reports_are_named(tmp_path):
-    proc = run_pipeline("--run-dir", str(tmp_path / "run"), "--set", "premium_method=iqr", "--set",
-                        "premium_threshold=1.5")
+    proc = run_pipeline(
+        "--run-dir", str(tmp_path / "run"), "--set", "premium_method=iqr", "--set", "premium_threshold=1.5"
+    )
     assert proc.returncode == 0, proc.stderr
     for i, step in enumerate(STEPS, 1):
         assert f"[{i}/4] {step} ... succeeded (" in proc.stdout

@@ -18,7 +18,7 @@ from bottleneck_pipeline.storage import fetch_input
 from tests.conftest import ROOT, SAMPLE_DIR, erp_frame, keys, liaison_frame, run_pipeline, upload_dir, web_frame
 
 # (a carriage return cannot start an xlsx cell: XML turns it into a line feed; see test_reports)
-HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+SUM(1,2)", "-2+3", "@SUM(A1)", "\tTabbed"]
+HOSTILE = ['=HYPERLINK("http://evil","x")', "+SUM(1,2)", "-2+3", "@SUM(A1)", "\tTabbed"]
 FRIENDLY = ["Château Pétrus Pomerol 2015", "日本酒 純米大吟醸", "Αγιωργίτικο Νεμέας 2018"]
 
 
@@ -42,8 +42,12 @@ def test_hostile_titles_are_neutralised_and_all_text_survives(make_sources, tmp_
 
     raw = (run_dir / "extraction_ordinaire.csv").read_bytes() + (run_dir / "extraction_premium.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
-    out = pd.concat([pd.read_csv(run_dir / f, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-                     for f in ("extraction_premium.csv", "extraction_ordinaire.csv")])
+    out = pd.concat(
+        [
+            pd.read_csv(run_dir / f, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+            for f in ("extraction_premium.csv", "extraction_ordinaire.csv")
+        ]
+    )
     got = set(out["post_title"])
     assert got == {"'" + t for t in HOSTILE} | set(FRIENDLY)
 
@@ -58,7 +62,8 @@ def test_a_source_bigger_than_duckdbs_memory_is_streamed(tmp_path):
     csv = tmp_path / "web.csv"
     duckdb.execute(f"""
         copy (select i::varchar as sku, 'Vin numéro ' || i || repeat(' lorem ipsum', 4) as post_title,
-                     (i % 7)::double as total_sales, case when i % 2 = 0 then 'product' else 'attachment' end as post_type
+                     (i % 7)::double as total_sales,
+                     case when i % 2 = 0 then 'product' else 'attachment' end as post_type
               from range(3000000) t(i)) to '{csv}' (header)
     """)
     assert csv.stat().st_size > 250 * 1000 * 1000
@@ -78,8 +83,14 @@ def test_same_inputs_give_byte_identical_csvs_and_the_same_figures(sample_run, t
 
 
 def start(run_dir):
-    return subprocess.Popen([sys.executable, str(ROOT / "run_pipeline.py"), "--run-dir", str(run_dir)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run_pipeline.py"), "--run-dir", str(run_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(predicate, timeout=120):
@@ -136,6 +147,7 @@ def test_run_dir_arguments_that_would_escape_or_clobber_are_refused(tmp_path):
 
 # --- run directories: only a real one is cleared, and only of what a run writes ---------------
 
+
 def test_a_folder_holding_its_own_manifest_is_not_a_run_directory(tmp_path):
     webapp = tmp_path / "webapp"
     (webapp / "static").mkdir(parents=True)
@@ -144,8 +156,10 @@ def test_a_folder_holding_its_own_manifest_is_not_a_run_directory(tmp_path):
         (webapp / rel).write_text(text)
     proc = run_pipeline("--run-dir", str(webapp))
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"error: --run-dir '{webapp}': not empty and not a run directory "
-                                   "(no valid .bottleneck-run marker); refusing to write into it")
+    assert proc.stderr.strip() == (
+        f"error: --run-dir '{webapp}': not empty and not a run directory "
+        "(no valid .bottleneck-run marker); refusing to write into it"
+    )
     assert {str(p.relative_to(webapp)): p.read_text() for p in webapp.rglob("*") if p.is_file()} == files
     forged = webapp / ".bottleneck-run"  # a marker the pipeline did not write
     forged.write_text('{"run_id": "../../home"}')
@@ -205,8 +219,10 @@ def test_sigkill_while_a_reused_run_dir_is_cleared_leaves_it_recognisable(sample
     assert not list(run_dir.glob(".trash-*")) and not crowd.exists()
 
 
-@pytest.mark.parametrize("name", ["rapport d'octobre", "y'; copy (select 'INJECTED') to 'f.txt'; --",
-                                  'quote"and double', "€ dossier $HOME `id`"])
+@pytest.mark.parametrize(
+    "name",
+    ["rapport d'octobre", "y'; copy (select 'INJECTED') to 'f.txt'; --", 'quote"and double', "€ dossier $HOME `id`"],
+)
 def test_hostile_run_dir_names_are_paths_never_sql(name, tmp_path):
     run_dir = tmp_path / name
     proc = run_pipeline("--run-dir", str(run_dir), cwd=tmp_path)
@@ -223,6 +239,7 @@ def test_a_backslash_in_a_path_is_refused_not_misread(tmp_path):
 
 # --- a full disk: one line, status failed where it can be written, no temp file left ------------
 
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A tmpfs of a given size (root only): ``small_disk("2m")`` returns its mount point."""
@@ -233,8 +250,9 @@ def small_disk(tmp_path):
             pytest.skip("a small tmpfs needs root to mount (the disk-full test runs as root in CI)")
         point = tmp_path / f"disk-{size}"
         point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True, text=True
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
         mounted.append(point)
@@ -275,13 +293,14 @@ def report_text_cells(run_dir):
         cells += [(f"{csv.name}:{col}", v) for col in text for v in frame[col]]
     for xlsx in [*run_dir.glob("*.xlsx"), *run_dir.glob("debug/*.xlsx")]:
         for ws in openpyxl.load_workbook(xlsx):
-            cells += [(f"{xlsx.name}:{ws.title}", c.value) for row in ws.iter_rows() for c in row
-                      if isinstance(c.value, str)]
+            cells += [
+                (f"{xlsx.name}:{ws.title}", c.value) for row in ws.iter_rows() for c in row if isinstance(c.value, str)
+            ]
     return cells
 
 
 def test_hostile_text_in_any_column_reaches_no_report_raw(make_sources, tmp_path):
-    statuses = ["=HYPERLINK(\"http://evil\",\"x\")", "@SUM(1,1)", "+1+1", "-1+1"]
+    statuses = ['=HYPERLINK("http://evil","x")', "@SUM(1,1)", "+1+1", "-1+1"]
     titles = ["Promo 10$ ^_^ 20$", "Prix $5$ et $10$", "Vin\x01 caché\x00 là\x1b", "Tab\there", "Line\nbreak"]
     n = len(titles)
     erp = erp_frame([(i, 1, 10.0 * i, 1, statuses[i % len(statuses)]) for i in range(1, n + 1)])
@@ -289,8 +308,18 @@ def test_hostile_text_in_any_column_reaches_no_report_raw(make_sources, tmp_path
     links = liaison_frame([(i, str(100 + i)) for i in range(1, n + 1)])
     folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")  # parquet keeps every character
     run_dir = tmp_path / "run"
-    proc = run_pipeline("--set", f"input_dir={folder}", "--set", "erp_file=erp.parquet", "--set",
-                        "web_file=web.parquet", "--set", "liaison_file=liaison.parquet", "--run-dir", str(run_dir))
+    proc = run_pipeline(
+        "--set",
+        f"input_dir={folder}",
+        "--set",
+        "erp_file=erp.parquet",
+        "--set",
+        "web_file=web.parquet",
+        "--set",
+        "liaison_file=liaison.parquet",
+        "--run-dir",
+        str(run_dir),
+    )
     assert proc.returncode == 0, proc.stderr
 
     cells = report_text_cells(run_dir)
@@ -306,15 +335,27 @@ def test_hostile_text_in_any_column_reaches_no_report_raw(make_sources, tmp_path
 
 # --- publishing: one publisher at a time, a fixed set that is whole or repaired --------------------
 
+
 def s3_publish_run(env, bucket, run_dir, *extra, wait=None):
     env = {**env, **({"BOTTLENECK_PUBLISH_LOCK_WAIT": str(wait)} if wait is not None else {})}
-    return run_pipeline("--set", f"input_dir=s3://{bucket}/in/2026-11/", "--set", f"publish_to=s3://{bucket}/BottleNeck/",
-                        "--run-dir", str(run_dir), *extra, env=env)
+    return run_pipeline(
+        "--set",
+        f"input_dir=s3://{bucket}/in/2026-11/",
+        "--set",
+        f"publish_to=s3://{bucket}/BottleNeck/",
+        "--run-dir",
+        str(run_dir),
+        *extra,
+        env=env,
+    )
 
 
 def fixed_set(client, bucket):
-    return {k: client.get_object(Bucket=bucket, Key=k)["Body"].read()
-            for k in keys(client, bucket, "BottleNeck/") if "/runs/" not in k}
+    return {
+        k: client.get_object(Bucket=bucket, Key=k)["Body"].read()
+        for k in keys(client, bucket, "BottleNeck/")
+        if "/runs/" not in k
+    }
 
 
 def held_by(client, bucket, key):
@@ -333,7 +374,9 @@ def test_a_publisher_waits_for_the_lock_of_its_prefix_then_gives_up(bucket, s3_e
         proc = s3_publish_run(s3_env, name, tmp_path / "second", wait=2)
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
-    assert "publish failed: publish_to s3://" in line and "another run (20991231T000000Z-beef) has been publishing" in line
+    assert (
+        "publish failed: publish_to s3://" in line and "another run (20991231T000000Z-beef) has been publishing" in line
+    )
     assert "gave up waiting after 2s" in line
     assert "waiting: run 20991231T000000Z-beef is publishing" in proc.stdout
     assert fixed_set(client, name) == before
@@ -350,10 +393,26 @@ def test_two_runs_publishing_at_once_leave_one_whole_set(bucket, s3_env, tmp_pat
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
     env = {**os.environ, **s3_env}
-    procs = [subprocess.Popen([sys.executable, str(ROOT / "run_pipeline.py"), "--set",
-                               f"input_dir=s3://{name}/in/2026-11/", "--set", f"publish_to=s3://{name}/BottleNeck/",
-                               "--run-dir", str(tmp_path / d)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for d in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "run_pipeline.py"),
+                "--set",
+                f"input_dir=s3://{name}/in/2026-11/",
+                "--set",
+                f"publish_to=s3://{name}/BottleNeck/",
+                "--run-dir",
+                str(tmp_path / d),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for d in ("a", "b")
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
     run_ids = sorted(manifest.read(tmp_path / d)["run_id"] for d in ("a", "b"))
@@ -387,10 +446,25 @@ def test_sigkill_while_the_fixed_keys_are_replaced_is_detected_and_repaired(buck
 
     copies = tmp_path / "copies"
     killed_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_PUBLISHER, str(copies), "--set",
-                             f"input_dir=s3://{name}/in/2026-11/", "--set", f"publish_to=s3://{name}/BottleNeck/",
-                             "--run-dir", str(killed_dir)], cwd=ROOT, env={**os.environ, **s3_env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            KILLABLE_PUBLISHER,
+            str(copies),
+            "--set",
+            f"input_dir=s3://{name}/in/2026-11/",
+            "--set",
+            f"publish_to=s3://{name}/BottleNeck/",
+            "--run-dir",
+            str(killed_dir),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **s3_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     wait_for(lambda: copies.exists() and int(copies.read_text() or 0) >= 4, timeout=300)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -407,8 +481,13 @@ def test_sigkill_while_the_fixed_keys_are_replaced_is_detected_and_repaired(buck
     assert {held_by(client, name, k) for k in fixed_set(client, name)} == {latest}
 
 
-@pytest.mark.parametrize("junk, why", [(b"<html>not json</html>", "not a JSON document (21 bytes)"),
-                                      (b'{"hello": "world"}', "not a manifest published by this pipeline")])
+@pytest.mark.parametrize(
+    "junk, why",
+    [
+        (b"<html>not json</html>", "not a JSON document (21 bytes)"),
+        (b'{"hello": "world"}', "not a manifest published by this pipeline"),
+    ],
+)
 def test_a_foreign_object_at_the_fixed_manifest_fails_the_run_and_touches_nothing(bucket, s3_env, tmp_path, junk, why):
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
@@ -420,7 +499,9 @@ def test_a_foreign_object_at_the_fixed_manifest_fails_the_run_and_touches_nothin
     assert fixed_set(client, name) == {"BottleNeck/manifest.json": junk}
     m = manifest.read(tmp_path / "run")
     assert m["status"] == "failed"
-    archived = json.loads(client.get_object(Bucket=name, Key=f"BottleNeck/runs/{m['run_id']}/manifest.json")["Body"].read())
+    archived = json.loads(
+        client.get_object(Bucket=name, Key=f"BottleNeck/runs/{m['run_id']}/manifest.json")["Body"].read()
+    )
     assert archived["status"] == "failed"
 
 
@@ -445,10 +526,12 @@ def test_an_older_run_never_replaces_a_newer_one_at_the_fixed_keys(bucket, s3_en
 
 # --- what the red-team pass on the fixes found (each a class, not one example) -------------------
 
+
 def csv_sources(folder, erp_rows, web_rows, link_rows):
     folder.mkdir(exist_ok=True)
-    (folder / "erp.csv").write_text("product_id,onsale_web,price,stock_quantity,stock_status\n"
-                                    + "".join(f"{r}\n" for r in erp_rows))
+    (folder / "erp.csv").write_text(
+        "product_id,onsale_web,price,stock_quantity,stock_status\n" + "".join(f"{r}\n" for r in erp_rows)
+    )
     (folder / "web.csv").write_text("sku,post_title,total_sales,post_type\n" + "".join(f"{r}\n" for r in web_rows))
     (folder / "liaison.csv").write_text("product_id,id_web\n" + "".join(f"{r}\n" for r in link_rows))
     return folder
@@ -458,8 +541,12 @@ CSV_FILES = ["--set", "erp_file=erp.csv", "--set", "web_file=web.csv", "--set", 
 
 
 def test_every_csv_row_is_read_even_one_starting_with_a_hash(tmp_path):
-    folder = csv_sources(tmp_path / "in", ["1,1,10,5,instock", "2,1,20,1,instock"],
-                         ["101,Un,3,product", "#102,Deux,1000,product"], ["1,101", "2,#102"])
+    folder = csv_sources(
+        tmp_path / "in",
+        ["1,1,10,5,instock", "2,1,20,1,instock"],
+        ["101,Un,3,product", "#102,Deux,1000,product"],
+        ["1,101", "2,#102"],
+    )
     proc = run_pipeline("--set", f"input_dir={folder}", *CSV_FILES, "--run-dir", str(tmp_path / "run"))
     assert proc.returncode == 0, proc.stderr
     f = manifest.read(tmp_path / "run")["figures"]
@@ -473,8 +560,9 @@ def test_file_and_folder_names_are_never_glob_patterns(tmp_path):
     (folder / "erp1.csv").write_text((tmp_path / "in1" / "erp.csv").read_text())
     for erp_file in ("erp.csv", "erp[1].csv"):
         run_dir = tmp_path / f"run {erp_file}"
-        proc = run_pipeline("--set", f"input_dir={folder}", *CSV_FILES, "--set", f"erp_file={erp_file}",
-                            "--run-dir", str(run_dir))
+        proc = run_pipeline(
+            "--set", f"input_dir={folder}", *CSV_FILES, "--set", f"erp_file={erp_file}", "--run-dir", str(run_dir)
+        )
         assert proc.returncode == 0, proc.stderr
         m = manifest.read(run_dir)
         assert m["figures"]["total_revenue"] == 30.0
@@ -507,11 +595,25 @@ def test_characters_xml_refuses_never_break_a_workbook(make_sources, tmp_path):
     links = liaison_frame([(i, str(100 + i)) for i in range(1, 5)])
     folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")
     run_dir = tmp_path / "run"
-    proc = run_pipeline("--set", f"input_dir={folder}", "--set", "erp_file=erp.parquet", "--set",
-                        "web_file=web.parquet", "--set", "liaison_file=liaison.parquet", "--run-dir", str(run_dir))
+    proc = run_pipeline(
+        "--set",
+        f"input_dir={folder}",
+        "--set",
+        "erp_file=erp.parquet",
+        "--set",
+        "web_file=web.parquet",
+        "--set",
+        "liaison_file=liaison.parquet",
+        "--run-dir",
+        str(run_dir),
+    )
     assert proc.returncode == 0, proc.stderr
-    shown = {r[2] for r in openpyxl.load_workbook(run_dir / "rapport_CA.xlsx")["CA par produit"].iter_rows(
-        min_row=2, values_only=True)}
+    shown = {
+        r[2]
+        for r in openpyxl.load_workbook(run_dir / "rapport_CA.xlsx")["CA par produit"].iter_rows(
+            min_row=2, values_only=True
+        )
+    }
     assert shown == {"Château ", "Vin  rouge", "etor", "Clos Sud"}
     control = next(c for c in manifest.read(run_dir)["checks"] if c["name"] == "text_control_characters")
     assert control["observed"] == 4

@@ -12,8 +12,9 @@ import pytest
 
 from tests.conftest import erp_frame, liaison_frame, run_pipeline, web_frame
 
-EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']?https?:""",
-                      re.I)
+EXTERNAL = re.compile(
+    r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']?https?:""", re.I
+)
 
 
 class Links(HTMLParser):
@@ -49,8 +50,9 @@ def test_index_page_shows_the_run(sample_run):
         assert f"<td>{key}</td>" in html
 
 
-@pytest.mark.parametrize("page", ["index.html", "01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html",
-                                  "04_export.html"])
+@pytest.mark.parametrize(
+    "page", ["index.html", "01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html", "04_export.html"]
+)
 def test_pages_need_no_network_and_every_link_is_a_file_of_the_run(sample_run, page):
     html = (sample_run / page).read_text(encoding="utf-8")
     assert not EXTERNAL.search(html), EXTERNAL.search(html).group(0)
@@ -61,9 +63,17 @@ def test_pages_need_no_network_and_every_link_is_a_file_of_the_run(sample_run, p
         assert not url.scheme and not url.netloc, link
         assert (sample_run / unquote(url.path)).is_file(), link
     if page == "index.html":
-        expected = {"rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx",
-                    "manifest.json", "01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html",
-                    "04_export.html"}
+        expected = {
+            "rapport_CA.xlsx",
+            "extraction_premium.csv",
+            "extraction_ordinaire.csv",
+            "debug/rapport_test.xlsx",
+            "manifest.json",
+            "01_ingestion.html",
+            "02_cleaning_tests.html",
+            "03_analysis.html",
+            "04_export.html",
+        }
         assert expected <= set(links_of(html))
 
 
@@ -77,25 +87,51 @@ def tiny_month(folder: Path, erp, web, liaison) -> Path:
 def test_month_over_month(tmp_path):
     sales = {101: 3.0, 102: 1.0, 103: 2.0, 104: 4.0, 105: 1.0}
     october = tiny_month(tmp_path / "october", erp_frame(), web_frame(), liaison_frame())
-    erp = erp_frame([(1, 1, 10.0, 5, "instock"), (2, 1, 30.0, 0, "outofstock"), (3, 1, 30.0, 2, "instock"),
-                     (4, 1, 100.0, 1, "instock"), (5, 1, 200.0, 3, "instock")])
-    web = web_frame([("101", "Château Un 2015", sales[101], "product"), ("102", "Domaine Deux 2016", sales[102], "product"),
-                     ("bon-cadeau-25-euros", "Bon cadeau", 2.0, "product"), ("105", "Grand Cinq", sales[105], "product")])
+    erp = erp_frame(
+        [
+            (1, 1, 10.0, 5, "instock"),
+            (2, 1, 30.0, 0, "outofstock"),
+            (3, 1, 30.0, 2, "instock"),
+            (4, 1, 100.0, 1, "instock"),
+            (5, 1, 200.0, 3, "instock"),
+        ]
+    )
+    web = web_frame(
+        [
+            ("101", "Château Un 2015", sales[101], "product"),
+            ("102", "Domaine Deux 2016", sales[102], "product"),
+            ("bon-cadeau-25-euros", "Bon cadeau", 2.0, "product"),
+            ("105", "Grand Cinq", sales[105], "product"),
+        ]
+    )
     links = liaison_frame([(1, "101"), (2, "102"), (3, "bon-cadeau-25-euros"), (4, None), (5, "105")])
     november = tiny_month(tmp_path / "november", erp, web, links)
 
-    first = run_pipeline("--set", f"input_dir={october}", "--set", "premium_threshold=1.0", "--run-dir",
-                         str(tmp_path / "oct"))
+    first = run_pipeline(
+        "--set", f"input_dir={october}", "--set", "premium_threshold=1.0", "--run-dir", str(tmp_path / "oct")
+    )
     assert first.returncode == 0, first.stderr
-    second = run_pipeline("--set", f"input_dir={november}", "--set", "premium_threshold=1.0", "--set",
-                          f"previous_run={tmp_path / 'oct'}", "--set", "drift_threshold=0.2",
-                          "--run-dir", str(tmp_path / "nov"))
+    second = run_pipeline(
+        "--set",
+        f"input_dir={november}",
+        "--set",
+        "premium_threshold=1.0",
+        "--set",
+        f"previous_run={tmp_path / 'oct'}",
+        "--set",
+        "drift_threshold=0.2",
+        "--run-dir",
+        str(tmp_path / "nov"),
+    )
     assert second.returncode == 0, second.stderr
     m = json.loads((tmp_path / "nov" / "manifest.json").read_text())
     c = m["comparison"]
     october_revenue = 10 * 3 + 20 * 1 + 30 * 2 + 100 * 4
     november_revenue = 10 * 3 + 30 * 1 + 30 * 2 + 200 * 1
-    assert c["status"] == "compared" and c["run_id"] == json.loads((tmp_path / "oct" / "manifest.json").read_text())["run_id"]
+    assert (
+        c["status"] == "compared"
+        and c["run_id"] == json.loads((tmp_path / "oct" / "manifest.json").read_text())["run_id"]
+    )
     assert (c["previous_total_revenue"], c["total_revenue"]) == (october_revenue, november_revenue)
     assert c["revenue_change"] == november_revenue - october_revenue
     assert [p["product_id"] for p in c["premium_entered"]] == ["5"] and c["premium_entered_count"] == 1
@@ -134,8 +170,14 @@ def test_code_can_be_hidden_for_readers_while_errors_stay(tmp_path, make_sources
 
     erp = erp_frame()
     erp.loc[len(erp)] = (2, 1, 25.0, 1, "instock")
-    proc = run_pipeline("--set", "html_hide_code=true", "--set", f"input_dir={make_sources(erp=erp)}",
-                        "--run-dir", str(tmp_path / "failed"))
+    proc = run_pipeline(
+        "--set",
+        "html_hide_code=true",
+        "--set",
+        f"input_dir={make_sources(erp=erp)}",
+        "--run-dir",
+        str(tmp_path / "failed"),
+    )
     assert proc.returncode == 1
     html = (tmp_path / "failed" / "02_cleaning_tests.html").read_text(encoding="utf-8")
     assert "An Exception was encountered" in html and "CheckFailed" in html and "erp_product_id_unique" in html
@@ -149,10 +191,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 @pytest.mark.skipif(not CHROMIUM, reason="no chromium: `make browser` (apt-get install chromium) to run this test")
 def test_index_renders_in_a_headless_browser_with_the_network_off(sample_run, tmp_path):
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-             f"--user-data-dir={tmp_path / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
-             "--enable-logging=stderr", "--v=0", "--window-size=1280,2200"]
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1280,2200",
+    ]
     url = (sample_run / "index.html").as_uri()
     shot = tmp_path / "index.png"
     proc = subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)

@@ -9,8 +9,11 @@ from tests.conftest import ROOT, SAMPLE_DIR
 
 
 def test_generator_reproduces_the_committed_sample(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_sample_data.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_sample_data.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     for name in ("erp", "web", "liaison"):
         fresh = pd.read_excel(tmp_path / f"{name}.xlsx", engine="calamine")
         committed = pd.read_excel(SAMPLE_DIR / f"{name}.xlsx", engine="calamine")

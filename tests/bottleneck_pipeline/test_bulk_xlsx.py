@@ -24,8 +24,7 @@ def con(tmp_path):
 
 
 def test_bulk_rows_read_back_with_formats_and_neutralised_text(con, tmp_path):
-    sheet = BulkSheet("data", "select * from t", order_by="id", formats={"price": workbook.EUR},
-                      widths={"title": 40})
+    sheet = BulkSheet("data", "select * from t", order_by="id", formats={"price": workbook.EUR}, widths={"title": 40})
     path = workbook.write_xlsx(tmp_path / "b.xlsx", [sheet], con=con, max_rows=6)  # 5 rows a sheet
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["data", "data (2)", "data (3)"]

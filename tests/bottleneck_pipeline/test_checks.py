@@ -37,12 +37,20 @@ def test_conflicting_erp_rows_fail_the_blocking_uniqueness_check(staged):
     assert str(err.value).startswith(
         "blocking data-quality check(s) failed: erp.xlsx: erp_product_id_unique (1 row; expected: each ERP "
         "product_id appears once after cleaning (a repeat has conflicting values)); web.xlsx: "
-        "web_product_matched_once (1 row; expected: ")
+        "web_product_matched_once (1 row; expected: "
+    )
 
 
 def test_warnings_show_the_anomalies_an_analyst_must_see(staged):
-    erp = erp_frame([(1, 1, -5.0, -2, "instock"), (2, 1, 0.0, 3, "outofstock"), (3, 1, 30.0, 2, "instock"),
-                     (4, 1, 100.0, 1, "instock"), (5, 1, 9.0, 1, "instock")])
+    erp = erp_frame(
+        [
+            (1, 1, -5.0, -2, "instock"),
+            (2, 1, 0.0, 3, "outofstock"),
+            (3, 1, 30.0, 2, "instock"),
+            (4, 1, 100.0, 1, "instock"),
+            (5, 1, 9.0, 1, "instock"),
+        ]
+    )
     web = web_frame()
     web.loc[len(web)] = (None, "Sans SKU", 7.0, "product")
     liaison = liaison_frame([(1, "101"), (2, "102"), (3, "bon-cadeau-25-euros"), (4, "104"), (5, None), (6, "999")])
@@ -77,9 +85,17 @@ def test_web_export_without_products_and_empty_join_are_blocking(staged):
 
 def test_generic_tests_are_declared_in_schema_yml_and_generated():
     found = {c.name: c for c in checks.discover()}
-    assert {"erp_product_id_unique", "web_sku_unique", "liaison_product_id_unique", "liaison_id_web_unique",
-            "erp_price_not_null", "web_total_sales_not_null", "merged_product_id_unique",
-            "merged_sku_relationships", "classified_is_premium_accepted_values"} <= set(found)
+    assert {
+        "erp_product_id_unique",
+        "web_sku_unique",
+        "liaison_product_id_unique",
+        "liaison_id_web_unique",
+        "erp_price_not_null",
+        "web_total_sales_not_null",
+        "merged_product_id_unique",
+        "merged_sku_relationships",
+        "classified_is_premium_accepted_values",
+    } <= set(found)
     assert found["erp_product_id_unique"].source == "erp" and found["erp_product_id_unique"].stage == "staging"
     assert found["merged_product_id_unique"].stage == "marts"
     assert not [p for p in checks.CHECKS_DIR.glob("*_unique.sql")]  # generic tests are declared, not written
@@ -102,7 +118,7 @@ def test_results_of_both_steps_are_kept_together(staged):
     con = classify(staged())
     staging = checks.save(con, checks.run_all(con, params=PARAMS))
     both = checks.save(con, checks.run_all(con, stage="marts"))
-    assert [r.name for r in both[:len(staging)]] == [r.name for r in staging]
+    assert [r.name for r in both[: len(staging)]] == [r.name for r in staging]
     assert {r.stage for r in both} == {"staging", "marts"}
     again = checks.save(con, checks.run_all(con, params=PARAMS))  # 02 re-run: its results replaced, 03's kept
     assert len(again) == len(both)

@@ -10,7 +10,9 @@ def executed_notebook(path):
     code = nbformat.v4.new_code_cell("SECRET_CODE_MARKER = 6 * 7\nSECRET_CODE_MARKER")
     code.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "42"}, execution_count=1)]
     failed = nbformat.v4.new_code_cell("raise ValueError('boom')")
-    failed.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=["ValueError: boom"])]
+    failed.outputs = [
+        nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=["ValueError: boom"])
+    ]
     nb.cells = [nbformat.v4.new_markdown_cell("# Title"), code, failed]
     nbformat.write(nb, path)
     return path

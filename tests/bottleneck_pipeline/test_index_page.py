@@ -4,11 +4,27 @@ from bottleneck_pipeline import index_page, outcome, rundir
 
 
 def manifest(**extra):
-    return {"run_id": "20261115T090000Z-3fa2", "status": "succeeded", "started_at": "2026-11-15T09:00:00+00:00",
-            "figures": {"total_revenue": 70568.6, "merged_rows": 714, "premium_count": 30, "ordinary_count": 684},
-            "checks": [{"name": "erp_product_id_unique", "severity": "blocking", "status": "pass", "observed": 0,
-                        "expected": 0, "description": "each ERP product_id appears once", "detail": ""}],
-            "params": {"premium_threshold": 2.0}, "steps": [], "inputs": [], **extra}
+    return {
+        "run_id": "20261115T090000Z-3fa2",
+        "status": "succeeded",
+        "started_at": "2026-11-15T09:00:00+00:00",
+        "figures": {"total_revenue": 70568.6, "merged_rows": 714, "premium_count": 30, "ordinary_count": 684},
+        "checks": [
+            {
+                "name": "erp_product_id_unique",
+                "severity": "blocking",
+                "status": "pass",
+                "observed": 0,
+                "expected": 0,
+                "description": "each ERP product_id appears once",
+                "detail": "",
+            }
+        ],
+        "params": {"premium_threshold": 2.0},
+        "steps": [],
+        "inputs": [],
+        **extra,
+    }
 
 
 def test_page_shows_status_figures_and_checks_and_escapes_text(tmp_path):

@@ -33,8 +33,9 @@ def test_a_notebook_runs_on_a_kernel_started_ahead(tmp_path):
     nb = tiny_notebook(tmp_path / "tiny.ipynb", "import json", "print(6 * 7)")
     ready = kernels.start(tmp_path, tmp_path / "kernel.log", kernels.imported_modules(nb))
     try:
-        out = papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE,
-                                         ready=ready, progress_bar=False)
+        out = papermill.execute_notebook(
+            str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE, ready=ready, progress_bar=False
+        )
     finally:
         ready.shutdown()
     assert out.cells[1].outputs[0]["text"] == "42\n"
@@ -44,8 +45,7 @@ def test_a_notebook_runs_on_a_kernel_started_ahead(tmp_path):
 def test_the_engine_refuses_to_start_a_kernel_itself(tmp_path):
     nb = tiny_notebook(tmp_path / "tiny.ipynb", "1 + 1")
     with pytest.raises(ValueError, match="needs ready="):
-        papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE,
-                                   progress_bar=False)
+        papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE, progress_bar=False)
 
 
 def test_a_kernel_that_dies_fails_the_notebook_and_leaves_no_process(tmp_path):
@@ -54,8 +54,9 @@ def test_a_kernel_that_dies_fails_the_notebook_and_leaves_no_process(tmp_path):
     ready = kernels.start(tmp_path, tmp_path / "kernel.log")
     try:
         with pytest.raises(Exception) as err:
-            papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE,
-                                       ready=ready, progress_bar=False)
+            papermill.execute_notebook(
+                str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE, ready=ready, progress_bar=False
+            )
     finally:
         ready.shutdown()
     assert "dead" in str(err.value).lower() or "died" in str(err.value).lower()

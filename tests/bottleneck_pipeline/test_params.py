@@ -26,15 +26,20 @@ def test_overrides_are_typed_from_yaml():
         ("run_dir=/tmp/x", "parameter run_dir (--set): set it with --run-dir"),
         ("premium_threshold", "--set 'premium_threshold': expected KEY=VALUE"),
         ("publish_to=https://bucket/BottleNeck/", "parameter publish_to 'https://bucket/BottleNeck/': expected s3://"),
-        ("publish_to=s3://bucket/BottleNeck/../other/", "parameter publish_to 's3://bucket/BottleNeck/../other/': '..'"),
+        (
+            "publish_to=s3://bucket/BottleNeck/../other/",
+            "parameter publish_to 's3://bucket/BottleNeck/../other/': '..'",
+        ),
         ("input_dir=s3://", "parameter input_dir 's3://': expected s3://bucket/prefix/"),
         ("premium_threshold=.nan", "parameter premium_threshold: expected float, got '.nan'"),
         ("premium_threshold=1_5", "parameter premium_threshold: expected float, got '1_5'"),
         ("premium_threshold=٢", "parameter premium_threshold: expected float, got '٢'"),
         ("input_dir=" + "x" * 5000, "parameter input_dir: longer than 1024 characters (5000)"),
         ("erp_file=" + "é" * 200 + ".xlsx", "parameter erp_file: a file name longer than 255 bytes"),
-        ("publish_to=s3://b/BottleNeck/runs/20261115T090000Z-3fa2/",
-         "parameter publish_to 's3://b/BottleNeck/runs/20261115T090000Z-3fa2/': inside a run's archive"),
+        (
+            "publish_to=s3://b/BottleNeck/runs/20261115T090000Z-3fa2/",
+            "parameter publish_to 's3://b/BottleNeck/runs/20261115T090000Z-3fa2/': inside a run's archive",
+        ),
         ("premium_threshold=nan", "parameter premium_threshold: must be a finite number, got nan"),
         ("premium_threshold=inf", "parameter premium_threshold: must be a finite number, got inf"),
         ("drift_threshold=-inf", "parameter drift_threshold: must be a finite number, got -inf"),
@@ -48,10 +53,14 @@ def test_overrides_are_typed_from_yaml():
         ("liaison_file=..", "parameter liaison_file: expected a file name inside input_dir"),
         ("erp_file=a\\b.xlsx", "parameter erp_file: expected a file name inside input_dir"),
         ("input_dir=s3://AKIAKEY:SECRETVALUE@bucket/in/", "parameter input_dir: expected s3://bucket/prefix/ with no"),
-        ("previous_run=https://b.s3.amazonaws.com/m.json?X-Amz-Signature=SIGVALUE",
-         "parameter previous_run: unsupported location scheme 'https' in 'https://b.s3.amazonaws.com/m.json?***'"),
-        ("previous_run=s3://b/BottleNeck/manifest.json?X-Amz-Credential=SIGVALUE",
-         "parameter previous_run: expected s3://bucket/prefix/ with no user, query or fragment"),
+        (
+            "previous_run=https://b.s3.amazonaws.com/m.json?X-Amz-Signature=SIGVALUE",
+            "parameter previous_run: unsupported location scheme 'https' in 'https://b.s3.amazonaws.com/m.json?***'",
+        ),
+        (
+            "previous_run=s3://b/BottleNeck/manifest.json?X-Amz-Credential=SIGVALUE",
+            "parameter previous_run: expected s3://bucket/prefix/ with no user, query or fragment",
+        ),
     ],
 )
 def test_bad_parameters_are_refused_with_one_line(override, message):
@@ -62,27 +71,38 @@ def test_bad_parameters_are_refused_with_one_line(override, message):
 
 
 def test_no_refusal_shows_a_credential():
-    for hostile in ("input_dir=s3://AKIAKEY:SECRETVALUE@bucket/in/", "input_dir=https://u:SECRETVALUE@host/x",
-                    "previous_run=https://h/m.json?X-Amz-Signature=SECRETVALUE",
-                    "input_dir=ftp://u:SECRETVALUE@host/"):
+    for hostile in (
+        "input_dir=s3://AKIAKEY:SECRETVALUE@bucket/in/",
+        "input_dir=https://u:SECRETVALUE@host/x",
+        "previous_run=https://h/m.json?X-Amz-Signature=SECRETVALUE",
+        "input_dir=ftp://u:SECRETVALUE@host/",
+    ):
         with pytest.raises(ParamError) as err:
             params.load("params/default.yaml", [hostile])
         assert "SECRETVALUE" not in str(err.value)
 
 
 def test_values_are_read_by_the_declared_type_not_by_yaml(tmp_path):
-    p = params.load("params/default.yaml", ["input_dir=010", "erp_file=2026-11-15.xlsx", "premium_threshold=2",
-                                            "top_n=+7", "html_hide_code=Yes"])
+    p = params.load(
+        "params/default.yaml",
+        ["input_dir=010", "erp_file=2026-11-15.xlsx", "premium_threshold=2", "top_n=+7", "html_hide_code=Yes"],
+    )
     assert p["input_dir"] == "010" and p["erp_file"] == "2026-11-15.xlsx"
     assert p["premium_threshold"] == 2.0 and p["top_n"] == 7 and p["html_hide_code"] is True
     assert params.load(None, ["input_dir=2026-11-15"])["input_dir"] == "2026-11-15"  # not a date
     assert params.load(None, ["previous_run="])["previous_run"] == ""
     f = tmp_path / "p.yaml"
-    f.write_text("input_dir: 010\nerp_file: 2026-11-15\npremium_threshold: 1e1\nhtml_hide_code: true\n"
-                 "previous_run: ''\n")
+    f.write_text(
+        "input_dir: 010\nerp_file: 2026-11-15\npremium_threshold: 1e1\nhtml_hide_code: true\nprevious_run: ''\n"
+    )
     p = params.load(str(f))
     assert (p["input_dir"], p["erp_file"], p["premium_threshold"], p["html_hide_code"], p["previous_run"]) == (
-        "010", "2026-11-15", 10.0, True, "")
+        "010",
+        "2026-11-15",
+        10.0,
+        True,
+        "",
+    )
     f.write_text("previous_run:\n")
     with pytest.raises(ParamError, match="parameter previous_run: expected str, got null"):
         params.load(str(f))

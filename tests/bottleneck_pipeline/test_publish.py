@@ -22,8 +22,11 @@ def fake_run(tmp_path, run_id, status="publishing"):
 
 
 def fixed(client, bucket):
-    return {k: client.head_object(Bucket=bucket, Key=k)["Metadata"].get("run-id")
-            for k in keys(client, bucket, "p/") if "/runs/" not in k}
+    return {
+        k: client.head_object(Bucket=bucket, Key=k)["Metadata"].get("run-id")
+        for k in keys(client, bucket, "p/")
+        if "/runs/" not in k
+    }
 
 
 def test_a_run_is_published_whole_and_later_runs_replace_it(bucket, tmp_path):
@@ -43,10 +46,14 @@ def test_a_run_is_published_whole_and_later_runs_replace_it(bucket, tmp_path):
 def test_a_mixed_fixed_set_is_seen_and_repaired(bucket, tmp_path):
     name, client = bucket
     publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
-    client.copy_object(Bucket=name, Key="p/rapport_CA.xlsx", CopySource={"Bucket": name, "Key": "p/index.html"},
-                       MetadataDirective="REPLACE", Metadata={"run-id": "20261115T100000Z-dead"})
-    assert publish.verify(f"s3://{name}/p/") == [
-        f"s3://{name}/p/rapport_CA.xlsx does not hold 20261115T090000Z-aaaa"]
+    client.copy_object(
+        Bucket=name,
+        Key="p/rapport_CA.xlsx",
+        CopySource={"Bucket": name, "Key": "p/index.html"},
+        MetadataDirective="REPLACE",
+        Metadata={"run-id": "20261115T100000Z-dead"},
+    )
+    assert publish.verify(f"s3://{name}/p/") == [f"s3://{name}/p/rapport_CA.xlsx does not hold 20261115T090000Z-aaaa"]
     logged = []
     publish.publish(fake_run(tmp_path, "20261116T090000Z-bbbb"), f"s3://{name}/p/", log=logged.append)
     assert any("repaired 1 fixed key(s)" in line for line in logged)
@@ -58,8 +65,9 @@ def test_a_failed_run_is_archived_only(bucket, tmp_path):
     root = fake_run(tmp_path, "20261115T090000Z-aaaa", status="failed")
     publish.publish(root, f"s3://{name}/p/", log=lambda _: None)
     assert fixed(client, name) == {}
-    archived = json.loads(client.get_object(Bucket=name, Key="p/runs/20261115T090000Z-aaaa/manifest.json")["Body"]
-                          .read())
+    archived = json.loads(
+        client.get_object(Bucket=name, Key="p/runs/20261115T090000Z-aaaa/manifest.json")["Body"].read()
+    )
     assert archived["status"] == "failed"
 
 
@@ -90,15 +98,25 @@ def test_the_lock_waits_gives_up_and_takes_over_an_abandoned_one(bucket, monkeyp
 
 def test_a_manifest_naming_a_future_run_or_another_prefix_stops_publishing(bucket, tmp_path):
     name, client = bucket
-    future = {"run_id": "20991231T235959Z-ffff", "status": "succeeded",
-              "published": {"to": f"s3://{name}/p/", "archive": f"s3://{name}/p/runs/20991231T235959Z-ffff/"}}
+    future = {
+        "run_id": "20991231T235959Z-ffff",
+        "status": "succeeded",
+        "published": {"to": f"s3://{name}/p/", "archive": f"s3://{name}/p/runs/20991231T235959Z-ffff/"},
+    }
     client.put_object(Bucket=name, Key="p/manifest.json", Body=json.dumps(future))
-    client.put_object(Bucket=name, Key="p/rapport_CA.xlsx", Body=b"the business reads this",
-                      Metadata={"run-id": "20261101T090000Z-0000"})
+    client.put_object(
+        Bucket=name,
+        Key="p/rapport_CA.xlsx",
+        Body=b"the business reads this",
+        Metadata={"run-id": "20261101T090000Z-0000"},
+    )
     with pytest.raises(S3Error, match="which starts in the future"):
         publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
-    elsewhere = {**future, "run_id": "20261101T090000Z-0000",
-                 "published": {"to": f"s3://{name}/other/", "archive": f"s3://{name}/other/runs/x/"}}
+    elsewhere = {
+        **future,
+        "run_id": "20261101T090000Z-0000",
+        "published": {"to": f"s3://{name}/other/", "archive": f"s3://{name}/other/runs/x/"},
+    }
     client.put_object(Bucket=name, Key="p/manifest.json", Body=json.dumps(elsewhere))
     with pytest.raises(S3Error, match="belongs to another publish prefix"):
         publish.publish(fake_run(tmp_path, "20261115T090001Z-bbbb"), f"s3://{name}/p/", log=lambda _: None)
@@ -109,8 +127,13 @@ def test_repair_never_deletes_a_key_the_archive_lacks(bucket, tmp_path):
     name, client = bucket
     publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
     client.delete_object(Bucket=name, Key="p/runs/20261115T090000Z-aaaa/rapport_CA.xlsx")  # the archive lost it
-    client.copy_object(Bucket=name, Key="p/rapport_CA.xlsx", CopySource={"Bucket": name, "Key": "p/index.html"},
-                       MetadataDirective="REPLACE", Metadata={"run-id": "20261115T100000Z-dead"})
+    client.copy_object(
+        Bucket=name,
+        Key="p/rapport_CA.xlsx",
+        CopySource={"Bucket": name, "Key": "p/index.html"},
+        MetadataDirective="REPLACE",
+        Metadata={"run-id": "20261115T100000Z-dead"},
+    )
     logged = []
     publish.publish(fake_run(tmp_path, "20261116T090000Z-bbbb"), f"s3://{name}/p/", log=logged.append)
     assert any("could not repair rapport_CA.xlsx" in line for line in logged)

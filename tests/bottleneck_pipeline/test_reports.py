@@ -8,21 +8,27 @@ from tests.conftest import web_frame
 
 def test_revenue_report_cells(staged, tmp_path):
     web = web_frame()
-    web.loc[0, "post_title"] = "=HYPERLINK(\"http://x\")"
+    web.loc[0, "post_title"] = '=HYPERLINK("http://x")'
     con = classify(staged(fmt="csv", web=web))  # csv: a text cell, not an Excel formula
     path = reports.revenue_report(con, tmp_path / "rapport_CA.xlsx", "run-1")
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["CA total", "CA par produit"]
     total = wb["CA total"]
-    assert [c.value for c in total[1]] == ["total_revenue", "products", "premium_wines", "ordinary_wines", "run_id",
-                                           "note"]
+    assert [c.value for c in total[1]] == [
+        "total_revenue",
+        "products",
+        "premium_wines",
+        "ordinary_wines",
+        "run_id",
+        "note",
+    ]
     assert total["A2"].value == pytest.approx(10 * 3 + 20 * 1 + 30 * 2 + 100 * 4)
     assert "€" in total["A2"].number_format and total["E2"].value == "run-1"
     detail = wb["CA par produit"]
     header = [c.value for c in detail[1]]
     rows = [dict(zip(header, r)) for r in detail.iter_rows(min_row=2, values_only=True)]
     assert [r["revenue"] for r in rows] == sorted((r["revenue"] for r in rows), reverse=True)
-    assert {r["sku"]: r["post_title"] for r in rows}["101"] == "'=HYPERLINK(\"http://x\")"
+    assert {r["sku"]: r["post_title"] for r in rows}["101"] == '\'=HYPERLINK("http://x")'
     assert detail.freeze_panes == "A2" and detail.column_dimensions["C"].width == 60
 
 
@@ -44,4 +50,7 @@ def test_revenue_detail_past_the_row_limit_continues_on_new_sheets_with_a_note(s
     assert wb.sheetnames == ["CA total", "CA par produit", "CA par produit (2)"]
     assert sum(ws.max_row - 1 for ws in wb if ws.title.startswith("CA par produit")) == 4
     assert "continues over 2 sheets" in wb["CA total"]["F2"].value
-    assert openpyxl.load_workbook(reports.revenue_report(con, tmp_path / "s.xlsx"))["CA total"]["F2"].value in (None, "")
+    assert openpyxl.load_workbook(reports.revenue_report(con, tmp_path / "s.xlsx"))["CA total"]["F2"].value in (
+        None,
+        "",
+    )

@@ -45,7 +45,9 @@ def test_number_column_holding_text_is_refused(make_sources):
     erp["price"] = erp["price"].astype(object)
     erp.loc[1, "price"] = "abc"
     folder = make_sources(erp=erp)
-    with pytest.raises(InputError, match=r"erp.xlsx: column 'price' has 1 value\(s\) that are not numbers \(e.g. 'abc'\)"):
+    with pytest.raises(
+        InputError, match=r"erp.xlsx: column 'price' has 1 value\(s\) that are not numbers \(e.g. 'abc'\)"
+    ):
         load(duckdb.connect(), folder, "erp")
 
 

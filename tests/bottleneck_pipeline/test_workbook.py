@@ -39,8 +39,11 @@ def test_two_bulk_sheets_keep_their_own_rows(tmp_path):
     con = db.connect(tmp_path / "run")
     con.execute("create table a as select i as n, 'a' || i as label from range(1, 4) t(i)")
     con.execute("create table b as select i as n, 'b' || i as label from range(10, 15) t(i)")
-    path = workbook.write_xlsx(tmp_path / "two.xlsx", [BulkSheet("A", "select * from a", order_by="n"),
-                                                      BulkSheet("B", "select * from b", order_by="n")], con=con)
+    path = workbook.write_xlsx(
+        tmp_path / "two.xlsx",
+        [BulkSheet("A", "select * from a", order_by="n"), BulkSheet("B", "select * from b", order_by="n")],
+        con=con,
+    )
     wb = openpyxl.load_workbook(path)
     assert [r[1] for r in wb["A"].iter_rows(min_row=2, values_only=True)] == ["a1", "a2", "a3"]
     assert [r[1] for r in wb["B"].iter_rows(min_row=2, values_only=True)] == ["b10", "b11", "b12", "b13", "b14"]
