@@ -40,6 +40,7 @@ def test_parameters_cell_holds_only_commented_annotated_literals(path):
         assert isinstance(node, ast.AnnAssign), line
         ast.literal_eval(node.value)  # a literal: nothing computed or read
         assert "  # " in line, f"{path.name}: no trailing comment on {line!r}"
+        assert len(line) <= 120, f"{path.name}: ruff format would split {line!r} (keep parameter lines <= 120)"
     declared = papermill.inspect_notebook(str(path))
     assert "run_dir" in declared and all(p["help"] for p in declared.values())
 
