@@ -36,44 +36,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-ESTATES = [
-    "Château Lafleur-Gazin",
-    "Château de la Rivière",
-    "Domaine des Côtes Rôties",
-    "Domaine Saint-Préfert",
-    "Château Belle-Écluse",
-    "Domaine du Pêcher",
-    "Maison Béchard",
-    "Domaine de l'Hôpital",
-    "Château Garçon",
-    "Domaine Clos Rougeard",
-    "Château Haut-Bergère",
-    "Domaine François Villard",
-    "Clos des Fées",
-    "Domaine Mélanie Pfister",
-    "Château Ollieux Romanis",
-    "Domaine Hélène Thibault",
-]
-APPELLATIONS = [
-    "Saint-Émilion Grand Cru",
-    "Côte-Rôtie",
-    "Châteauneuf-du-Pape",
-    "Pessac-Léognan",
-    "Crozes-Hermitage",
-    "Côtes du Rhône",
-    "Sancerre",
-    "Pouilly-Fumé",
-    "Chablis Premier Cru",
-    "Alsace Riesling",
-    "Corbières",
-    "Bandol",
-    "Saumur-Champigny",
-    "Gigondas",
-    "Mâcon-Villages",
-    "Vouvray",
-    "Côtes de Provence rosé",
-    "Crémant de Loire",
-]
+# The sample data's vocabulary (scripts/make_sample_data.py), one home for both generators.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from make_sample_data import APPELLATIONS, ESTATES  # noqa: E402
+
 SLUG = str.maketrans("àâäçéèêëîïôöùûüÉ' ", "aaaceeeeiioouuuE--")
 
 PRODUCT_ID_BASE = 4_000

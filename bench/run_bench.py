@@ -473,6 +473,21 @@ def read_manifest(run_dir: Path) -> dict:
         return {}
 
 
+def summary_row(label: str, median: float | None, ok: list[float], measures: list, repeats: int) -> list[str]:
+    """One line of the real-data table: wall-time median and range, CPU, peaks, load, runs ok."""
+    return [
+        label,
+        f2(median),
+        f2(min(ok) if ok else None),
+        f2(max(ok) if ok else None),
+        f2(_median([m.cpu_s for m in measures])),
+        f1(max(m.tree_peak_mib for m in measures)),
+        f1(max((m.proc_peak_mib or 0) for m in measures)),
+        f2(max((m.other_load or 0) for m in measures)),
+        f"{len(ok)}/{repeats}",
+    ]
+
+
 def bench_real(repeats: int, timeout: float, cache: Path) -> dict | None:
     print_section(f"(a) real data: run_pipeline.py vs naive papermill + nbconvert ({repeats} repeat(s))")
     if not (REAL_DIR / "erp.xlsx").exists():
@@ -515,28 +530,8 @@ def bench_real(repeats: int, timeout: float, cache: Path) -> dict | None:
                 "runs ok",
             ],
             [
-                [
-                    "ours: run_pipeline.py",
-                    f2(med_o),
-                    f2(min(ok_ours) if ok_ours else None),
-                    f2(max(ok_ours) if ok_ours else None),
-                    f2(_median([m.cpu_s for m in ours])),
-                    f1(max(m.tree_peak_mib for m in ours)),
-                    f1(max((m.proc_peak_mib or 0) for m in ours)),
-                    f2(max((m.other_load or 0) for m in ours)),
-                    f"{len(ok_ours)}/{repeats}",
-                ],
-                [
-                    "naive: papermill + nbconvert CLI",
-                    f2(med_n),
-                    f2(min(ok_naive) if ok_naive else None),
-                    f2(max(ok_naive) if ok_naive else None),
-                    f2(_median([m.cpu_s for m in naive])),
-                    f1(max(m.tree_peak_mib for m in naive)),
-                    f1(max((m.proc_peak_mib or 0) for m in naive)),
-                    f2(max((m.other_load or 0) for m in naive)),
-                    f"{len(ok_naive)}/{repeats}",
-                ],
+                summary_row("ours: run_pipeline.py", med_o, ok_ours, ours, repeats),
+                summary_row("naive: papermill + nbconvert CLI", med_n, ok_naive, naive, repeats),
             ],
         )
     )

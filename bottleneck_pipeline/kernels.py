@@ -103,18 +103,27 @@ def start(cwd: Path, log_path: Path, warm_modules: list[str] | None = None) -> R
 
 
 class KernelPool:
-    """Hands out ready kernels for a sequence of notebooks, in order. Every kernel is
-    queued at once and started ``ahead`` at a time (with the modules its notebook
-    imports), so the next notebook's kernel is usually ready before it is needed."""
+    """Hands out ready kernels for a sequence of notebooks, in order. ``ahead`` kernels are
+    started at once (with the modules their notebooks import); each one taken starts the
+    next, so the next notebook's kernel is ready when it is needed, and a run that stops
+    early has started at most ``ahead`` kernels it did not use."""
 
     def __init__(self, notebooks: list[Path], cwd: Path, log_path: Path, ahead: int = 2):
         self._executor = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="kernel-start")
-        self._queue: list[Future] = [
-            self._executor.submit(start, cwd, log_path, imported_modules(nb)) for nb in notebooks
-        ]
+        self._pending = [(cwd, log_path, nb) for nb in notebooks]
+        self._queue: list[Future] = []
+        for _ in range(ahead):
+            self._start_next()
+
+    def _start_next(self) -> None:
+        if self._pending:
+            cwd, log_path, nb = self._pending.pop(0)
+            self._queue.append(self._executor.submit(start, cwd, log_path, imported_modules(nb)))
 
     def take(self) -> ReadyKernel:
-        return self._queue.pop(0).result()
+        future = self._queue.pop(0)
+        self._start_next()
+        return future.result()
 
     def close(self) -> None:
         """Stop the kernels nobody took (a run that stopped early)."""
@@ -127,4 +136,5 @@ class KernelPool:
                 except Exception:
                     pass
         self._queue.clear()
+        self._pending.clear()
         self._executor.shutdown(wait=True)

@@ -222,15 +222,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     s3.load_env_file()  # before any kernel starts: kernels inherit the environment
     s3.quiet_botocore_logs()
-    # The first notebook's kernel starts now, while the parameters are checked.
+    run_id = paths.new_run_id()
+    try:  # parameters are read without papermill: a wrong one is refused before any kernel starts
+        params = params_mod.load(args.params, args.overrides)
+        check_run(params, args.run_dir or f"outputs/{run_id}")
+    except PipelineError as exc:
+        say_error(exc)
+        return 2
     sweep_scratch()
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH}{os.getpid()}-") as tmp:
         kernel_log = Path(tmp) / "kernel.log"
+        # the first notebooks' kernels start now, while the bucket and the run directory are checked
         pool = kernels.KernelPool(
             [params_mod.notebook_path(s) for s in params_mod.STEPS], params_mod.notebooks_dir(), kernel_log
         )
         try:
-            return _main(args, pool, kernel_log)
+            return _main(args, params, run_id, pool, kernel_log)
         finally:
             pool.close()
 
@@ -259,14 +266,9 @@ def check_run(params: dict[str, Any], run_dir: str) -> None:
             raise ParamError(str(exc)) from None
 
 
-def _main(args: argparse.Namespace, pool: kernels.KernelPool, kernel_log: Path) -> int:
-    run_id = paths.new_run_id()
-    try:
-        params = params_mod.load(args.params, args.overrides)
-        check_run(params, args.run_dir or f"outputs/{run_id}")
-    except PipelineError as exc:
-        say_error(exc)
-        return 2
+def _main(
+    args: argparse.Namespace, params: dict[str, Any], run_id: str, pool: kernels.KernelPool, kernel_log: Path
+) -> int:
     if params.get("publish_to"):
         try:
             publish.preflight(params["publish_to"])

@@ -45,6 +45,11 @@ def test_parameters_cell_holds_only_commented_annotated_literals(path):
     assert "run_dir" in declared and all(p["help"] for p in declared.values())
 
 
+@pytest.mark.parametrize("step", params.STEPS)
+def test_the_runner_reads_the_parameters_as_papermill_does(step):
+    assert params.declared(step) == papermill.inspect_notebook(str(params.notebook_path(step)))
+
+
 def test_help_notebook_documents_the_parameters():
     out = subprocess.run(
         [*PAPERMILL, "--help-notebook", str(ROOT / "notebooks" / "03_analysis.ipynb")],

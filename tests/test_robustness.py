@@ -282,6 +282,7 @@ def test_a_full_disk_gives_one_line_and_a_failed_status(small_disk, size):
 # --- every text cell of every report: no formula, no control character, plain text in charts ----
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+PARQUET_FILES = [f"--set={name}_file={name}.parquet" for name in ("erp", "web", "liaison")]
 
 
 def report_text_cells(run_dir):
@@ -308,18 +309,7 @@ def test_hostile_text_in_any_column_reaches_no_report_raw(make_sources, tmp_path
     links = liaison_frame([(i, str(100 + i)) for i in range(1, n + 1)])
     folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")  # parquet keeps every character
     run_dir = tmp_path / "run"
-    proc = run_pipeline(
-        "--set",
-        f"input_dir={folder}",
-        "--set",
-        "erp_file=erp.parquet",
-        "--set",
-        "web_file=web.parquet",
-        "--set",
-        "liaison_file=liaison.parquet",
-        "--run-dir",
-        str(run_dir),
-    )
+    proc = run_pipeline("--set", f"input_dir={folder}", *PARQUET_FILES, "--run-dir", str(run_dir))
     assert proc.returncode == 0, proc.stderr
 
     cells = report_text_cells(run_dir)
@@ -537,7 +527,7 @@ def csv_sources(folder, erp_rows, web_rows, link_rows):
     return folder
 
 
-CSV_FILES = ["--set", "erp_file=erp.csv", "--set", "web_file=web.csv", "--set", "liaison_file=liaison.csv"]
+CSV_FILES = [f"--set={name}_file={name}.csv" for name in ("erp", "web", "liaison")]
 
 
 def test_every_csv_row_is_read_even_one_starting_with_a_hash(tmp_path):
@@ -595,18 +585,7 @@ def test_characters_xml_refuses_never_break_a_workbook(make_sources, tmp_path):
     links = liaison_frame([(i, str(100 + i)) for i in range(1, 5)])
     folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")
     run_dir = tmp_path / "run"
-    proc = run_pipeline(
-        "--set",
-        f"input_dir={folder}",
-        "--set",
-        "erp_file=erp.parquet",
-        "--set",
-        "web_file=web.parquet",
-        "--set",
-        "liaison_file=liaison.parquet",
-        "--run-dir",
-        str(run_dir),
-    )
+    proc = run_pipeline("--set", f"input_dir={folder}", *PARQUET_FILES, "--run-dir", str(run_dir))
     assert proc.returncode == 0, proc.stderr
     shown = {
         r[2]
