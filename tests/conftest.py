@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "sample"
 REAL_DIR = (ROOT / ".." / "shared" / "data" / "bottleneck").resolve()
+REPORTS = ["rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx"]
+STEP_HTML = ["01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html", "04_export.html"]
 
 
 def run_pipeline(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -9,10 +9,9 @@ import pytest
 
 from bottleneck_pipeline import publish
 from bottleneck_pipeline.s3 import S3Error
-from tests.conftest import SAMPLE_DIR, erp_frame, keys, run_pipeline, upload_dir
+from tests.conftest import REPORTS, SAMPLE_DIR, erp_frame, keys, run_pipeline, upload_dir
+from tests.conftest import STEP_HTML as HTMLS
 
-REPORTS = ["rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx"]
-HTMLS = ["01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html", "04_export.html"]
 FIXED = sorted(REPORTS + HTMLS + ["index.html", "manifest.json"])
 
 

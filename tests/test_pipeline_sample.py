@@ -9,7 +9,7 @@ import pytest
 
 from bottleneck_pipeline import manifest as manifest_mod
 from tests import oracle
-from tests.conftest import SAMPLE_DIR, run_pipeline
+from tests.conftest import REPORTS, SAMPLE_DIR, run_pipeline
 
 STEPS = ["01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"]
 
@@ -20,14 +20,7 @@ def manifest(sample_run):
 
 
 def test_run_dir_holds_the_reports_and_the_evidence(sample_run):
-    expected = {
-        "rapport_CA.xlsx",
-        "extraction_premium.csv",
-        "extraction_ordinaire.csv",
-        "debug/rapport_test.xlsx",
-        "manifest.json",
-        "index.html",
-    } | {f"{s}.{ext}" for s in STEPS for ext in ("ipynb", "html")}
+    expected = {*REPORTS, "manifest.json", "index.html"} | {f"{s}.{ext}" for s in STEPS for ext in ("ipynb", "html")}
     present = {p.relative_to(sample_run).as_posix() for p in sample_run.rglob("*") if p.is_file()}
     assert expected <= present
 

@@ -327,17 +327,10 @@ def test_hostile_text_in_any_column_reaches_no_report_raw(make_sources, tmp_path
 
 
 def s3_publish_run(env, bucket, run_dir, *extra, wait=None):
+    from tests.test_pipeline_s3 import s3_run
+
     env = {**env, **({"BOTTLENECK_PUBLISH_LOCK_WAIT": str(wait)} if wait is not None else {})}
-    return run_pipeline(
-        "--set",
-        f"input_dir=s3://{bucket}/in/2026-11/",
-        "--set",
-        f"publish_to=s3://{bucket}/BottleNeck/",
-        "--run-dir",
-        str(run_dir),
-        *extra,
-        env=env,
-    )
+    return s3_run(env, bucket, run_dir.parent, name=run_dir.name, extra=extra)[0]
 
 
 def fixed_set(client, bucket):

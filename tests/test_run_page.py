@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from tests.conftest import erp_frame, liaison_frame, run_pipeline, web_frame
+from tests.conftest import REPORTS, STEP_HTML, erp_frame, liaison_frame, run_pipeline, web_frame
 
 EXTERNAL = re.compile(
     r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']?https?:""", re.I
@@ -63,17 +63,7 @@ def test_pages_need_no_network_and_every_link_is_a_file_of_the_run(sample_run, p
         assert not url.scheme and not url.netloc, link
         assert (sample_run / unquote(url.path)).is_file(), link
     if page == "index.html":
-        expected = {
-            "rapport_CA.xlsx",
-            "extraction_premium.csv",
-            "extraction_ordinaire.csv",
-            "debug/rapport_test.xlsx",
-            "manifest.json",
-            "01_ingestion.html",
-            "02_cleaning_tests.html",
-            "03_analysis.html",
-            "04_export.html",
-        }
+        expected = {*REPORTS, *STEP_HTML, "manifest.json"}
         assert expected <= set(links_of(html))
 
 

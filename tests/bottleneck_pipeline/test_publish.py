@@ -21,6 +21,17 @@ def fake_run(tmp_path, run_id, status="publishing"):
     return root
 
 
+def misplace_a_report(client, bucket):
+    """What a publisher killed half-way leaves: one fixed key from another run."""
+    client.copy_object(
+        Bucket=bucket,
+        Key="p/rapport_CA.xlsx",
+        CopySource={"Bucket": bucket, "Key": "p/index.html"},
+        MetadataDirective="REPLACE",
+        Metadata={"run-id": "20261115T100000Z-dead"},
+    )
+
+
 def fixed(client, bucket):
     return {
         k: client.head_object(Bucket=bucket, Key=k)["Metadata"].get("run-id")
@@ -46,13 +57,7 @@ def test_a_run_is_published_whole_and_later_runs_replace_it(bucket, tmp_path):
 def test_a_mixed_fixed_set_is_seen_and_repaired(bucket, tmp_path):
     name, client = bucket
     publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
-    client.copy_object(
-        Bucket=name,
-        Key="p/rapport_CA.xlsx",
-        CopySource={"Bucket": name, "Key": "p/index.html"},
-        MetadataDirective="REPLACE",
-        Metadata={"run-id": "20261115T100000Z-dead"},
-    )
+    misplace_a_report(client, name)
     assert publish.verify(f"s3://{name}/p/") == [f"s3://{name}/p/rapport_CA.xlsx does not hold 20261115T090000Z-aaaa"]
     logged = []
     publish.publish(fake_run(tmp_path, "20261116T090000Z-bbbb"), f"s3://{name}/p/", log=logged.append)
@@ -127,13 +132,7 @@ def test_repair_never_deletes_a_key_the_archive_lacks(bucket, tmp_path):
     name, client = bucket
     publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
     client.delete_object(Bucket=name, Key="p/runs/20261115T090000Z-aaaa/rapport_CA.xlsx")  # the archive lost it
-    client.copy_object(
-        Bucket=name,
-        Key="p/rapport_CA.xlsx",
-        CopySource={"Bucket": name, "Key": "p/index.html"},
-        MetadataDirective="REPLACE",
-        Metadata={"run-id": "20261115T100000Z-dead"},
-    )
+    misplace_a_report(client, name)
     logged = []
     publish.publish(fake_run(tmp_path, "20261116T090000Z-bbbb"), f"s3://{name}/p/", log=logged.append)
     assert any("could not repair rapport_CA.xlsx" in line for line in logged)
