@@ -32,8 +32,8 @@ from .errors import CheckFailed
 CHECKS_DIR = paths.SQL_DIR / "checks"
 SEVERITIES = ("blocking", "warning")
 MARTS = ("merged", "classified")  # tables made in 03_analysis
-STAGES = ("staging", "marts")
-_HEADER = re.compile(r"^--\s*(severity|source|description|detail):\s*(.+?)\s*$")
+STAGES = ("staging", "marts", "export")  # run by 02, 03 and 04 (export: the written reports read back)
+_HEADER = re.compile(r"^--\s*(severity|source|description|detail|stage):\s*(.+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,9 @@ class Check:
         severity = meta.get("severity")
         if severity not in SEVERITIES:
             raise ValueError(f"{path.name}: '-- severity:' must be one of {SEVERITIES}, got {severity!r}")
+        stage = meta.get("stage", "staging")
+        if stage not in STAGES:
+            raise ValueError(f"{path.name}: '-- stage:' must be one of {STAGES}, got {stage!r}")
         return cls(
             path.stem,
             severity,
@@ -65,6 +68,7 @@ class Check:
             text.strip().rstrip(";"),
             meta.get("detail"),
             meta.get("source"),
+            stage,
         )
 
 
@@ -160,7 +164,9 @@ def run_check(
     if observed:
         if check.detail:
             detail = str(db.execute(con, f"select {check.detail} from {failing}", params).fetchall()[0][0])
-        cur = db.execute(con, f"select * from {failing} limit {int(sample_rows)}", params)
+        cur = db.execute(
+            con, f"select * from {failing} order by all limit {int(sample_rows)}", params
+        )  # same rows each run
         cols = [d[0] for d in cur.description]
         sample = [dict(zip(cols, row)) for row in cur.fetchall()]
     status = "pass" if observed == 0 else ("fail" if check.severity == "blocking" else "warning")
@@ -182,13 +188,14 @@ def run_all(
 
 def save(con: duckdb.DuckDBPyConnection, results: list[CheckResult]) -> list[CheckResult]:
     """Keep ``results`` in the run's database (table ``check_results``, replacing earlier
-    results of the same stages), so the test report and the manifest list the checks of
-    every step; returns all the results kept, in order."""
+    results of the same stage and of the later ones), so the test report and the manifest
+    list the checks of every step; returns all the results kept, in order."""
     import json
 
     con.execute("create table if not exists check_results (position integer, stage varchar, result json)")
-    for stage in {r.stage for r in results}:
-        con.execute("delete from check_results where stage = ?", [stage])
+    if results:  # this stage's results replace its earlier ones, and those of later stages (now out of date)
+        first = min(STAGES.index(r.stage) for r in results)
+        con.execute("delete from check_results where list_position(?, stage) > ?", [list(STAGES), first])
     rows = [
         (STAGES.index(r.stage) * 10_000 + i, r.stage, json.dumps(asdict(r), default=str)) for i, r in enumerate(results)
     ]

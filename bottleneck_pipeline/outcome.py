@@ -10,11 +10,13 @@ into the run directory, the manifest last. A run killed before that still says
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import index_page, manifest, paths
 
+RUNNER_ENV = "BOTTLENECK_RUNNER"  # set by run_pipeline.py in the kernels it starts
 STAGING = f"{paths.WORK_DIR}/final"
 
 
@@ -39,3 +41,31 @@ def commit(run_dir: str | os.PathLike) -> dict[str, Any]:
     for name in (paths.INDEX, paths.MANIFEST):
         os.replace(staged_file(run_dir, name), run_dir / name)
     return manifest.read(run_dir)
+
+
+def notebook_alone(run_dir: str | os.PathLike, step: str, step_params: dict[str, Any]) -> None:
+    """A notebook run alone (papermill, Jupyter) on a run records the parameters it runs with
+    and marks as stale what it leaves out of date: its own and every later step's HTML, the
+    page and the list of files (``status: modified``, ``stale``). The page shows it, with
+    the ``--from`` command that makes the run whole again. Under the runner: nothing."""
+    from .params import STEPS
+
+    if os.environ.get(RUNNER_ENV):
+        return
+    run_dir = Path(run_dir)
+    m = manifest.read(run_dir)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    stale = set((m.get("stale") or {}).get("steps", [])) | set(STEPS[STEPS.index(step) :])
+    first = min(stale, key=STEPS.index)
+    m["status"] = "modified"
+    m["params"] = {**m.get("params", {}), **{k: v for k, v in step_params.items() if k != "run_dir"}}
+    m["stale"] = {
+        "since": now,
+        "steps": sorted(stale, key=STEPS.index),
+        "why": f"{step} was run alone (papermill or Jupyter): its HTML, the later steps and this page were not redone",
+        "refresh": f"python run_pipeline.py --run-dir {run_dir} --from {first}",
+    }
+    m["reruns"] = [*m.get("reruns", []), {"at": now, "step": step, "alone": True, "params": step_params}]
+    manifest.write(run_dir, m)
+    if (run_dir / paths.INDEX).exists():
+        index_page.write(run_dir, m)

@@ -181,11 +181,14 @@ def defaults() -> dict[str, Any]:
     return {name: ast.literal_eval(spec["default"]) for name, spec in all_declared().items() if name not in RUNNER_ONLY}
 
 
-def load(params_file: str | None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Every parameter of the run, validated: notebook defaults < params file < ``--set``."""
+def load(
+    params_file: str | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every parameter of the run, validated: notebook defaults < ``base`` (a recorded run's
+    parameters) < params file < ``--set``."""
     known = all_declared()
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    values: dict[str, Any] = dict(base or {})
+    sources: dict[str, str] = dict.fromkeys(values, "the recorded run")
     if params_file:
         path = paths.resolve(params_file)
         if not path.is_file():
@@ -214,6 +217,36 @@ def load(params_file: str | None, overrides: list[str] | None = None) -> dict[st
         result[name] = coerce(name, value, type_name)
         validate_value(name, result[name])
     return result
+
+
+PAPERMILL_INJECTED = "# Parameters"  # the first line of the cell papermill injects after ``parameters``
+
+
+def check_notebook(step: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """A notebook's parameters as its kernel holds them, checked as the runner checks them
+    (types, choices, ranges, locations); a name papermill injected that the notebook does
+    not declare (a misspelt ``-p``) is an error, never a silent default. Returns them."""
+    import ast
+
+    names = declared(step)
+    for source in namespace.get("In", []):  # the kernel's history holds papermill's injected cell
+        if isinstance(source, str) and source.startswith(PAPERMILL_INJECTED):
+            for node in ast.parse(source).body:
+                targets = node.targets if isinstance(node, ast.Assign) else []
+                for name in (t.id for t in targets if isinstance(t, ast.Name)):
+                    if name not in names:
+                        import difflib
+
+                        owner = next((s for s in STEPS if name in declared(s)), None)
+                        close = difflib.get_close_matches(name, list(names), n=1)
+                        why = f"a parameter of {owner}, not of {step}" if owner else f"not a parameter of {step}"
+                        hint = f"; did you mean {close[0]}?" if close else ""
+                        raise ParamError(f"parameter {name}: {why} (its parameters: {', '.join(names)}){hint}")
+    values = {}
+    for name, spec in names.items():
+        values[name] = coerce(name, namespace[name], spec["inferred_type_name"])
+        validate_value(name, values[name])
+    return values
 
 
 def for_step(step: str, params: dict[str, Any]) -> dict[str, Any]:

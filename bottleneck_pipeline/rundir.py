@@ -95,9 +95,18 @@ def is_run_dir(root: Path) -> bool:
     return read_marker(root) is not None or not any(p.name != LOCK for p in root.iterdir())
 
 
-def claim(run_dir: str, run_id: str) -> tuple[Path, FileLock, list[str]]:
+# The files each step writes besides its own .ipynb and .html (re-running from a step removes
+# them first, so a re-run that fails never leaves a later step's file beside it).
+STEP_FILES = {
+    "02_cleaning_tests": [paths.TEST_REPORT],
+    "04_export": [paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV],
+}
+
+
+def claim(run_dir: str, run_id: str, rerun_from: str | None = None) -> tuple[Path, FileLock, list[str]]:
     """Create (or reuse) and lock the run directory; returns its path, the held lock and
-    the names found there that a run did not write (left alone)."""
+    the names found there that a run did not write (left alone). ``rerun_from``: keep the
+    run and remove only what that step and the later ones wrote."""
     check_argument(run_dir)
     root = paths.resolve(run_dir)
     if root.exists() and not root.is_dir():
@@ -115,6 +124,12 @@ def claim(run_dir: str, run_id: str) -> tuple[Path, FileLock, list[str]]:
         lock.acquire()
     except Timeout:
         raise RunDirBusy(f"--run-dir {run_dir!r}: in use by another run") from None
+    if rerun_from:
+        if read_marker(root) is None:
+            lock.release()
+            raise ParamError(f"--run-dir {run_dir!r}: not a run directory, nothing to re-run")
+        clear(root, names=step_names(rerun_from))
+        return root, lock, []
     if read_marker(root) is None:  # a new or empty folder: it becomes a run directory first
         write_marker(root, run_id)
     clear(root)
@@ -126,13 +141,26 @@ def claim(run_dir: str, run_id: str) -> tuple[Path, FileLock, list[str]]:
     return root, lock, others
 
 
-def clear(root: Path) -> None:
-    """Remove what a previous run wrote: moved aside first (a rename each), then deleted."""
+def step_names(first: str) -> list[str]:
+    """The files (relative paths) that ``first`` and every later step write."""
+    from .params import STEPS
+
+    later = STEPS[STEPS.index(first) :]
+    return [name for step in later for name in (f"{step}.ipynb", f"{step}.html", *STEP_FILES.get(step, []))]
+
+
+def clear(root: Path, names: list[str] | None = None) -> None:
+    """Remove what a previous run wrote (or only ``names``, and temp files): moved aside
+    first (a rename each), then deleted."""
     trash = root / f"{TRASH}{secrets.token_hex(4)}"
     trash.mkdir()
-    for p in list(root.iterdir()):
-        if p != trash and written_by_a_run(p.name):
-            os.rename(p, trash / p.name)  # a symlink is moved as a link, never followed
+    if names is None:
+        doomed = [p for p in root.iterdir() if p != trash and written_by_a_run(p.name)]
+    else:
+        doomed = [root / n for n in names if (root / n).exists() or (root / n).is_symlink()]
+        doomed += [p for p in root.iterdir() if p != trash and p.name.startswith(".") and written_by_a_run(p.name)]
+    for i, p in enumerate(doomed):
+        os.rename(p, trash / f"{i}-{p.name}")  # a symlink is moved as a link, never followed
     shutil.rmtree(trash)
 
 
@@ -165,10 +193,11 @@ def existing(run_dir: str | os.PathLike, step: str) -> Path:
 
     check_local_path("run_dir", str(run_dir))
     root = paths.resolve(run_dir)
-    first = STEPS[0]
+    earlier = STEPS[: STEPS.index(step)]
+    first = " and ".join([", ".join(earlier[:-1]), earlier[-1]] if len(earlier) > 1 else earlier)
     if not root.is_dir() or read_marker(root) is None:
         raise ParamError(
-            f"run_dir {str(run_dir)!r}: no run directory there: run {first} first "
+            f"run_dir {str(run_dir)!r}: no run there: run {first} first "
             f"(or give the run_dir of an existing run to re-run {step} on it)"
         )
     if not (root / paths.DATABASE).is_file():

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import evidence, kernels, manifest, outcome, paths, publish, rundir, s3
+from . import evidence, kernels, manifest, outcome, paths, provenance, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 from .locations import printable, redact
@@ -32,11 +32,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="run_pipeline.py",
         description="Run the BottleNeck notebooks (ingestion, cleaning and tests, analysis, export).",
     )
-    parser.add_argument("--params", default=DEFAULT_PARAMS, help=f"YAML params file (default: {DEFAULT_PARAMS})")
+    parser.add_argument("--params", help=f"YAML params file (default: {DEFAULT_PARAMS})")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one parameter"
     )
     parser.add_argument("--run-dir", help="run directory (default: outputs/<run_id>/)")
+    parser.add_argument(
+        "--from",
+        dest="from_step",
+        choices=params_mod.STEPS,
+        metavar="STEP",
+        help="re-run STEP and every later step on the existing run --run-dir, with its recorded parameters "
+        "(changed with --set)",
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="MANIFEST",
+        help="run again with the parameters a manifest.json records (a path or s3://…) and compare the results",
+    )
     parser.add_argument(
         "--kestra", action="store_true", help="also report outputs and metrics to Kestra (::{...}:: lines on stdout)"
     )
@@ -72,16 +85,25 @@ def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kerne
     )
 
 
-def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.KernelPool, out=sys.stdout) -> dict[str, Any]:
-    """Execute every step; returns the manifest, whose status is ``failed``, ``succeeded``
-    or, when the run still has to publish, ``publishing``.
+def run(
+    params: dict[str, Any],
+    run_dir: Path,
+    run_id: str,
+    pool: kernels.KernelPool,
+    out=sys.stdout,
+    from_step: str | None = None,
+    changed: dict[str, list] | None = None,
+) -> dict[str, Any]:
+    """Execute every step (or ``from_step`` and the later ones, on an existing run); returns
+    the manifest, whose status is ``failed``, ``succeeded`` or, when the run still has to
+    publish, ``publishing``.
 
     While a notebook runs, the next one's kernel starts and warms up, and the previous
     notebook's HTML is exported on a worker thread.
     """
-    manifest.write(
-        run_dir,
-        {
+    to_run = params_mod.STEPS[params_mod.STEPS.index(from_step) :] if from_step else params_mod.STEPS
+    if from_step is None:
+        base = {
             "status": "running",
             "run_id": run_id,
             "started_at": _now(),
@@ -91,14 +113,25 @@ def run(params: dict[str, Any], run_dir: Path, run_id: str, pool: kernels.Kernel
             "inputs": [],
             "outputs": [],
             "steps": [],
-        },
-    )
-    steps: list[dict[str, Any]] = []
+            "code": provenance.code(),
+        }
+    else:  # the steps before from_step are kept as they ran; the re-run is recorded
+        base = {k: v for k, v in manifest.read(run_dir).items() if k not in ("error", "stale", "finished_at")}
+        rerun = {"at": _now(), "from": from_step, "changed": changed or {}, "code": provenance.code()}
+        base.update(
+            status="running",
+            params=params,
+            reruns=[*base.get("reruns", []), rerun],
+            steps=[s for s in base.get("steps", []) if s["notebook"].removesuffix(".ipynb") not in to_run],
+        )
+    manifest.write(run_dir, base)
+    steps: list[dict[str, Any]] = list(base["steps"])
     error = None
     html_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html-export")
     exports: dict[str, Future] = {}
     try:
-        for i, step in enumerate(params_mod.STEPS, 1):
+        for step in to_run:
+            i = params_mod.STEPS.index(step) + 1
             print(f"[{i}/{len(params_mod.STEPS)}] {step} ...", end=" ", flush=True, file=out)
             started = time.perf_counter()
             status = "succeeded"
@@ -219,35 +252,87 @@ def sweep_scratch() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["verify"]:
+        from . import verify
+
+        return verify.main(argv[1:])
     args = parse_args(argv)
     s3.load_env_file()  # before any kernel starts: kernels inherit the environment
     s3.quiet_botocore_logs()
     run_id = paths.new_run_id()
     try:  # parameters are read without papermill: a wrong one is refused before any kernel starts
-        params = params_mod.load(args.params, args.overrides)
-        check_run(params, args.run_dir or f"outputs/{run_id}")
+        params, run_id, changed = plan(args, run_id)
+        check_run(params, args.run_dir or f"outputs/{run_id}", rerun=bool(args.from_step))
     except PipelineError as exc:
         say_error(exc)
         return 2
     sweep_scratch()
+    os.environ[outcome.RUNNER_ENV] = run_id  # the notebooks know they run under the runner
+    steps = params_mod.STEPS[params_mod.STEPS.index(args.from_step) :] if args.from_step else params_mod.STEPS
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH}{os.getpid()}-") as tmp:
         kernel_log = Path(tmp) / "kernel.log"
         # the first notebooks' kernels start now, while the bucket and the run directory are checked
-        pool = kernels.KernelPool(
-            [params_mod.notebook_path(s) for s in params_mod.STEPS], params_mod.notebooks_dir(), kernel_log
-        )
+        pool = kernels.KernelPool([params_mod.notebook_path(s) for s in steps], params_mod.notebooks_dir(), kernel_log)
         try:
-            return _main(args, params, run_id, pool, kernel_log)
+            code = _main(args, params, run_id, pool, kernel_log, changed)
         finally:
             pool.close()
+    if args.replay and code == 0:
+        from . import verify
+
+        return verify.compare_replay(args.replay, Path(paths.resolve(args.run_dir or f"outputs/{run_id}")))
+    return code
 
 
-def check_run(params: dict[str, Any], run_dir: str) -> None:
+def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, dict[str, list]]:
+    """The run's parameters, its id and, for ``--from``, what changed since the recorded run."""
+    if args.from_step and args.replay:
+        raise ParamError("--from and --replay: choose one")
+    if args.replay:
+        from . import verify
+
+        recorded = verify.read_manifest(args.replay)
+        return params_mod.load(args.params, args.overrides, base=recorded.get("params", {})), run_id, {}
+    if not args.from_step:
+        return params_mod.load(args.params or DEFAULT_PARAMS, args.overrides), run_id, {}
+    if not args.run_dir:
+        raise ParamError(f"--from {args.from_step}: give the run to re-run with --run-dir")
+    if args.params:
+        raise ParamError("--from: the run's recorded parameters are the base; change them with --set, not --params")
+    root = paths.resolve(args.run_dir)
+    recorded = manifest.read(root) if rundir.read_marker(root) else {}
+    if not recorded.get("run_id") or not recorded.get("steps"):
+        raise ParamError(f"--run-dir {args.run_dir!r}: no run there to re-run (run the whole pipeline first)")
+    done = [s["notebook"].removesuffix(".ipynb") for s in recorded["steps"] if s["status"] == "succeeded"]
+    earlier = params_mod.STEPS[: params_mod.STEPS.index(args.from_step)]
+    missing = [s for s in earlier if s not in done]
+    if missing:
+        raise ParamError(
+            f"--from {args.from_step}: {missing[0]} has not succeeded on that run: use --from {missing[0]}"
+        )
+    params = params_mod.load(None, args.overrides, base=recorded.get("params", {}))
+    changed = {
+        k: [recorded.get("params", {}).get(k), v] for k, v in params.items() if recorded.get("params", {}).get(k) != v
+    }
+    kept = {k: s for s in earlier for k in params_mod.declared(s) if k != "run_dir"}
+    for name in changed:
+        later = [s for s in params_mod.STEPS if s not in earlier and name in params_mod.declared(s)]
+        if name in kept and not later:
+            raise ParamError(
+                f"parameter {name}: {kept[name]} uses it, and --from {args.from_step} does not re-run "
+                f"it: re-run --from {kept[name]}"
+            )
+    return params, recorded["run_id"], changed
+
+
+def check_run(params: dict[str, Any], run_dir: str, rerun: bool = False) -> None:
     """Checks across parameters, before any work: the run directory and ``previous_run`` are
-    different folders; an S3 endpoint carries no credential."""
+    different folders (unless re-running from a later step, which keeps earlier ones); an S3
+    endpoint carries no credential."""
     rundir.check_argument(run_dir)
     previous = params.get("previous_run", "")
-    if previous and "://" not in previous:
+    if previous and "://" not in previous and not rerun:
         folder = paths.resolve(previous)
         folder = folder.parent if folder.name == paths.MANIFEST else folder
         target = paths.resolve(run_dir)
@@ -267,7 +352,12 @@ def check_run(params: dict[str, Any], run_dir: str) -> None:
 
 
 def _main(
-    args: argparse.Namespace, params: dict[str, Any], run_id: str, pool: kernels.KernelPool, kernel_log: Path
+    args: argparse.Namespace,
+    params: dict[str, Any],
+    run_id: str,
+    pool: kernels.KernelPool,
+    kernel_log: Path,
+    changed: dict[str, list],
 ) -> int:
     if params.get("publish_to"):
         try:
@@ -276,7 +366,7 @@ def _main(
             say_error(exc)
             return 1
     try:
-        run_dir, _lock, others = rundir.claim(args.run_dir or f"outputs/{run_id}", run_id)
+        run_dir, _lock, others = rundir.claim(args.run_dir or f"outputs/{run_id}", run_id, rerun_from=args.from_step)
     except PipelineError as exc:
         say_error(exc)
         return 2 if isinstance(exc, ParamError) else 1
@@ -289,14 +379,14 @@ def _main(
         release_room(run_dir)
         say_error(f"--run-dir {run_dir}: no room to start a run ({_one_line(exc)})")
         return 1
-    print(f"run {run_id} -> {run_dir}", flush=True)
+    print(f"run {run_id} -> {run_dir}" + (f" (re-run from {args.from_step})" if args.from_step else ""), flush=True)
     if others:
         print(
             f"left alone in the run directory (not written by a run, never published): "
             f"{', '.join(printable(o) for o in others)}"
         )
     try:
-        result = run(params, run_dir, run_id, pool)
+        result = run(params, run_dir, run_id, pool, from_step=args.from_step, changed=changed)
         if params.get("publish_to"):
             result = publish_run(run_dir, params["publish_to"])
     except Exception as exc:  # the run itself broke (a full disk, a file that cannot be written)

@@ -40,3 +40,17 @@ def test_real_data_findings(real_run):
     assert checks["liaison_without_web_id"]["observed"] == 91
     assert checks["erp_price_not_positive"]["observed"] == 2
     assert all(c["status"] != "fail" for c in checks.values())
+
+
+def test_real_data_reconciles_and_records_the_code_that_ran(real_run):
+    m = json.loads((real_run / "manifest.json").read_text())
+    export = [c for c in m["checks"] if c["stage"] == "export"]
+    assert {c["name"] for c in export} >= {
+        "reconcile_workbook_total",
+        "reconcile_extractions_cover_products",
+        "reconcile_extractions_revenue",
+    }
+    assert all(c["status"] == "pass" for c in export)
+    code = m["code"]
+    assert code["packages"]["duckdb"] and code["python"] and "notebooks/03_analysis.ipynb" in code["files"]
+    assert "bottleneck_pipeline/sql/marts/premium_rule.sql" in code["files"]

@@ -284,3 +284,27 @@ def test_canary_credentials_appear_nowhere(bucket, s3_env, tmp_path):
         leaks = [where for where, data in haystacks.items() if secret.encode() in data]
         assert not leaks, f"{secret} found in {leaks}"
     assert len(haystacks) > 20
+
+
+def test_verify_checks_the_archive_and_the_fixed_keys_on_s3(bucket, s3_env, tmp_path):
+    name, client = bucket
+    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    proc, run_dir = s3_run(s3_env, name, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
+    for target in (f"s3://{name}/BottleNeck/runs/{run_id}/", f"s3://{name}/BottleNeck/"):
+        ok = run_pipeline("verify", target, env=s3_env)
+        assert ok.returncode == 0 and ok.stdout.startswith("verified: "), ok.stdout + ok.stderr
+    client.copy_object(
+        Bucket=name,
+        Key="BottleNeck/extraction_premium.csv",
+        MetadataDirective="REPLACE",
+        CopySource={"Bucket": name, "Key": "BottleNeck/extraction_ordinaire.csv"},
+        Metadata={"run-id": "20261101T090000Z-0ld0"},
+    )  # a fixed key from another run
+    bad = run_pipeline("verify", f"s3://{name}/BottleNeck/", env=s3_env)
+    assert bad.returncode == 1
+    assert (
+        f"problem: s3://{name}/BottleNeck/extraction_premium.csv: holds run 20261101T090000Z-0ld0, not {run_id}"
+        in bad.stdout
+    )

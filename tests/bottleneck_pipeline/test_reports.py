@@ -54,3 +54,32 @@ def test_revenue_detail_past_the_row_limit_continues_on_new_sheets_with_a_note(s
         None,
         "",
     )
+
+
+def test_reconciliation_reads_the_written_reports_back_and_catches_a_broken_total(staged, tmp_path):
+    from bottleneck_pipeline import checks, paths, reconcile
+
+    con = classify(staged(), "zscore", 1.0)
+    reports.revenue_report(con, tmp_path / paths.REVENUE_REPORT, "run-1")
+    reports.extraction_csv(con, tmp_path / paths.PREMIUM_CSV, premium=True)
+    reports.extraction_csv(con, tmp_path / paths.ORDINARY_CSV, premium=False)
+    figures = dict(
+        zip(
+            ["total_revenue", "merged_rows"],
+            con.execute("select total_revenue, merged_rows from run_summary").fetchall()[0],
+        )
+    )
+
+    def failing():
+        reconcile.load_written(con, tmp_path)
+        return {r.name for r in checks.run_all(con, params=figures, stage="export") if r.status == "fail"}
+
+    assert failing() == set()
+    wb = openpyxl.load_workbook(tmp_path / paths.REVENUE_REPORT)
+    wb["CA total"]["A2"].value += 0.01  # a total one cent off
+    wb.save(tmp_path / paths.REVENUE_REPORT)
+    assert failing() == {"reconcile_workbook_total"}
+    csv = tmp_path / paths.ORDINARY_CSV
+    lines = csv.read_text(encoding="utf-8-sig").splitlines()
+    csv.write_text("\ufeff" + "\n".join(lines[:-1]) + "\n", encoding="utf-8")  # a product lost from a CSV
+    assert {"reconcile_extractions_cover_products", "reconcile_extractions_revenue"} <= failing()

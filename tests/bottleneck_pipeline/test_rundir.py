@@ -58,7 +58,7 @@ def test_a_folder_without_a_valid_marker_is_refused(tmp_path, marker):
 
 
 def test_later_steps_need_the_run_an_earlier_step_made(tmp_path):
-    with pytest.raises(ParamError, match="no run directory there: run 01_ingestion first"):
+    with pytest.raises(ParamError, match="no run there: run 01_ingestion and 02_cleaning_tests first"):
         rundir.existing(tmp_path / "typo", "03_analysis")
     assert not (tmp_path / "typo").exists()  # a typo never becomes a new folder
     root = rundir.prepare(tmp_path / "run")

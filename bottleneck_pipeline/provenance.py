@@ -1,0 +1,71 @@
+"""Which code ran: recorded in the manifest (``code``) so an auditor can tell an edited
+premium rule or notebook from the reviewed one.
+
+* ``git_commit`` and ``git_dirty`` (tracked files changed since that commit), or ``None``
+  outside a git checkout (Kestra's namespace files);
+* ``files``: the SHA-256 of each notebook and SQL file, and ``package``: one SHA-256 over
+  the package's Python files, so an edit shows even without git;
+* ``python`` and the versions of the libraries that shape the results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from importlib import metadata
+from typing import Any
+
+from . import paths
+
+PACKAGES = (
+    "papermill",
+    "nbconvert",
+    "ipykernel",
+    "duckdb",
+    "pandas",
+    "openpyxl",
+    "python-calamine",
+    "matplotlib",
+    "boto3",
+)
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=paths.project_root(), capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code() -> dict[str, Any]:
+    root = paths.project_root()
+    commit = _git("rev-parse", "HEAD")
+    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
+    notebooks = {p.relative_to(root).as_posix(): p for p in sorted((root / "notebooks").glob("*.ipynb"))}
+    sql = {
+        p.relative_to(paths.PACKAGE_DIR.parent).as_posix(): p
+        for p in sorted([*paths.SQL_DIR.rglob("*.sql"), *paths.SQL_DIR.rglob("*.yml")])
+    }
+    package = hashlib.sha256()
+    for py in sorted(paths.PACKAGE_DIR.glob("*.py")):
+        package.update(py.name.encode() + b"\0" + py.read_bytes())
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "files": {name: _sha256(p) for name, p in {**notebooks, **sql}.items()},
+        "package": package.hexdigest(),
+        "python": platform.python_version(),
+        "packages": versions,
+    }

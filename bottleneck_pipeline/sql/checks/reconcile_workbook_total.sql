@@ -1,0 +1,15 @@
+-- severity: blocking
+-- stage: export
+-- description: rapport_CA.xlsx as written: its total equals the sum of its product rows to the cent, and the manifest's total_revenue
+with sheet as (
+    select cast(total_revenue as double) as sheet_total from written_totals
+),
+
+detail as (
+    select round(sum(cast(revenue as double)), 2) as rows_total from written_detail
+)
+
+select sheet.sheet_total, detail.rows_total, $total_revenue as manifest_total
+from sheet
+cross join detail
+where abs(sheet.sheet_total - detail.rows_total) > 0.005 or abs(sheet.sheet_total - $total_revenue) > 0.005
