@@ -52,8 +52,11 @@ def render(m: dict[str, Any], run_dir: Path) -> str:
         for p, about in REPORTS
         if (run_dir / p).is_file()
     ]
+    from .periods import label
+
     return env.get_template("index.html.j2").render(
         m=m,
+        month=label(m.get("period") or ""),
         f=m.get("figures", {}),
         reports=reports,
         money=money,

@@ -19,6 +19,7 @@ def report(result: dict[str, Any]) -> None:
     published = result.get("published", {})
     outputs = {
         "run_id": result.get("run_id"),
+        "period": result.get("period"),
         "status": result.get("status"),
         "figures": figures,
         "published": published,

@@ -8,8 +8,8 @@ writer                        sections
 runner (``outcome.record``)   ``status``, ``run_id``, ``started_at``, ``finished_at``,
                               ``params``, ``steps``, ``error``, ``outputs`` (listed once,
                               at the end of the run)
-``01_ingestion``              ``inputs``; ``figures``: ``erp_rows``, ``web_rows``,
-                              ``liaison_rows``
+``01_ingestion``              ``period`` (the month reported), ``inputs``; ``figures``:
+                              ``erp_rows``, ``web_rows``, ``liaison_rows``
 ``02_cleaning_tests``         ``checks``, ``cleaning``, ``comparison`` (what was found of
                               the previous run)
 ``03_analysis``               ``figures``: ``merged_rows``, ``total_revenue``,
@@ -50,7 +50,7 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 SECTIONS = {
-    "01_ingestion": {"inputs", "figures"},
+    "01_ingestion": {"inputs", "figures", "period"},
     "02_cleaning_tests": {"checks", "cleaning", "comparison"},
     "03_analysis": {"figures", "comparison", "checks"},
     "04_export": {"checks"},

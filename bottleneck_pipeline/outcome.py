@@ -69,3 +69,13 @@ def notebook_alone(run_dir: str | os.PathLike, step: str, step_params: dict[str,
     manifest.write(run_dir, m)
     if (run_dir / paths.INDEX).exists():
         index_page.write(run_dir, m)
+
+
+def caption(run_dir: str | os.PathLike):
+    """The line under each notebook's title in its HTML: the month and the run."""
+    from IPython.display import Markdown
+
+    from .periods import label
+
+    m = manifest.read(run_dir)
+    return Markdown(f"**Mois : {label(m.get('period', '')) or 'non précisé'}** · run `{m.get('run_id', '—')}`")

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from . import locations, paths
+from . import locations, paths, periods
 from .errors import ParamError
 
 STEPS = ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
@@ -137,6 +137,11 @@ def validate_value(name: str, value: Any) -> None:
     if not isinstance(value, str):
         return
     locations.check_text(name, value)
+    if name == "period":
+        periods.check(value)
+    if name in FILE_NAMES or name == "input_dir":
+        periods.check_placeholders(name, value)
+        value = periods.fill(value, "2000-01")  # the rules below hold for any month
     if name in FILE_NAMES:
         locations.check_file_name(name, value)
     elif (name == "publish_to" and value) or (name in LOCAL_OR_S3 and value.startswith("s3://")):
@@ -151,7 +156,7 @@ def validate_value(name: str, value: Any) -> None:
                 f"parameter publish_to {value!r}: inside a run's archive (runs/<run_id>/): publishing "
                 "there would overwrite that run's evidence"
             )
-    elif name in LOCAL_OR_S3:
+    elif name in LOCAL_OR_S3 and not (name == "previous_run" and value == periods.AUTO):
         locations.check_location(name, value)
 
 

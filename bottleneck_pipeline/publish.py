@@ -99,20 +99,21 @@ def _put_back(prefix: S3Uri, names: list[str], current: dict[str, Any] | None, o
     return left
 
 
-def _check_current(prefix: S3Uri, current: dict[str, Any] | None) -> None:
-    """The fixed manifest must be this prefix's, and name a run that has started."""
+def _check_current(prefix: S3Uri, where: S3Uri, current: dict[str, Any] | None) -> None:
+    """A manifest at ``where`` (the fixed keys or a month's) must have been published under
+    ``prefix``, and name a run that has started."""
     if current is None:
         return
-    where = current["published"].get("to")
-    if where != str(prefix):
+    owner = current["published"].get("to")
+    if owner != str(prefix):
         raise S3Error(
-            f"{prefix.join(paths.MANIFEST)}: it belongs to another publish prefix ({where}); "
+            f"{where.join(paths.MANIFEST)}: it belongs to another publish prefix ({owner}); "
             "refusing to replace anything there"
         )
     started = datetime.strptime(current["run_id"][:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     if started > datetime.now(UTC) + timedelta(hours=1):
         raise S3Error(
-            f"{prefix.join(paths.MANIFEST)} names run {current['run_id']}, which starts in the future "
+            f"{where.join(paths.MANIFEST)} names run {current['run_id']}, which starts in the future "
             "(a machine's clock ahead?): refusing to publish until someone looks at it"
         )
 
@@ -154,48 +155,79 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
         log(f"archived the failed run's evidence to {archive}")
         return manifest.read(run_dir)
 
-    # 2. the fixed keys, by one publisher at a time
+    # 2. the month's keys and the fixed keys, by one publisher at a time
+    period = m.get("period") or ""
     with publish_lock.hold(prefix, run_id, log):
-        current = storage.published_manifest(prefix.join(paths.MANIFEST))
-        _check_current(prefix, current)
-        wrong = check_fixed(prefix, current)
-        if wrong:
-            left = _put_back(prefix, wrong, current)
-            repaired = [n for n in wrong if n not in left]
-            held = current["run_id"] if current else "(none)"
-            if repaired:
-                log(f"repaired {len(repaired)} fixed key(s) that did not hold run {held}: {', '.join(repaired)}")
-            if left:
-                log(f"could not repair {', '.join(left)}: not in run {held}'s archive (left as they are)")
-        promote = current is None or current["run_id"] <= run_id
-        if promote:
-            section["fixed"] = [str(prefix.join(n)) for n in [*fixed_names(), paths.MANIFEST]]
-        else:
-            section["note"] = f"the fixed keys hold a newer run ({current['run_id']}): left alone"
+        targets = []  # (what, where, the manifest there now, whether this run replaces it)
+        month = prefix.join(f"{period}/") if period else None
+        for what, where in (("the month's keys", month), ("the fixed keys", prefix)):
+            if where is None:
+                continue
+            current = storage.published_manifest(where.join(paths.MANIFEST))
+            _check_current(prefix, where, current)
+            _repair(where, current, log)
+            if current is None:
+                newer = True
+            elif where == prefix:  # the latest month: forward only, by month then by start
+                newer = (period, run_id) >= (current.get("period") or "", current["run_id"])
+            else:
+                newer = run_id >= current["run_id"]
+            targets.append((what, where, current, newer))
+        promoted = [(what, where, current) for what, where, current, newer in targets if newer]
+        section["month"] = str(month) if month else None
+        section["fixed"] = (
+            [str(prefix.join(n)) for n in [*fixed_names(), paths.MANIFEST]]
+            if any(where == prefix for _, where, _ in promoted)
+            else []
+        )
+        left = [(what, current) for what, where, current, newer in targets if not newer]
+        if left:
+            section["note"] = "; ".join(
+                f"{what} hold a later run ({current.get('period') or '?'}, {current['run_id']}): left alone"
+                for what, current in left
+            )
         sha = {o["path"]: o["sha256"] for o in m["outputs"]}
-        replaced: list[str] = []
+        replaced: dict[S3Uri, list[str]] = {where: [] for _, where, _ in promoted}
         try:
-            for name in fixed_names() if promote else []:
-                if name != paths.INDEX:
-                    s3.copy(archive.join(name), prefix.join(name), {**meta, "sha256": sha[name]})
-                    replaced.append(name)
+            for _, where, _ in promoted:
+                for name in fixed_names():
+                    if name != paths.INDEX:
+                        s3.copy(archive.join(name), where.join(name), {**meta, "sha256": sha[name]})
+                        replaced[where].append(name)
             outcome.record(run_dir, staged=True, status="succeeded", published=section)
             _upload_record(run_dir, archive, meta, staged=True)
-            if promote:  # the page, then the manifest: readers learn which run the fixed keys hold
+            for _, where, _ in promoted:  # the page, then the manifest: readers learn which run the keys hold
                 for name in (paths.INDEX, paths.MANIFEST):
                     sha256 = manifest.file_fingerprint(outcome.staged_file(run_dir, name))["sha256"]
-                    s3.copy(archive.join(name), prefix.join(name), {**meta, "sha256": sha256})
-                    replaced.append(name)
+                    s3.copy(archive.join(name), where.join(name), {**meta, "sha256": sha256})
+                    replaced[where].append(name)
         except S3Error as exc:
-            replaced = [n for n in replaced if n != paths.MANIFEST]
-            restored = _restore(prefix, replaced, current, run_id)
-            raise S3Error(f"publishing the fixed keys failed ({exc}); {restored}") from None
+            restored = "; ".join(
+                _restore(where, [n for n in replaced[where] if n != paths.MANIFEST], current, run_id)
+                for _, where, current in promoted
+                if replaced[where]
+            )
+            raise S3Error(f"publishing the fixed keys failed ({exc}); {restored or 'nothing was replaced'}") from None
     final = outcome.commit(run_dir)
-    if promote:
-        log(f"published {len(replaced) - 1} reports and pages at {prefix} (manifest.json -> run {run_id})")
-    else:
+    for what, where, _ in promoted:
+        log(f"published {what} at {where} (manifest.json -> run {run_id}, {period or 'no period'})")
+    if left:
         log(f"archived to {archive}; {section['note']}")
     return final
+
+
+def _repair(where: S3Uri, current: dict[str, Any] | None, log: Callable[[str], None]) -> None:
+    """Put back what a publisher killed half-way left out of place (see :func:`check_fixed`)."""
+    wrong = check_fixed(where, current)
+    if not wrong:
+        return
+    left = _put_back(where, wrong, current)
+    repaired = [n for n in wrong if n not in left]
+    held = current["run_id"] if current else "(none)"
+    if repaired:
+        log(f"repaired {len(repaired)} fixed key(s) that did not hold run {held}: {', '.join(repaired)}")
+    if left:
+        log(f"could not repair {', '.join(left)}: not in run {held}'s archive (left as they are)")
 
 
 def _restore(prefix: S3Uri, replaced: list[str], current: dict[str, Any] | None, ours: str) -> str:

@@ -23,7 +23,11 @@ PRODUCT_COLUMNS = """
 
 
 def revenue_report(
-    con: duckdb.DuckDBPyConnection, path: str | os.PathLike, run_id: str = "", max_rows: int = EXCEL_MAX_ROWS
+    con: duckdb.DuckDBPyConnection,
+    path: str | os.PathLike,
+    run_id: str = "",
+    max_rows: int = EXCEL_MAX_ROWS,
+    period: str = "",
 ) -> Path:
     products = con.execute("select merged_rows from run_summary").fetchall()[0][0]
     parts = max(1, -(-products // (max_rows - 1)))
@@ -51,17 +55,18 @@ def revenue_report(
             premium_count                               as premium_wines,
             ordinary_count                              as ordinary_wines,
             $run_id                                     as run_id,
-            $note                                       as note
+            $note                                       as note,
+            $period                                     as period
         from run_summary
         """,
-        {"run_id": run_id, "note": note},
+        {"run_id": run_id, "note": note, "period": period},
     )
     total = Sheet(
         "CA total",
         totals_cols,
         totals_rows,
         formats={"total_revenue": EUR, "products": INT, "premium_wines": INT, "ordinary_wines": INT},
-        widths={"total_revenue": 22, "run_id": 26, "note": 60},
+        widths={"period": 12, "total_revenue": 22, "run_id": 26, "note": 60},
     )
     return write_xlsx(path, [total, per_product], con=con, max_rows=max_rows)
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import evidence, kernels, manifest, outcome, paths, provenance, publish, rundir, s3
+from . import evidence, kernels, manifest, outcome, paths, periods, provenance, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 from .locations import printable, redact
@@ -138,7 +138,7 @@ def run(
             ready = None
             try:
                 ready = pool.take()
-                run_step(step, run_dir, params_mod.for_step(step, params), ready)
+                run_step(step, run_dir, params_mod.for_step(step, notebook_params(params)), ready)
             except Exception as exc:  # PapermillExecutionError, the kernel died, the disk is full
                 status, error = "failed", _failure_line(step, exc)
                 release_room(run_dir)  # room for the failed step's evidence, even on a full disk
@@ -176,6 +176,14 @@ def run(
     if error:
         final["error"] = error
     return outcome.record(run_dir, **final)
+
+
+def notebook_params(params: dict[str, Any]) -> dict[str, Any]:
+    """What the notebooks receive: ``previous_run: auto`` resolved to the previous month's
+    published manifest (``<publish_to><period-1>/manifest.json``)."""
+    if params.get("previous_run") != periods.AUTO:
+        return params
+    return {**params, "previous_run": f"{params['publish_to']}{periods.previous(params['period'])}/{paths.MANIFEST}"}
 
 
 def say_error(message: object) -> None:
@@ -293,9 +301,11 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
         from . import verify
 
         recorded = verify.read_manifest(args.replay)
-        return params_mod.load(args.params, args.overrides, base=recorded.get("params", {})), run_id, {}
+        params = params_mod.load(args.params, args.overrides, base=recorded.get("params", {}))
+        return {**params, "period": periods.resolve(params["period"])}, run_id, {}
     if not args.from_step:
-        return params_mod.load(args.params or DEFAULT_PARAMS, args.overrides), run_id, {}
+        params = params_mod.load(args.params or DEFAULT_PARAMS, args.overrides)
+        return {**params, "period": periods.resolve(params["period"])}, run_id, {}
     if not args.run_dir:
         raise ParamError(f"--from {args.from_step}: give the run to re-run with --run-dir")
     if args.params:
@@ -332,7 +342,12 @@ def check_run(params: dict[str, Any], run_dir: str, rerun: bool = False) -> None
     endpoint carries no credential."""
     rundir.check_argument(run_dir)
     previous = params.get("previous_run", "")
-    if previous and "://" not in previous and not rerun:
+    if previous == periods.AUTO and not params.get("publish_to"):
+        raise ParamError(
+            "parameter previous_run auto: it is the previous month published under publish_to, "
+            "which is empty: set publish_to, or give the previous run"
+        )
+    if previous and previous != periods.AUTO and "://" not in previous and not rerun:
         folder = paths.resolve(previous)
         folder = folder.parent if folder.name == paths.MANIFEST else folder
         target = paths.resolve(run_dir)

@@ -86,6 +86,11 @@ def published_manifest(uri) -> dict[str, Any] | None:
 def fetch_previous_run(previous_run: str, run_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """The previous run's manifest and local copies of its extraction CSVs; (None, []) if
     there is no run there (the first month)."""
+    if previous_run == "auto":
+        raise InputError(
+            "previous_run auto: the runner resolves it (run_pipeline.py, with publish_to); "
+            "run alone, give the previous run itself"
+        )
     if previous_run.startswith("s3://"):
         from . import s3
 

@@ -1,12 +1,21 @@
-"""A small emulation of Kestra's Process task runner for a Commands task, with no Kestra
+r"""A small emulation of Kestra's Process task runner for a Commands task, with no Kestra
 server: enough to run the flow's own commands the way a Kestra worker would.
 
-What it reproduces: namespace files copied into a fresh working directory (with the
-task's include/exclude globs), the task's ``env`` rendered (``secret()``, ``vars``,
-``workingDir``), ``beforeCommands`` then ``commands`` run by ``/bin/sh -c`` with
-``set -e`` in that directory with ``WORKING_DIR`` set, ``::{...}::`` lines parsed from
-stdout as outputs and metrics, and ``outputFiles`` collected with Java's glob rules
-(``*`` stays inside a folder, ``**`` crosses folders, so ``**/*.html`` misses top-level files).
+What it reproduces:
+
+* the namespace files: what ``kestra namespace files update <ns> <folder>`` uploads (every
+  file but those ``.kestraignore`` excludes, gitignore syntax), then the task's include /
+  exclude globs as Kestra applies them to ``/``-rooted paths, a pattern starting with a
+  letter getting ``**/`` in front (so ``README.md`` also takes ``bench/README.md``) and a
+  pattern starting with ``/`` anchored at the root;
+* the task's ``env`` rendered (``secret()``, ``vars``, ``render()``, ``workingDir``, the
+  flow's period expression over ``inputs`` and the trigger date) on top of the worker's
+  whole environment;
+* ``beforeCommands`` then ``commands`` run by ``/bin/sh -c`` with ``set -e`` in a fresh
+  working directory with ``WORKING_DIR`` set;
+* ``::{...}::`` lines read from both streams with Kestra's pattern (``^::(\{.*})::$``) as
+  outputs and metrics, and ``outputFiles`` collected with Java's glob rules (``*`` stays
+  inside a folder, ``**`` crosses folders, so ``**/*.html`` misses top-level files).
 """
 
 from __future__ import annotations
@@ -16,7 +25,9 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 
 def glob_regex(pattern: str) -> re.Pattern:
@@ -50,17 +61,47 @@ def matches(path: str, patterns: list[str]) -> bool:
     return any(glob_regex(p).match(path) for p in patterns)
 
 
-def render(value: str, secrets: dict[str, str], variables: dict[str, str], working_dir: Path) -> str:
+PERIOD_EXPRESSION = (
+    "inputs.period ?? ((trigger.date ?? execution.startDate) | dateAdd(-1, 'MONTHS') "
+    "| date('yyyy-MM', timeZone='Europe/Paris'))"
+)
+
+
+@dataclass
+class Context:
+    """What an execution's expressions see."""
+
+    secrets: dict[str, str]
+    variables: dict[str, str]
+    working_dir: Path
+    inputs: dict[str, str] = field(default_factory=dict)
+    trigger_date: datetime | None = None  # a scheduled execution's date
+    start_date: datetime = field(default_factory=lambda: datetime.now(ZoneInfo("UTC")))
+
+
+def _month_before(when: datetime) -> str:
+    paris = when.astimezone(ZoneInfo("Europe/Paris"))
+    year, month = (paris.year, paris.month - 1) if paris.month > 1 else (paris.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def render(value: str, ctx: Context) -> str:
     """The Pebble expressions this flow uses; any other expression is an error."""
 
     def one(m: re.Match) -> str:
-        expr = m.group(1).strip()
+        expr = " ".join(m.group(1).split())
         if s := re.fullmatch(r"secret\(\s*'([A-Za-z0-9_]+)'\s*\)", expr):
-            return secrets[s.group(1)]
+            return ctx.secrets[s.group(1)]
+        if v := re.fullmatch(r"render\(vars\.([A-Za-z0-9_]+)\)", expr):
+            return render(ctx.variables[v.group(1)], ctx)
         if v := re.fullmatch(r"vars\.([A-Za-z0-9_]+)", expr):
-            return str(variables[v.group(1)])
+            return str(ctx.variables[v.group(1)])
         if expr == "workingDir":
-            return str(working_dir)
+            return str(ctx.working_dir)
+        if expr == PERIOD_EXPRESSION:
+            if ctx.inputs.get("period") is not None:
+                return ctx.inputs["period"]
+            return _month_before(ctx.trigger_date or ctx.start_date)
         raise ValueError(f"expression not emulated: {{{{ {expr} }}}}")
 
     return re.sub(r"\{\{(.*?)\}\}", one, str(value))
@@ -77,21 +118,42 @@ class TaskRun:
     output_files: dict[str, Path] = field(default_factory=dict)
 
 
+def uploaded_namespace_files(root: Path) -> list[str]:
+    """What ``kestra namespace files update <ns> <root>`` uploads: every regular file under
+    ``root`` that ``.kestraignore`` does not exclude, the file itself excluded (Kestra's
+    NamespaceFilesUpdateCommand with its KestraIgnore)."""
+    import pathspec
+
+    ignore = root / ".kestraignore"
+    spec = pathspec.GitIgnoreSpec.from_lines(ignore.read_text().splitlines() if ignore.is_file() else [])
+    files = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and p != ignore]
+    return sorted(p.relative_to(root).as_posix() for p in files if not spec.match_file(p.relative_to(root).as_posix()))
+
+
+def kestra_glob(pattern: str) -> str:
+    """A namespace-files include/exclude pattern as Kestra matches it against a ``/``-rooted path."""
+    return "**/" + pattern if pattern[:1].isalnum() else pattern
+
+
+def selected(rel: str, patterns: list[str]) -> bool:
+    return any(glob_regex(kestra_glob(p)).match("/" + rel) for p in patterns)
+
+
 def copy_namespace_files(source: Path, dest: Path, task: dict) -> list[str]:
     ns = task.get("namespaceFiles") or {}
     if not ns.get("enabled"):
         return []
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=source, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
     include, exclude = ns.get("include") or ["**"], ns.get("exclude") or []
     copied = []
-    for rel in tracked:
-        if (matches(rel, include) or rel in include) and not matches(rel, exclude):
+    for rel in uploaded_namespace_files(source):
+        if selected(rel, include) and not selected(rel, exclude):
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / rel, dest / rel)
             copied.append(rel)
     return copied
+
+
+LOG_DATA_SYNTAX = re.compile(r"^::(\{.*})::$")  # Kestra's TaskLogLineMatcher
 
 
 def run_commands_task(
@@ -103,23 +165,25 @@ def run_commands_task(
     secrets: dict[str, str],
     base_env: dict[str, str],
     before_commands: list[str] | None = None,
+    inputs: dict[str, str] | None = None,
+    trigger_date: datetime | None = None,
     timeout: float = 900,
 ) -> TaskRun:
     working_dir.mkdir(parents=True)
     copy_namespace_files(namespace_source, working_dir, task)
-    variables = flow.get("variables") or {}
-    env = {**base_env, "WORKING_DIR": str(working_dir)}
+    ctx = Context(secrets, flow.get("variables") or {}, working_dir, inputs or {}, trigger_date)
+    env = {**base_env, "WORKING_DIR": str(working_dir)}  # the worker's whole environment, then the task's
     for k, v in (task.get("env") or {}).items():
-        env[k] = render(v, secrets, variables, working_dir)
+        env[k] = render(v, ctx)
     before = task.get("beforeCommands") or [] if before_commands is None else before_commands
-    commands = [render(c, secrets, variables, working_dir) for c in [*before, *task["commands"]]]
+    commands = [render(c, ctx) for c in [*before, *task["commands"]]]
     script = "set -e\n" + "\n".join(commands)
     proc = subprocess.run(
         ["/bin/sh", "-c", script], cwd=working_dir, env=env, capture_output=True, text=True, timeout=timeout
     )
     run = TaskRun(proc.returncode, proc.stdout, proc.stderr, working_dir)
-    for line in proc.stdout.splitlines():
-        if m := re.fullmatch(r"::(\{.*\})::", line.strip()):
+    for line in [*proc.stdout.splitlines(), *proc.stderr.splitlines()]:
+        if m := LOG_DATA_SYNTAX.match(line):
             message = json.loads(m.group(1))
             run.outputs.update(message.get("outputs", {}))
             run.metrics.extend(message.get("metrics", []))

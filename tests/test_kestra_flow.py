@@ -19,6 +19,7 @@ KNOWN_TYPES = {
     "io.kestra.plugin.core.runner.Process",
     "io.kestra.plugin.core.trigger.Schedule",
     "io.kestra.plugin.core.log.Log",
+    "io.kestra.plugin.core.execution.Labels",
 }
 ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
 NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -30,8 +31,7 @@ def flow():
 
 
 def task_of(flow):
-    (task,) = flow["tasks"]
-    return task
+    return next(t for t in flow["tasks"] if t["id"] == "run_pipeline")
 
 
 def test_flow_structure(flow):
@@ -51,7 +51,13 @@ def test_flow_structure(flow):
     assert any("run_pipeline.py --params params/production.yaml" in c for c in task["commands"])
     assert any("requirements.lock" in c for c in task["beforeCommands"])
     assert flow["errors"][0]["type"] == "io.kestra.plugin.core.log.Log"
-    assert "{{ execution.id }}" in flow["errors"][0]["message"]
+    assert "{{ execution.id }}" in flow["errors"][0]["message"] and "errorLogs()" in flow["errors"][0]["message"]
+    assert flow["concurrency"]["limit"] == 1
+    assert [i["id"] for i in flow["inputs"]] == ["period"] and flow["inputs"][0]["required"] is False
+    (labels,) = [t for t in flow["tasks"] if t["type"] == "io.kestra.plugin.core.execution.Labels"]
+    assert labels["labels"]["period"] == "{{ render(vars.period) }}"
+    assert "Kestra 0.24 and later" in FLOW_FILE.read_text()
+    assert not any("2>&1" in c for c in task["beforeCommands"])  # pip's errors stay visible
 
 
 def test_credentials_come_only_from_kestra_secrets(flow):
@@ -73,37 +79,57 @@ def test_output_globs_follow_java_rules():
 SECRETS = {"AWS_ACCESS_KEY_ID": "kestra-test-key-id", "AWS_SECRET_ACCESS_KEY": "kestra-test-secret-value"}
 
 
-def test_emulated_kestra_run_of_the_flow(flow, s3_env, tmp_path):
+def emulated_run(flow, s3_env, tmp_path, *, inputs=None, trigger_date=None, real_install=False):
+    """The flow's task run as Kestra's Process runner would, against moto's S3; the month's
+    exports are uploaded where production.yaml reads them."""
     import boto3
+
+    from bottleneck_pipeline import periods
 
     client = boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
     production = yaml.safe_load((ROOT / "params" / "production.yaml").read_text())
     bucket = production["publish_to"].split("/")[2]
     if bucket not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
         client.create_bucket(Bucket=bucket)
-    upload_dir(client, bucket, SAMPLE_DIR, production["input_dir"].split("/", 3)[3])
+    ctx = kestra.Context({}, flow["variables"], tmp_path, inputs or {}, trigger_date)
+    period = kestra.render("{{ render(vars.period) }}", ctx)
+    upload_dir(client, bucket, SAMPLE_DIR, periods.fill(production["input_dir"], period).split("/", 3)[3])
 
     # Kestra's open-source edition reads secrets from SECRET_<NAME> variables, base64-encoded
     encoded = {f"SECRET_{k}": base64.b64encode(v.encode()).decode() for k, v in SECRETS.items()}
     secrets = {k.removeprefix("SECRET_"): base64.b64decode(v).decode() for k, v in encoded.items()}
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # the worker's environment
     base_env |= {
         "AWS_ENDPOINT_URL_S3": s3_env["AWS_ENDPOINT_URL_S3"],
         "AWS_CONFIG_FILE": s3_env["AWS_CONFIG_FILE"],
         "AWS_SHARED_CREDENTIALS_FILE": s3_env["AWS_SHARED_CREDENTIALS_FILE"],
     }
-    real_install = os.environ.get("BOTTLENECK_KESTRA_REAL_INSTALL") == "1"
+    for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):  # the worker does not run inside our venv
+        base_env.pop(name, None)
+    base_env["PATH"] = os.pathsep.join(p for p in base_env["PATH"].split(os.pathsep) if not p.startswith(sys.prefix))
     wd = tmp_path / "working-dir"
-    # The install step may be swapped for the test environment: .venv points at it, and the
-    # copied namespace files come first on the path (as `pip install -e .` would make them).
+    # Without a real install, .venv points at the test environment and the copied namespace
+    # files come first on the path (as `pip install -e .` makes them).
     swapped = None if real_install else [f"ln -s {Path(sys.prefix)} .venv"]
     if swapped:
         base_env["PYTHONPATH"] = str(wd)
     run = kestra.run_commands_task(
-        flow, task_of(flow), ROOT, wd, secrets=secrets, base_env=base_env, before_commands=swapped
+        flow,
+        task_of(flow),
+        ROOT,
+        wd,
+        secrets=secrets,
+        base_env=base_env,
+        before_commands=swapped,
+        inputs=inputs,
+        trigger_date=trigger_date,
+        timeout=1200,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
+    return run, wd, client, bucket, period, production
 
+
+def check_emulated_run(run, wd, client, bucket, period, production):
+    assert run.returncode == 0, run.stderr[-3000:]
     # the four notebooks ran in the fresh working directory, from its own copy of the project
     manifest = json.loads((wd / "run" / "manifest.json").read_text())
     assert [s["notebook"] for s in manifest["steps"]] == [
@@ -113,9 +139,12 @@ def test_emulated_kestra_run_of_the_flow(flow, s3_env, tmp_path):
         "04_export.ipynb",
     ]
     assert (wd / "notebooks" / "01_ingestion.ipynb").is_file() and not (wd / "tests").exists()
+    assert not (wd / "bench").exists() and not (wd / ".env").exists()
+    assert manifest["period"] == period
 
     # outputs and metrics from the ::{...}:: lines
     assert run.outputs["status"] == "succeeded" and run.outputs["run_id"] == manifest["run_id"]
+    assert run.outputs["period"] == period
     assert run.outputs["figures"] == manifest["figures"]
     assert run.outputs["published"]["to"] == production["publish_to"]
     assert run.outputs["published"]["archive"].endswith(f"runs/{manifest['run_id']}/")
@@ -142,26 +171,52 @@ def test_emulated_kestra_run_of_the_flow(flow, s3_env, tmp_path):
         ]
     )
 
-    # published to S3, and no stderr line (Kestra shows each as an error)
-    fixed = [k for k in keys(client, bucket, "BottleNeck/") if "/runs/" not in k and "/exports/" not in k]
-    assert "BottleNeck/rapport_CA.xlsx" in fixed and "BottleNeck/manifest.json" in fixed
-    assert run.stderr.strip() == ""
+    # published to S3: the latest month at the fixed keys, and the month's own keys
+    published = keys(client, bucket, "BottleNeck/")
+    assert "BottleNeck/rapport_CA.xlsx" in published and "BottleNeck/manifest.json" in published
+    assert f"BottleNeck/{period}/rapport_CA.xlsx" in published and f"BottleNeck/{period}/manifest.json" in published
     for secret in SECRETS.values():
         assert secret not in run.stdout and all(
             secret.encode() not in p.read_bytes() for p in run.output_files.values()
         )
+    return manifest
 
 
-def namespace_files_upload(root: Path) -> list[str]:
-    """What ``kestra namespace files update <ns> <root>`` uploads: every regular file under
-    ``root`` that ``.kestraignore`` (gitignore syntax) does not exclude, the file itself
-    excluded (Kestra's NamespaceFilesUpdateCommand with its KestraIgnore)."""
-    import pathspec
+def test_emulated_kestra_run_of_a_scheduled_month(flow, s3_env, tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
-    ignore = root / ".kestraignore"
-    spec = pathspec.GitIgnoreSpec.from_lines(ignore.read_text().splitlines() if ignore.is_file() else [])
-    files = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and p != ignore]
-    return sorted(p.relative_to(root).as_posix() for p in files if not spec.match_file(p.relative_to(root).as_posix()))
+    scheduled = datetime(2027, 3, 15, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))  # a replayed schedule: its own month
+    run, *rest = emulated_run(flow, s3_env, tmp_path, trigger_date=scheduled)
+    assert rest[3] == "2027-02"
+    check_emulated_run(run, *rest)
+    assert run.stderr.strip() == ""  # Kestra shows each stderr line as an error
+
+
+def test_emulated_kestra_run_with_a_period_input_and_the_real_install(flow, s3_env, tmp_path):
+    run, *rest = emulated_run(flow, s3_env, tmp_path, inputs={"period": "2026-10"}, real_install=True)
+    assert rest[3] == "2026-10"
+    check_emulated_run(run, *rest)
+    assert (rest[0] / ".venv" / "bin" / "python").exists() and not (rest[0] / ".venv").is_symlink()
+
+
+def test_the_worker_needs_python_311(flow, tmp_path):
+    import subprocess
+
+    check = task_of(flow)["beforeCommands"][0]
+    old = subprocess.run(["/bin/sh", "-c", check.replace("(3, 11)", "(99, 0)")], capture_output=True, text=True)
+    assert old.returncode == 1
+    assert old.stderr.startswith("error: run_pipeline.py needs Python 3.11 or later on the Kestra worker")
+    assert subprocess.run(["/bin/sh", "-c", check], capture_output=True).returncode == 0
+
+
+def test_namespace_file_patterns_are_anchored(flow):
+    include = task_of(flow)["namespaceFiles"]["include"]
+    assert all(p.startswith("/") for p in include)
+    assert kestra.selected("bottleneck_pipeline/db.py", include)
+    assert not kestra.selected("tests/bottleneck_pipeline/test_db.py", include)
+    assert not kestra.selected("bench/README.md", include) and kestra.selected("README.md", include)
+    assert kestra.selected("tests/bottleneck_pipeline/x.py", ["bottleneck_pipeline/**"])  # what Kestra does unanchored
 
 
 def test_namespace_files_upload_never_carries_a_secret_or_a_run(flow, tmp_path):
@@ -193,12 +248,12 @@ def test_namespace_files_upload_never_carries_a_secret_or_a_run(flow, tmp_path):
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         (project / rel).write_text(text)
 
-    uploaded = namespace_files_upload(project)
+    uploaded = kestra.uploaded_namespace_files(project)
     assert not [f for f in uploaded if "planted-secret" in (project / f).read_text(errors="ignore")]
     assert not [f for f in uploaded if f.split("/")[0] in (".venv", "outputs", ".git", "data", "run")]
     assert not [f for f in uploaded if "__pycache__" in f or "checkpoint" in f]
     # and every file the flow's task takes from the namespace is still uploaded
     include = task_of(flow)["namespaceFiles"]["include"]
-    needed = [f for f in tracked if kestra.matches(f, include)]
+    needed = [f for f in tracked if kestra.selected(f, include)]
     assert needed and set(needed) <= set(uploaded)
     assert [f for f in tracked if f.startswith("params/")] and "run_pipeline.py" in uploaded

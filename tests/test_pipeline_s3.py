@@ -1,6 +1,7 @@
 """S3 in and out, end to end, against a live S3 API on loopback (moto's server)."""
 
 import json
+import re
 import urllib.request
 
 import boto3
@@ -31,7 +32,12 @@ def s3_run(env, bucket, tmp_path, source=SAMPLE_DIR, name="run", extra=()):
 
 
 def fixed_keys(client, bucket):
-    return [k for k in keys(client, bucket, "BottleNeck/") if not k.startswith("BottleNeck/runs/")]
+    """The keys the business reads as the latest month (not the archive, not a month's keys)."""
+    return [k for k in keys(client, bucket, "BottleNeck/") if not re.match(r"BottleNeck/(runs/|\d{4}-\d{2}/)", k)]
+
+
+def month_keys(client, bucket, period):
+    return [k for k in keys(client, bucket, f"BottleNeck/{period}/")]
 
 
 def get(client, bucket, key) -> bytes:

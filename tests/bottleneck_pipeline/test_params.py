@@ -131,6 +131,6 @@ def test_publish_to_is_a_run_parameter_not_a_notebook_one():
 
 def test_each_step_receives_only_what_it_declares():
     p = params.load("params/default.yaml")
-    assert set(params.for_step("01_ingestion", p)) == {"input_dir", "erp_file", "web_file", "liaison_file"}
+    assert set(params.for_step("01_ingestion", p)) == {"period", "input_dir", "erp_file", "web_file", "liaison_file"}
     assert set(params.for_step("03_analysis", p)) == {"premium_method", "premium_threshold", "top_n"}
     assert params.for_step("04_export", p) == {}

@@ -50,7 +50,7 @@ def test_a_run_is_published_whole_and_later_runs_replace_it(bucket, tmp_path):
     assert set(fixed(client, name).values()) == {"20261116T090000Z-bbbb"}
     logged = []
     older = publish.publish(fake_run(tmp_path, "20261114T090000Z-cccc"), f"s3://{name}/p/", log=logged.append)
-    assert older["published"]["fixed"] == [] and "newer run (20261116T090000Z-bbbb): left alone" in logged[-1]
+    assert older["published"]["fixed"] == [] and "hold a later run (?, 20261116T090000Z-bbbb): left alone" in logged[-1]
     assert set(fixed(client, name).values()) == {"20261116T090000Z-bbbb"}
 
 

@@ -21,6 +21,7 @@ def test_revenue_report_cells(staged, tmp_path):
         "ordinary_wines",
         "run_id",
         "note",
+        "period",
     ]
     assert total["A2"].value == pytest.approx(10 * 3 + 20 * 1 + 30 * 2 + 100 * 4)
     assert "€" in total["A2"].number_format and total["E2"].value == "run-1"
