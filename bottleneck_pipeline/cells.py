@@ -8,7 +8,8 @@ writers to every text cell of every report, never column by column.
   the warning check ``text_control_characters`` counts what it removed.
 * Text a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab
   or a carriage return, after any leading blanks or line breaks) gets a leading ``'``
-  (OWASP's CSV-injection advice): shown, not run.
+  (OWASP's CSV-injection advice): shown, not run. A plain number (``-8,00``) is a number,
+  not a formula, and stays as written.
 * An Excel cell holds at most 32,767 characters: longer text is cut in workbooks only
   (ingestion already refuses such values in the columns that reach the reports).
 
@@ -25,10 +26,12 @@ from typing import Any
 REMOVED = [(0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069), (0xFFFE, 0xFFFF)]
 CONTROL = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in REMOVED) + "]"  # DuckDB's RE2 syntax
 FORMULA_START = r"^[\t\n\r ]*[=+\-@\t\r]"  # the same in Python's re and RE2
+PLAIN_NUMBER = r"^[+-]?[0-9]+([.,][0-9]+)?$"  # -8,00 or +12.5: a number, not a formula, kept as written
 EXCEL_CELL_LIMIT = 32_767
 
 _CONTROL = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in REMOVED) + "]")  # Python's syntax
 _FORMULA = re.compile(FORMULA_START)
+_NUMBER = re.compile(PLAIN_NUMBER)
 
 
 def clean(text: str) -> str:
@@ -37,7 +40,7 @@ def clean(text: str) -> str:
 
 def safe(text: str) -> str:
     text = clean(text)
-    return "'" + text if _FORMULA.match(text) else text
+    return "'" + text if _FORMULA.match(text) and not _NUMBER.match(text) else text
 
 
 def for_excel(value: Any) -> Any:
@@ -48,7 +51,8 @@ def for_excel(value: Any) -> Any:
 SQL_MACROS = f"""
 create or replace macro clean_text(x) as regexp_replace(cast(x as varchar), '{CONTROL}', '', 'g');
 create or replace macro safe_text(x) as
-    case when regexp_matches(clean_text(x), '{FORMULA_START}') then '''' || clean_text(x) else clean_text(x) end;
+    case when regexp_matches(clean_text(x), '{FORMULA_START}') and not regexp_matches(clean_text(x), '{PLAIN_NUMBER}')
+         then '''' || clean_text(x) else clean_text(x) end;
 create or replace macro excel_text(x) as left(safe_text(x), {EXCEL_CELL_LIMIT});
 -- text as the content of an XML element (Excel sheet XML): & < > escaped, a carriage
 -- return kept as a character reference

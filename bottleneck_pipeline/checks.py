@@ -33,7 +33,7 @@ CHECKS_DIR = paths.SQL_DIR / "checks"
 SEVERITIES = ("blocking", "warning")
 MARTS = ("merged", "classified")  # tables made in 03_analysis
 STAGES = ("staging", "marts", "export")  # run by 02, 03 and 04 (export: the written reports read back)
-_HEADER = re.compile(r"^--\s*(severity|source|description|detail|stage):\s*(.+?)\s*$")
+_HEADER = re.compile(r"^--\s*(severity|source|description|lecture|detail|stage|applies):\s*(.+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class Check:
     source: str | None = None
     stage: str = "staging"
     bound: dict[str, Any] = field(default_factory=dict)  # values its query binds ($name), besides the run's
+    applies: str | None = None  # a SQL condition: when false, the check has nothing to look at (not_applicable)
+    lecture: str = ""  # what must hold, in French, for the page and the test report (description: the logs')
 
     @classmethod
     def from_file(cls, path: Path) -> Check:
@@ -69,6 +71,8 @@ class Check:
             meta.get("detail"),
             meta.get("source"),
             stage,
+            applies=meta.get("applies"),
+            lecture=meta.get("lecture", ""),
         )
 
 
@@ -76,13 +80,14 @@ class Check:
 class CheckResult:
     name: str
     severity: str
-    status: str  # pass, warning or fail
+    status: str  # pass, warning, fail, or not_applicable (nothing to look at, e.g. no previous run)
     observed: int  # failing rows
     expected: int
     description: str
     detail: str = ""
     source: str | None = None
     stage: str = "staging"
+    lecture: str = ""  # the description in French, for readers
     sample: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def as_manifest(self) -> dict[str, Any]:
@@ -98,6 +103,12 @@ GENERIC_SQL = {  # test -> the failing rows of {table}.{column} ({c}: the quoted
     "where {c} is not null and not list_contains($accepted, {c}) group by {c}",
     "relationships": "select child.{c} from {table} as child anti join {to_table} as parent "
     "on parent.{to_c} = child.{c} where child.{c} is not null",
+}
+GENERIC_LECTURE = {
+    "unique": "{column} n'apparaît qu'une fois dans {table}",
+    "not_null": "{column} ne manque jamais dans {table}",
+    "accepted_values": "{table}.{column} ne prend que les valeurs {values}",
+    "relationships": "chaque {table}.{column} existe dans {to}",
 }
 GENERIC_DESCRIPTION = {
     "unique": "{column} never repeats in {table}",
@@ -132,6 +143,12 @@ def generic(path: Path = CHECKS_DIR / "schema.yml") -> list[Check]:
                         name=options.get("name", f"{source or table}_{column}_{kind}"),
                         severity=options.get("severity", "blocking"),
                         description=options.get("description", described),
+                        lecture=options.get(
+                            "lecture",
+                            GENERIC_LECTURE[kind].format(
+                                table=table, column=column, to=options.get("to"), values=options.get("values")
+                            ),
+                        ),
                         sql=sql,
                         source=source,
                         stage="marts" if table in MARTS else "staging",
@@ -158,6 +175,19 @@ def run_check(
     """Run one check; the ``$name`` placeholders its query uses are bound from ``params``."""
     failing = f"({check.sql}) as failing"
     params = {**(params or {}), **check.bound}
+    if check.applies and not db.execute(con, f"select ({check.applies})", params).fetchall()[0][0]:
+        return CheckResult(
+            check.name,
+            check.severity,
+            "not_applicable",
+            0,
+            0,
+            check.description,
+            "",
+            check.source,
+            check.stage,
+            check.lecture,
+        )
     observed = db.execute(con, f"select count(*) from {failing}", params).fetchall()[0][0]
     detail = ""
     sample: list[dict[str, Any]] = []
@@ -171,7 +201,17 @@ def run_check(
         sample = [dict(zip(cols, row)) for row in cur.fetchall()]
     status = "pass" if observed == 0 else ("fail" if check.severity == "blocking" else "warning")
     return CheckResult(
-        check.name, check.severity, status, observed, 0, check.description, detail, check.source, check.stage, sample
+        check.name,
+        check.severity,
+        status,
+        observed,
+        0,
+        check.description,
+        detail,
+        check.source,
+        check.stage,
+        check.lecture,
+        sample,
     )
 
 

@@ -30,10 +30,14 @@ def describe(previous_run: str, previous: dict[str, Any] | None, drift_threshold
     return {**info, "status": "compared", "run_id": previous.get("run_id"), "figures": previous.get("figures", {})}
 
 
-def load_previous(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
-    """``prev_products``: the previous run's products from its extraction CSVs (none: empty)."""
+def load_previous(con: duckdb.DuckDBPyConnection, files: list[str], dialect: str = "standard") -> None:
+    """``prev_products``: the previous run's products from its extraction CSVs, in the CSV
+    dialect that run wrote (none: empty)."""
     if files:
-        db.run_file(con, "comparison/prev_products.sql", {"files": [db.literal_path(f) for f in files]})
+        from . import reports
+
+        reports.read_extractions(con, files, "prev_raw", dialect)
+        db.run_file(con, "comparison/prev_products.sql")
     else:
         con.execute(
             "create or replace table prev_products (product_id varchar, post_title varchar, price double, "

@@ -10,35 +10,54 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import fr, paths
 
 INDEX = paths.INDEX
 REPORTS = [
-    (paths.REVENUE_REPORT, "revenue per product and in total"),
-    (paths.PREMIUM_CSV, "premium wines"),
-    (paths.ORDINARY_CSV, "ordinary wines"),
-    (paths.TEST_REPORT, "data-quality tests, the cleaning log and the rows behind each finding"),
+    (paths.REVENUE_REPORT, "le chiffre d'affaires du mois, au total et par produit"),
+    (paths.PREMIUM_CSV, "les vins premium"),
+    (paths.ORDINARY_CSV, "les vins ordinaires"),
+    (paths.TEST_REPORT, "les contrôles de qualité, le journal du nettoyage et les lignes derrière chaque constat"),
 ]
+FIGURES = [  # machine name, label, format
+    ("total_revenue", "chiffre d'affaires", fr.money),
+    ("merged_rows", "produits vendus en ligne", fr.number),
+    ("premium_count", "vins premium", fr.number),
+    ("ordinary_count", "vins ordinaires", fr.number),
+    ("erp_rows", "lignes ERP lues", fr.number),
+    ("web_rows", "lignes web lues", fr.number),
+    ("liaison_rows", "lignes de liaison lues", fr.number),
+]
+CHANGES = [  # comparison list, title, columns
+    ("premium_entered", "Entrés dans les premium", ["product_id", "post_title", "price"]),
+    ("premium_left", "Sortis des premium", ["product_id", "post_title", "previous_price", "price"]),
+    ("appeared", "Produits apparus", ["product_id", "post_title", "price"]),
+    ("disappeared", "Produits disparus", ["product_id", "post_title", "previous_price"]),
+    (
+        "price_changes",
+        "Plus fortes variations de prix",
+        ["product_id", "post_title", "previous_price", "price", "change_pct"],
+    ),
+]
+MONEY_COLUMNS = {"price", "previous_price", "revenue"}
 
 
-def money(value: Any) -> str:
-    return f"{value:,.2f} €".replace(",", "\u202f") if isinstance(value, (int, float)) else "–"
-
-
-def signed_money(value: Any) -> str:
-    return ("+" if isinstance(value, (int, float)) and value > 0 else "") + money(value)
-
-
-def count(value: Any) -> str:
-    return f"{value:,}".replace(",", "\u202f") if isinstance(value, int) else str(value)
-
-
-def size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+def size(n: float) -> str:
+    """A file's size as a reader reads it: ``12,3 Ko``."""
+    for unit in ("o", "Ko", "Mo", "Go"):
+        if n < 1024 or unit == "Go":
+            return f"{n:.0f}{fr.NBSP}{unit}" if unit == "o" else f"{fr.number(n, 1)}{fr.NBSP}{unit}"
         n /= 1024
     return str(n)
+
+
+def cell(column: str, value: Any) -> str:
+    """A value of a comparison table, formatted for readers."""
+    if column in MONEY_COLUMNS:
+        return fr.money(value)
+    if column == "change_pct":
+        return fr.percent(value, signed=True)
+    return "" if value is None else str(value)
 
 
 def render(m: dict[str, Any], run_dir: Path) -> str:
@@ -52,35 +71,19 @@ def render(m: dict[str, Any], run_dir: Path) -> str:
         for p, about in REPORTS
         if (run_dir / p).is_file()
     ]
-    from .periods import label
-
+    checks = m.get("checks", [])
     return env.get_template("index.html.j2").render(
         m=m,
-        month=label(m.get("period") or ""),
+        month=fr.month(m.get("period") or ""),
         f=m.get("figures", {}),
         reports=reports,
-        money=money,
-        signed_money=signed_money,
-        figure_labels=[
-            ("total_revenue", "total revenue", money),
-            ("merged_rows", "products sold on the web", count),
-            ("premium_count", "premium wines", count),
-            ("ordinary_count", "ordinary wines", count),
-            ("erp_rows", "ERP rows read", count),
-            ("web_rows", "web rows read", count),
-            ("liaison_rows", "link rows read", count),
-        ],
-        change_lists=[
-            ("premium_entered", "Entered the premium set", ["product_id", "post_title", "price"]),
-            ("premium_left", "Left the premium set", ["product_id", "post_title", "previous_price", "price"]),
-            ("appeared", "Products that appeared", ["product_id", "post_title", "price"]),
-            ("disappeared", "Products that disappeared", ["product_id", "post_title", "previous_price"]),
-            (
-                "price_changes",
-                "Largest price changes",
-                ["product_id", "post_title", "previous_price", "price", "change_pct"],
-            ),
-        ],
+        fr=fr,
+        cell=cell,
+        figure_labels=FIGURES,
+        change_lists=CHANGES,
+        blocking=[c for c in checks if c["status"] == "fail"],
+        warnings=[c for c in checks if c["status"] == "warning"],
+        steps_fr=fr.STEPS,
     )
 
 

@@ -16,7 +16,8 @@ runner (``outcome.record``)   ``status``, ``run_id``, ``started_at``, ``finished
                               ``premium_count``, ``ordinary_count``; ``comparison`` (the
                               changes since the previous run); ``checks`` (02's and its own
                               tests on the marts)
-``04_export``                 ``checks`` (with the reconciliation of the written reports);
+``04_export``                 ``checks`` (with the reconciliation of the written reports),
+                              ``columns`` (each French header and its machine name);
                               its files are listed with the run's ``outputs``
 publishing (``publish.py``)   ``published``
 ============================  ==========================================================
@@ -53,7 +54,7 @@ SECTIONS = {
     "01_ingestion": {"inputs", "figures", "period"},
     "02_cleaning_tests": {"checks", "cleaning", "comparison"},
     "03_analysis": {"figures", "comparison", "checks"},
-    "04_export": {"checks"},
+    "04_export": {"checks", "columns"},
 }
 
 

@@ -36,7 +36,7 @@ RUNNER_PARAMS = {
         "help": "hide the code cells in the notebooks' HTML (headings, narrative, tables, charts and errors stay)",
     },
 }
-CHOICES = {"premium_method": ("zscore", "iqr")}
+CHOICES = {"premium_method": ("zscore", "iqr"), "csv_dialect": ("standard", "excel-fr")}
 MINIMUM = {"premium_threshold": 0.0, "top_n": 1, "drift_threshold": 0.0}
 MAXIMUM = {"top_n": 100}  # a chart of more bars than this is unreadable (and a huge N would exhaust memory)
 LOCAL_OR_S3 = ("input_dir", "previous_run")  # publish_to is s3:// only

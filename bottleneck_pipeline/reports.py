@@ -1,9 +1,16 @@
-"""The business reports, written with :mod:`workbook`:
+"""The business reports, written with :mod:`workbook`, for French readers:
 
-* ``rapport_CA.xlsx``: revenue per product and the totals.
-* ``extraction_premium.csv`` / ``extraction_ordinaire.csv``: the premium split.
-* ``debug/rapport_test.xlsx``: the data-quality checks, the cleaning log and the
-  failing rows of each check that did not pass.
+* ``rapport_CA.xlsx``: the month's totals (sheet "CA total") and the revenue of each product
+  (sheet "CA par produit"), with French headers, filters, frozen headers, € formats and a
+  print setup (landscape, one page wide, headers repeated on each page);
+* ``extraction_premium.csv`` / ``extraction_ordinaire.csv``: the premium split, both sorted
+  by revenue (then product), French headers; ``csv_dialect`` ``standard`` (comma, ``.``
+  decimals, ``true``/``false``) or ``excel-fr`` (``;``, ``,`` decimals, ``oui``/``non``: what a
+  French Excel opens with a double click); :func:`read_extractions` reads either back;
+* ``debug/rapport_test.xlsx``: the data-quality checks, the cleaning log and the failing
+  rows of each check that did not pass.
+
+The machine names of the columns stay in the manifest (``columns``) and in the code.
 """
 
 from __future__ import annotations
@@ -13,13 +20,44 @@ from pathlib import Path
 
 import duckdb
 
+from . import db, fr, sources
 from .checks import CheckResult
 from .workbook import EUR, EXCEL_MAX_ROWS, INT, BulkSheet, Sheet, stream, write_csv, write_xlsx
 
-PRODUCT_COLUMNS = """
-    product_id, sku, post_title, price, total_sales,
-    round(revenue, 2) as revenue, round(z_score, 4) as z_score, is_premium, stock_quantity, stock_status
-"""
+DIALECTS = ("standard", "excel-fr")
+# machine name -> (SQL over classified, kind): the columns of the detail sheet and the extractions
+PRODUCT_COLUMNS = {
+    "product_id": ("try_cast(product_id as bigint)", "int"),
+    "sku": ("sku", "text"),
+    "post_title": ("post_title", "text"),
+    "price": ("price", "money"),
+    "total_sales": ("cast(total_sales as bigint)", "int"),
+    "revenue": ("round(revenue, 2)", "money"),
+    "z_score": ("round(z_score, 4)", "ratio"),
+    "is_premium": ("is_premium", "bool"),
+    "stock_quantity": ("stock_quantity", "int"),
+    "stock_status": ("stock_status", "text"),
+}
+ORDER = "revenue desc, product_id"  # every product list: the largest revenue first
+FORMATS = {"money": EUR, "int": INT, "ratio": "0.00"}
+DECIMALS = {"money": 2, "ratio": 4}
+
+
+def columns() -> dict[str, str]:
+    """French header -> machine name, as the manifest records them."""
+    return {fr.label(name): name for name in PRODUCT_COLUMNS}
+
+
+def _select(dialect: str | None = None) -> str:
+    """The product columns under their French headers; as CSV text for a dialect."""
+    parts = []
+    for name, (expr, kind) in PRODUCT_COLUMNS.items():
+        if dialect == "excel-fr" and kind in DECIMALS:
+            expr = f"replace(format('{{:.{DECIMALS[kind]}f}}', {expr}), '.', ',')"
+        elif dialect == "excel-fr" and kind == "bool":
+            expr = f"case when {expr} then 'oui' else 'non' end"
+        parts.append(f"{expr} as {db.ident(fr.label(name))}")
+    return ", ".join(parts)
 
 
 def revenue_report(
@@ -31,71 +69,122 @@ def revenue_report(
 ) -> Path:
     products = con.execute("select merged_rows from run_summary").fetchall()[0][0]
     parts = max(1, -(-products // (max_rows - 1)))
-    note = (
-        (
-            f"{products} products: the detail continues over {parts} sheets "
-            f"('CA par produit' to 'CA par produit ({parts})'), Excel's row limit"
-        )
-        if parts > 1
-        else ""
-    )
     per_product = BulkSheet(
         "CA par produit",
-        f"select {PRODUCT_COLUMNS} from classified",
-        order_by="revenue desc, product_id",
-        formats={"price": EUR, "revenue": EUR, "total_sales": INT, "stock_quantity": INT, "z_score": "0.00"},
-        widths={"post_title": 60, "sku": 22, "product_id": 12},
+        f"select {_select()} from classified",
+        order_by=", ".join(
+            db.ident(fr.label(c)) + (" desc" if c == "revenue" else "") for c in ("revenue", "product_id")
+        ),
+        formats={fr.label(n): FORMATS[k] for n, (_, k) in PRODUCT_COLUMNS.items() if k in FORMATS},
+        widths={
+            fr.label("post_title"): 60,
+            fr.label("sku"): 16,
+            fr.label("product_id"): 11,
+            fr.label("stock_status"): 16,
+            fr.label("total_sales"): 16,
+        },
     )
-    totals_cols, totals_rows = stream(
-        con,
-        """
-        select
-            total_revenue,
-            merged_rows                                 as products,
-            premium_count                               as premium_wines,
-            ordinary_count                              as ordinary_wines,
-            $run_id                                     as run_id,
-            $note                                       as note,
-            $period                                     as period
-        from run_summary
-        """,
-        {"run_id": run_id, "note": note, "period": period},
-    )
-    total = Sheet(
+    summary = con.execute("select total_revenue, merged_rows, premium_count, ordinary_count from run_summary")
+    total_revenue, merged, premium, ordinary = summary.fetchall()[0]
+    rows = [
+        [fr.label("period"), fr.month(period)],
+        [fr.label("total_revenue"), total_revenue],
+        [fr.label("products"), merged],
+        [fr.label("premium_wines"), premium],
+        [fr.label("ordinary_wines"), ordinary],
+        [fr.label("run_id"), run_id],
+    ]
+    if parts > 1:
+        rows.append(
+            [
+                fr.label("note"),
+                f"{fr.number(products)} produits : le détail continue sur {parts} feuilles "
+                f"(« CA par produit » à « CA par produit ({parts}) »), limite de lignes d'Excel",
+            ]
+        )
+    totals = Sheet(
         "CA total",
-        totals_cols,
-        totals_rows,
-        formats={"total_revenue": EUR, "products": INT, "premium_wines": INT, "ordinary_wines": INT},
-        widths={"period": 12, "total_revenue": 22, "run_id": 26, "note": 60},
+        ["Indicateur", "Valeur"],
+        rows,
+        formats={"Valeur": "General"},
+        widths={"Indicateur": 22, "Valeur": 40},
+        value_formats={1: EUR, 2: INT, 3: INT, 4: INT},
     )
-    return write_xlsx(path, [total, per_product], con=con, max_rows=max_rows)
+    return write_xlsx(path, [totals, per_product], con=con, max_rows=max_rows)
 
 
-def extraction_csv(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, premium: bool) -> Path:
-    order = "price desc, product_id" if premium else "product_id"
+def extraction_csv(
+    con: duckdb.DuckDBPyConnection, path: str | os.PathLike, premium: bool, dialect: str = "standard"
+) -> Path:
+    where = "is_premium" if premium else "not is_premium"
     return write_csv(
         con,
-        f"select {PRODUCT_COLUMNS} from classified where is_premium = {str(premium).lower()} order by {order}",
+        f"select {_select(dialect)} from classified where {where} order by revenue desc, try_cast(product_id as bigint)",
         path,
+        delimiter=";" if dialect == "excel-fr" else ",",
+    )
+
+
+def read_extractions(con: duckdb.DuckDBPyConnection, files: list[str], table: str, dialect: str = "standard") -> None:
+    """The extraction CSVs (this run's or a previous one's, in either dialect, with French or
+    the former machine headers) as the temporary ``table`` with machine names and types,
+    and the file each row comes from (``file``)."""
+    options = (
+        sources.CSV_OPTIONS.replace("delim = ','", "delim = ';'") + ", decimal_separator = ','"
+        if dialect == "excel-fr"
+        else sources.CSV_OPTIONS
+    )
+    literal = [db.literal_path(f) for f in files]
+    found = [
+        r[0]
+        for r in con.execute(
+            f"describe select * from read_csv(?, header = true, union_by_name = true, {options})", [literal]
+        ).fetchall()
+    ]
+    names = {**{n: n for n in PRODUCT_COLUMNS}, **columns()}
+    kinds = {"int": "bigint", "money": "double", "ratio": "double", "text": "varchar"}
+    select = []
+    for header in found:
+        if header in names:
+            name = names[header]
+            kind = PRODUCT_COLUMNS[name][1]
+            value = db.ident(header)
+            if kind == "bool":
+                expr = f"lower(cast({value} as varchar)) in ('true', 'oui', '1')"
+            else:
+                expr = f"try_cast({value} as {kinds[kind]})"
+            select.append(f"{expr} as {name}")
+    con.execute(
+        f"create or replace temp table {table} as select {', '.join(select)}, filename as file "
+        f"from read_csv(?, header = true, union_by_name = true, filename = true, {options})",
+        [literal],
     )
 
 
 def test_report(con: duckdb.DuckDBPyConnection, results: list[CheckResult], path: str | os.PathLike) -> Path:
     """``debug/rapport_test.xlsx``: the checks (``results``: those of every step so far,
     :func:`checks.saved`), the cleaning log, then the failing rows of each check."""
-    summary_cols = ["name", "severity", "status", "observed", "expected", "detail", "description"]
+    summary_cols = ["name", "severity", "status", "observed", "detail", "lecture"]
     sheets = [
         Sheet(
-            "checks",
-            summary_cols,
-            [[getattr(r, c) for c in summary_cols] for r in results],
-            widths={"name": 34, "description": 80, "detail": 28},
+            "contrôles",
+            [fr.label(c) for c in summary_cols],
+            [[_shown(c, getattr(r, c)) for c in summary_cols] for r in results],
+            widths={fr.label("name"): 36, fr.label("lecture"): 80, fr.label("detail"): 28},
         )
     ]
     log_cols, log_rows = stream(con, "select * from cleaning_log")
-    sheets.append(Sheet("cleaning", log_cols, log_rows, widths={"action": 40}))
+    sheets.append(Sheet("nettoyage", [fr.label(c) for c in log_cols], log_rows, widths={fr.label("action"): 40}))
     for r in results:
         if r.sample:
             cols = list(r.sample[0].keys())
-            sheets.append(Sheet(r.name[:31], cols, [[row[c] for c in cols] for row in r.sample]))
+            sheets.append(Sheet(r.name[:31], [fr.label(c) for c in cols], [[row[c] for c in cols] for row in r.sample]))
     return write_xlsx(path, sheets)
+
+
+def _shown(column: str, value):
+    if column == "status":
+        return fr.STATUS.get(value, value)
+    if column == "severity":
+        return fr.SEVERITY.get(value, value)
+    return value

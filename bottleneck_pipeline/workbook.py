@@ -32,10 +32,16 @@ EUR = '#,##0.00 "€"'
 INT = "#,##0"
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="7B1E3A")  # bordeaux
-STATUS_FILL = {
-    "pass": PatternFill("solid", fgColor="C6EFCE"),
-    "warning": PatternFill("solid", fgColor="FFEB9C"),
-    "fail": PatternFill("solid", fgColor="FFC7CE"),
+_GREEN, _YELLOW, _RED, _GREY = (PatternFill("solid", fgColor=c) for c in ("C6EFCE", "FFEB9C", "FFC7CE", "EDEDED"))
+STATUS_FILL = {  # a status cell, in the machine's words or the reader's
+    "pass": _GREEN,
+    "conforme": _GREEN,
+    "warning": _YELLOW,
+    "à lire": _YELLOW,
+    "fail": _RED,
+    "bloquant": _RED,
+    "not_applicable": _GREY,
+    "sans objet": _GREY,
 }
 BATCH = 10_000
 
@@ -48,6 +54,7 @@ class Sheet:
     formats: dict[str, str] = field(default_factory=dict)  # column -> number format
     widths: dict[str, int] = field(default_factory=dict)  # column -> width in characters
     max_rows: int = EXCEL_MAX_ROWS
+    value_formats: dict[int, str] = field(default_factory=dict)  # row index -> number format of its numbers
 
 
 def _header_cells(ws, columns: Sequence[str]) -> list[WriteOnlyCell]:
@@ -60,9 +67,15 @@ def _header_cells(ws, columns: Sequence[str]) -> list[WriteOnlyCell]:
 
 
 def _new_worksheet(wb: Workbook, sheet: Sheet, part: int):
+    """A sheet ready for readers: frozen header row, and printed landscape, one page wide,
+    the header repeated on each page."""
     title = sheet.title if part == 1 else f"{sheet.title[:25]} ({part})"
     ws = wb.create_sheet(title[:31])
     ws.freeze_panes = "A2"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
     for i, name in enumerate(sheet.columns):
         ws.column_dimensions[get_column_letter(i + 1)].width = sheet.widths.get(name, max(10, min(50, len(name) + 4)))
     ws.append(_header_cells(ws, sheet.columns))
@@ -91,12 +104,17 @@ def write_xlsx(
             continue
         part, ws, used = 1, _new_worksheet(wb, sheet, 1), 1
         fmts = [sheet.formats.get(c) for c in sheet.columns]
-        for row in sheet.rows:
+        for index, row in enumerate(sheet.rows):
             if used >= sheet.max_rows:
+                _filter(ws, sheet.columns, used)
                 part += 1
                 ws, used = _new_worksheet(wb, sheet, part), 1
-            ws.append(_cells(ws, row, fmts))
+            row_fmts = fmts
+            if index in sheet.value_formats:
+                row_fmts = [sheet.value_formats[index] if isinstance(v, (int, float)) else f for v, f in zip(row, fmts)]
+            ws.append(_cells(ws, row, row_fmts))
             used += 1
+        _filter(ws, sheet.columns, used)
     with paths.atomic_path(path) as tmp:
         if not fills:
             wb.save(tmp)
@@ -110,6 +128,11 @@ def write_xlsx(
                 for table in {f.table for f in fills}:
                     con.execute(f"drop table if exists {table}")
     return path
+
+
+def _filter(ws, columns: Sequence[str], rows: int) -> None:
+    """A filter on the header row, over the sheet's rows."""
+    ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(columns)))}{max(rows, 1)}"
 
 
 def _cells(ws, row: Sequence[Any], fmts: Sequence[str | None]) -> list[WriteOnlyCell]:
@@ -136,6 +159,7 @@ def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnectio
     for part, first in enumerate(range(0, max(total, 1), per_sheet), 1):
         ws = _new_worksheet(wb, layout, part)
         count = min(per_sheet, total - first)
+        _filter(ws, names, max(count, 0) + 1)
         if count <= 0:
             continue
         template = con.execute(f"select * exclude (_n) from {table} where _n = ?", [first + 1]).fetchall()[0]
@@ -157,9 +181,9 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tupl
     return columns, rows()
 
 
-def write_csv(con: duckdb.DuckDBPyConnection, sql: str, path: str | os.PathLike) -> Path:
-    """Write a query's result as a comma-separated UTF-8 CSV with a BOM (so Excel reads the
-    accents), in one pass; every text column goes through ``safe_text`` (see :mod:`cells`)."""
+def write_csv(con: duckdb.DuckDBPyConnection, sql: str, path: str | os.PathLike, delimiter: str = ",") -> Path:
+    """Write a query's result as a UTF-8 CSV with a BOM (so Excel reads the accents), in one
+    pass; every text column goes through ``safe_text`` (see :mod:`cells`)."""
     columns = bulk_xlsx.columns_of(con, sql)
     select = ", ".join(
         f"safe_text({db.ident(c)}) as {db.ident(c)}" if t.upper() == "VARCHAR" else db.ident(c) for c, t in columns
@@ -168,5 +192,5 @@ def write_csv(con: duckdb.DuckDBPyConnection, sql: str, path: str | os.PathLike)
     path = Path(path)
     with paths.atomic_path(path) as tmp, open(tmp, "wb") as out:
         out.write("\ufeff".encode("utf-8"))
-        db.copy_to_stream(con, sql, "header, delimiter ',', quote '\"'", out)
+        db.copy_to_stream(con, sql, f"header, delimiter '{delimiter}', quote '\"'", out)
     return path

@@ -67,7 +67,7 @@ def test_a_notebook_run_alone_marks_the_run_stale_and_verify_says_which(run_copy
     assert m["status"] == "modified" and m["params"]["premium_threshold"] == 1.0
     assert m["stale"]["steps"] == ["03_analysis", "04_export"]
     assert "--from 03_analysis" in m["stale"]["refresh"]
-    assert "This page is out of date" in (run_copy / "index.html").read_text(encoding="utf-8")
+    assert "Cette page n'est plus à jour" in (run_copy / "index.html").read_text(encoding="utf-8")
     checked = verify(run_copy)
     assert checked.returncode == 1
     assert "problem: stale: 03_analysis, 04_export" in checked.stdout and "NOT verified" in checked.stdout

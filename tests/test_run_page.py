@@ -37,7 +37,7 @@ def links_of(html: str) -> list[str]:
 def test_index_page_shows_the_run(sample_run):
     m = json.loads((sample_run / "manifest.json").read_text())
     html = (sample_run / "index.html").read_text(encoding="utf-8")
-    assert '<span class="status succeeded" id="run-status">succeeded</span>' in html
+    assert '<span class="status succeeded" id="run-status">réussi</span>' in html
     f = m["figures"]
     assert f"{f['total_revenue']:,.2f} €".replace(",", "\u202f") in html
     assert f">{f['premium_count']}</div>" in html
@@ -131,7 +131,7 @@ def test_month_over_month(tmp_path):
     drift = next(ch for ch in m["checks"] if ch["name"] == "price_drift_vs_previous_run")
     assert (drift["severity"], drift["status"], drift["observed"]) == ("warning", "warning", 1)
     html = (tmp_path / "nov" / "index.html").read_text(encoding="utf-8")
-    assert "Entered the premium set" in html and "Grand Cinq" in html and "Largest price changes" in html
+    assert "Entrés dans les premium" in html and "Grand Cinq" in html and "Plus fortes variations de prix" in html
 
     import openpyxl
 
@@ -207,7 +207,7 @@ def test_index_renders_in_a_headless_browser_with_the_network_off(sample_run, tm
 
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     m = json.loads((sample_run / "manifest.json").read_text())
-    assert 'id="run-status">succeeded<' in dom.stdout
+    assert 'id="run-status">réussi<' in dom.stdout
     assert f"{m['figures']['merged_rows']}" in dom.stdout and "Data-quality checks" in dom.stdout
     for link in links_of(dom.stdout):
         assert (sample_run / unquote(urlparse(link).path)).is_file(), link

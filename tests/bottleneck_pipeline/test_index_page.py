@@ -32,13 +32,12 @@ def test_page_shows_status_figures_and_checks_and_escapes_text(tmp_path):
     html = index_page.render(manifest(error="<script>alert(1)</script>", status="failed"), tmp_path)
     assert "20261115T090000Z-3fa2" in html and "erp_product_id_unique" in html
     assert "<script>alert" not in html and "&lt;script&gt;" in html
-    assert 'href="rapport_CA.xlsx"' in html and "2.0 KB" in html
+    assert 'href="rapport_CA.xlsx"' in html and "2,0\u00a0Ko" in html
     assert "<script" not in html.replace("&lt;script", "")  # no script of its own either
 
 
-def test_money_and_counts_in_the_pages_format():
-    assert index_page.money(70568.6) == "70\u202f568.60 €" and index_page.count(1467) == "1\u202f467"
-    assert index_page.money(None) == "–"
+def test_sizes_in_the_pages_format():
+    assert index_page.size(2048) == "2,0\u00a0Ko" and index_page.size(12) == "12\u00a0o"
 
 
 def test_outcome_writes_page_manifest_and_file_list_together(tmp_path):

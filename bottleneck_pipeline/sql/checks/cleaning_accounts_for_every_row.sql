@@ -1,5 +1,6 @@
 -- severity: blocking
 -- description: for each source, rows read = rows dropped (by reason) + rows kept
+-- lecture: pour chaque fichier, lignes lues = lignes écartées (par motif) + lignes gardées
 with balance as (
     select
         source,

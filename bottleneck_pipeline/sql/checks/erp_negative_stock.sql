@@ -1,6 +1,7 @@
 -- severity: warning
 -- source: erp
 -- description: ERP stock quantities below zero
+-- lecture: stocks ERP négatifs
 select product_id, price, stock_quantity, stock_status
 from stg_erp
 where stock_quantity < 0

@@ -1,6 +1,7 @@
 -- severity: warning
 -- source: liaison
 -- description: links whose web id reaches no web product
+-- lecture: liaisons dont l'identifiant web ne correspond à aucun produit web
 select links.product_id, links.id_web
 from stg_liaison as links
 anti join stg_web as web on links.id_web = web.sku

@@ -1,7 +1,9 @@
 -- severity: warning
 -- source: erp
--- description: ERP prices that moved by more than drift_threshold since the previous run (no previous run: nothing to compare)
--- detail: 'largest move: ' || round(max(abs(change_pct)), 1) || ' %'
+-- description: ERP prices that moved by more than drift_threshold since the previous run
+-- lecture: prix ERP qui ont bougé de plus que le seuil depuis le mois précédent
+-- applies: exists (select 1 from prev_products)
+-- detail: 'plus forte variation : ' || round(max(abs(change_pct)), 1) || ' %'
 select
     cur.product_id,
     prev.price                                                  as previous_price,

@@ -1,6 +1,7 @@
 -- severity: blocking
 -- stage: export
 -- description: the two extractions as written hold every merged product once: none in both, none missing, as many rows as merged_rows
+-- lecture: les deux extractions écrites contiennent chaque produit vendu une seule fois, sans oubli
 with extracted as (
     select product_id, any_value(file) as file, count(*) as occurrences from written_extractions
     group by product_id

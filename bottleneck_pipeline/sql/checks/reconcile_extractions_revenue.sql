@@ -1,6 +1,7 @@
 -- severity: blocking
 -- stage: export
 -- description: the extractions as written add up to the manifest's total_revenue to the cent, each row's revenue being its price x total_sales
+-- lecture: les extractions écrites totalisent le chiffre d'affaires au centime, chaque ligne valant prix × ventes
 with rows_checked as (
     select
         product_id,

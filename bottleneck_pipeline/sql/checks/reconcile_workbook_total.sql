@@ -1,6 +1,7 @@
 -- severity: blocking
 -- stage: export
 -- description: rapport_CA.xlsx as written: its total equals the sum of its product rows to the cent, and the manifest's total_revenue
+-- lecture: le total de rapport_CA.xlsx égale la somme de ses lignes au centime, et le chiffre d'affaires du manifeste
 with sheet as (
     select cast(total_revenue as double) as sheet_total from written_totals
 ),

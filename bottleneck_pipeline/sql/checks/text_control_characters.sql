@@ -1,5 +1,6 @@
 -- severity: warning
 -- description: text holding control characters (invisible, and forbidden in Excel): they were removed from the data and the reports
+-- lecture: textes contenant des caractères invisibles ou interdits dans Excel (retirés des données et des rapports)
 with text_cells as (
     select
         'erp' as source, 'stock_status' as column_name, cast(product_id as varchar) as row_key,

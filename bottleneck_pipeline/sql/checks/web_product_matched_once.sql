@@ -1,6 +1,7 @@
 -- severity: blocking
 -- source: web
 -- description: every web product reaches exactly one ERP product through the link file
+-- lecture: chaque produit web rejoint exactement un produit ERP par le fichier de liaison
 with matches as (
     select
         web.sku,

@@ -1,7 +1,8 @@
 -- severity: warning
 -- source: web
 -- description: web products with no sku cannot be joined: their sales are left out of the revenue
--- detail: 'sales left out: ' || coalesce(sum(total_sales), 0)
+-- lecture: produits web sans SKU : impossibles à rapprocher, leurs ventes sont hors du chiffre d'affaires
+-- detail: 'ventes hors CA : ' || coalesce(sum(total_sales), 0)
 select
     cast(post_title as varchar)     as post_title,
     cast(total_sales as double)     as total_sales

@@ -1,0 +1,124 @@
+"""What a business reader sees, in French: number, money, percent and date formats, and the
+labels of the columns, statuses and steps. One module, used by the run's page, the
+notebooks, the charts, the workbook and the e-mails.
+
+* ``money(70568.6)`` -> ``70 568,60 €``: a narrow no-break space between thousands, a comma
+  before the decimals, a no-break space before ``€``, so an amount never wraps;
+* ``percent(12.5)`` -> ``12,5 %``; ``number(1467)`` -> ``1 467``;
+* ``when("2026-11-15T08:00:00+00:00")`` -> ``15 novembre 2026 à 09:00 (heure de Paris)``;
+* a missing or non-finite value -> ``–``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from .periods import MONTHS_FR, PARIS
+
+THIN = "\u202f"  # narrow no-break space: thousands, and before %
+NBSP = "\u00a0"  # no-break space: before €
+MISSING = "–"
+
+# machine name -> what a reader reads (the manifest keeps the machine names)
+LABELS = {
+    "product_id": "Produit",
+    "sku": "SKU web",
+    "post_title": "Vin",
+    "price": "Prix",
+    "previous_price": "Prix précédent",
+    "total_sales": "Ventes (unités)",
+    "revenue": "CA",
+    "z_score": "Score z du prix",
+    "is_premium": "Premium",
+    "stock_quantity": "Stock",
+    "stock_status": "Statut du stock",
+    "change_pct": "Variation",
+    "period": "Mois",
+    "total_revenue": "CA total",
+    "products": "Produits vendus",
+    "premium_wines": "Vins premium",
+    "ordinary_wines": "Vins ordinaires",
+    "run_id": "Run",
+    "note": "Note",
+    "name": "Contrôle",
+    "severity": "Gravité",
+    "status": "Statut",
+    "observed": "Lignes en écart",
+    "expected": "Attendu",
+    "detail": "Détail",
+    "description": "Description",
+    "lecture": "Ce qui doit être vrai",
+    "source": "Source",
+    "action": "Action",
+    "row_count": "Lignes",
+}
+STATUS = {
+    "pass": "conforme",
+    "warning": "à lire",
+    "fail": "bloquant",
+    "not_applicable": "sans objet",
+    "succeeded": "réussi",
+    "failed": "échoué",
+    "running": "en cours",
+    "publishing": "publication en cours",
+    "modified": "modifié",
+}
+SEVERITY = {"blocking": "bloquant", "warning": "avertissement"}
+STEPS = {
+    "01_ingestion": "01 · Lecture des exports",
+    "02_cleaning_tests": "02 · Nettoyage et contrôles",
+    "03_analysis": "03 · Analyse",
+    "04_export": "04 · Rapports",
+}
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def number(x: Any, decimals: int = 0) -> str:
+    """``1 467``, ``70 568,60``, ``-1 234,5``."""
+    if not _finite(x):
+        return MISSING
+    text = f"{abs(x):,.{decimals}f}".replace(",", THIN).replace(".", ",")
+    return ("-" if x < 0 and float(text.replace(THIN, "").replace(",", ".")) != 0 else "") + text
+
+
+def money(x: Any) -> str:
+    return MISSING if not _finite(x) else f"{number(x, 2)}{NBSP}€"
+
+
+def signed_money(x: Any) -> str:
+    return MISSING if not _finite(x) else ("+" if x > 0 else "") + money(x)
+
+
+def percent(x: Any, decimals: int = 1, signed: bool = False) -> str:
+    """``x`` already in percent: ``percent(12.5)`` is ``12,5 %``."""
+    if not _finite(x):
+        return MISSING
+    return ("+" if signed and x > 0 else "") + f"{number(x, decimals)}{THIN}%"
+
+
+def when(iso: str | None) -> str:
+    """An ISO timestamp as a Paris reader says it."""
+    if not iso:
+        return MISSING
+    t = datetime.fromisoformat(str(iso)).astimezone(PARIS)
+    return f"{t.day} {MONTHS_FR[t.month - 1]} {t.year} à {t:%H:%M} (heure de Paris)"
+
+
+def yes_no(x: Any) -> str:
+    return "oui" if x else "non"
+
+
+def month(period: str) -> str:
+    """``2026-11`` as a reader says it: ``novembre 2026``."""
+    from .periods import label
+
+    return label(period)
