@@ -31,14 +31,17 @@ def exporter(hide_code: bool = False):
     )
 
 
-def export_html(notebook: str | os.PathLike, html: str | os.PathLike | None = None, hide_code: bool = False) -> Path:
-    """Write ``notebook`` (an executed .ipynb) as HTML; returns the HTML path."""
+def export_html(
+    notebook: str | os.PathLike, html: str | os.PathLike | None = None, hide_code: bool = False, title: str = ""
+) -> Path:
+    """Write ``notebook`` (an executed .ipynb) as HTML titled ``title`` (default: its name);
+    returns the HTML path."""
     notebook = Path(notebook)
     html = Path(html) if html else notebook.with_suffix(".html")
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
-    body, _ = exporter(hide_code).from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
+    body, _ = exporter(hide_code).from_notebook_node(nb, resources={"metadata": {"name": title or notebook.stem}})
     with paths.atomic_path(html) as tmp:
         tmp.write_text(body, encoding="utf-8")
     return html

@@ -53,6 +53,38 @@ LABELS = {
     "source": "Source",
     "action": "Action",
     "row_count": "Lignes",
+    "file": "Fichier",
+    "uri": "Origine",
+    "rows": "Lignes",
+    "columns": "Colonnes",
+    "bytes": "Octets",
+    "sha256": "SHA-256",
+    "merged_rows": "Produits vendus",
+    "premium_count": "Vins premium",
+    "ordinary_count": "Vins ordinaires",
+    "erp_rows": "Lignes ERP lues",
+    "web_rows": "Lignes web lues",
+    "liaison_rows": "Lignes de liaison lues",
+    "method": "Méthode",
+    "threshold": "Seuil",
+    "mean_price": "Prix moyen",
+    "std_price": "Écart type des prix",
+    "price_cutoff": "Seuil premium (prix)",
+    "onsale_web": "En vente en ligne",
+    "post_type": "Type de ligne web",
+    "id_web": "Identifiant web",
+    "previous_total_revenue": "CA du mois précédent",
+    "revenue_change": "Évolution du CA",
+    "revenue_change_pct": "Évolution du CA (%)",
+    "premium_entered_count": "Entrés dans les premium",
+    "premium_left_count": "Sortis des premium",
+    "appeared_count": "Produits apparus",
+    "disappeared_count": "Produits disparus",
+    "price_changed_count": "Prix modifiés",
+    "price_drift_count": "Prix au-delà du seuil",
+    "previous_run": "Run précédent",
+    "drift_threshold": "Seuil de variation",
+    "stage": "Étape",
 }
 STATUS = {
     "pass": "conforme",
@@ -122,3 +154,10 @@ def month(period: str) -> str:
     from .periods import label
 
     return label(period)
+
+
+def status(value: str) -> str:
+    """A status (a run's, a check's, a comparison's) as a reader reads it."""
+    if value.startswith("previous run not found at "):
+        return f"run précédent introuvable ({value.removeprefix('previous run not found at ')})"
+    return {**STATUS, "compared": "comparé", "no previous run given": "aucun run précédent indiqué"}.get(value, value)

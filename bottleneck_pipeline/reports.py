@@ -38,7 +38,7 @@ PRODUCT_COLUMNS = {
     "stock_quantity": ("stock_quantity", "int"),
     "stock_status": ("stock_status", "text"),
 }
-ORDER = "revenue desc, product_id"  # every product list: the largest revenue first
+ORDER_SQL = "revenue desc, try_cast(product_id as bigint)"  # every product list: the largest revenue first
 FORMATS = {"money": EUR, "int": INT, "ratio": "0.00"}
 DECIMALS = {"money": 2, "ratio": 4}
 
@@ -119,7 +119,7 @@ def extraction_csv(
     where = "is_premium" if premium else "not is_premium"
     return write_csv(
         con,
-        f"select {_select(dialect)} from classified where {where} order by revenue desc, try_cast(product_id as bigint)",
+        f"select {_select(dialect)} from classified where {where} order by {ORDER_SQL}",
         path,
         delimiter=";" if dialect == "excel-fr" else ",",
     )

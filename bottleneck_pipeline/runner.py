@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import evidence, kernels, manifest, outcome, paths, periods, provenance, publish, rundir, s3
+from . import evidence, fr, kernels, manifest, outcome, paths, periods, provenance, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 from .locations import printable, redact
@@ -148,7 +148,10 @@ def run(
             executed = run_dir / f"{step}.ipynb"
             if executed.exists():
                 exports[step] = html_worker.submit(
-                    evidence.export_html, executed, hide_code=params.get("html_hide_code", False)
+                    evidence.export_html,
+                    executed,
+                    hide_code=params.get("html_hide_code", False),
+                    title=f"BottleNeck · {fr.month(params.get('period') or '')} · {fr.STEPS[step]}",
                 )
             seconds = round(time.perf_counter() - started, 2)
             steps.append({"notebook": f"{step}.ipynb", "status": status, "seconds": seconds, "html": None})

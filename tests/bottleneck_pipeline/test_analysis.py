@@ -2,7 +2,7 @@ import statistics
 
 import pytest
 
-from bottleneck_pipeline import analysis
+from bottleneck_pipeline import analysis, charts
 from bottleneck_pipeline.errors import PipelineError
 from tests.bottleneck_pipeline.conftest import classify
 from tests.conftest import liaison_frame
@@ -48,4 +48,4 @@ def test_nothing_left_after_the_join_is_an_error(staged):
 
 def test_charts_render(staged):
     con = classify(staged())
-    assert analysis.price_distribution(con).axes and analysis.revenue_pareto(con, 3).axes
+    assert charts.price_distribution(con).axes and charts.top_revenue(con, 3).axes

@@ -64,7 +64,7 @@ def test_warnings_show_the_anomalies_an_analyst_must_see(staged):
         "liaison_without_web_id": ("warning", 1),
         "liaison_web_id_unmatched": ("warning", 1),
     }
-    assert res["web_product_without_sku"].detail == "sales left out: 7.0"
+    assert res["web_product_without_sku"].detail == "ventes hors CA : 7 unités"
 
 
 def test_web_product_without_a_link_breaks_join_coherence(staged):

@@ -18,7 +18,7 @@ def test_overrides_are_typed_from_yaml():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("colour=red", "unknown parameter 'colour' (--set); known parameters: drift_threshold, erp_file, "),
+        ("colour=red", "unknown parameter 'colour' (--set); known parameters: csv_dialect, drift_threshold, erp_file, "),
         ("premium_threshold=abc", "parameter premium_threshold: expected float, got 'abc'"),
         ("premium_threshold=-1", "parameter premium_threshold: must be >= 0.0, got -1.0"),
         ("premium_method=median", "parameter premium_method: must be one of zscore, iqr, got 'median'"),

@@ -24,10 +24,10 @@ def test_cleaning_log_accounts_for_every_row(staged):
     con = staged(web=web)
     log = {a: n for s, a, n in con.execute("select * from cleaning_log where source = 'web'").fetchall()}
     assert log == {
-        "rows read": 8,
-        "dropped: post_type 'attachment'": 1,
-        "dropped: post_type blank (empty row)": 1,
-        "dropped: product without sku": 1,
-        "dropped: exact duplicate": 1,
-        "kept": 4,
+        "lignes lues": 8,
+        "écartées : post_type 'attachment'": 1,
+        "écartées : ligne vide": 1,
+        "écartées : produit sans SKU": 1,
+        "écartées : doublon exact": 1,
+        "gardées": 4,
     }

@@ -4,9 +4,9 @@
 with balance as (
     select
         source,
-        sum(row_count) filter (where action = 'rows read') as rows_read,
-        sum(row_count) filter (where action like 'dropped:%') as rows_dropped,
-        sum(row_count) filter (where action = 'kept') as rows_kept
+        sum(row_count) filter (where action = 'lignes lues') as rows_read,
+        sum(row_count) filter (where action like 'écartées%') as rows_dropped,
+        sum(row_count) filter (where action = 'gardées') as rows_kept
     from cleaning_log
     group by source
 )

@@ -2,7 +2,7 @@
 -- source: web
 -- description: web products with no sku cannot be joined: their sales are left out of the revenue
 -- lecture: produits web sans SKU : impossibles à rapprocher, leurs ventes sont hors du chiffre d'affaires
--- detail: 'ventes hors CA : ' || coalesce(sum(total_sales), 0)
+-- detail: 'ventes hors CA : ' || cast(coalesce(sum(total_sales), 0) as bigint) || ' unités'
 select
     cast(post_title as varchar)     as post_title,
     cast(total_sales as double)     as total_sales

@@ -1,4 +1,5 @@
--- cleaning_log: every raw row is either kept in a stg_ table or dropped for a reason.
+-- cleaning_log: every raw row is either kept in a stg_ table or dropped for a reason (in
+-- French: the log is shown to readers).
 -- For each source: rows read = sum of rows dropped + rows kept (check cleaning_accounts_for_every_row).
 create or replace table cleaning_log as
 with counts as (
@@ -11,18 +12,18 @@ with counts as (
 
 -- the rows that reach the key step, with their key (null: no key); web: products only
 keyed as (
-    select 'erp' as source, 'dropped: no product_id' as no_key, norm_id(product_id) as join_key from raw_erp
+    select 'erp' as source, 'écartées : sans product_id' as no_key, norm_id(product_id) as join_key from raw_erp
     union all
-    select 'web', 'dropped: product without sku', norm_key(sku) from raw_web
+    select 'web', 'écartées : produit sans SKU', norm_key(sku) from raw_web
     where post_type = 'product'
     union all
-    select 'liaison', 'dropped: no product_id', norm_id(product_id) from raw_liaison
+    select 'liaison', 'écartées : sans product_id', norm_id(product_id) from raw_liaison
 ),
 
 log as (
-    select source, 1 as step, 'rows read' as action, rows_read as row_count from counts
+    select source, 1 as step, 'lignes lues' as action, rows_read as row_count from counts
     union all
-    select 'web', 2, 'dropped: post_type ' || coalesce('''' || post_type || '''', 'blank (empty row)'), count(*)
+    select 'web', 2, coalesce('écartées : post_type ''' || post_type || '''', 'écartées : ligne vide'), count(*)
     from raw_web
     where post_type is distinct from 'product'
     group by post_type
@@ -30,12 +31,12 @@ log as (
     select source, 3, no_key, count(*) filter (where join_key is null) from keyed
     group by source, no_key
     union all
-    select keyed.source, 4, 'dropped: exact duplicate', count(keyed.join_key) - any_value(counts.rows_kept)
+    select keyed.source, 4, 'écartées : doublon exact', count(keyed.join_key) - any_value(counts.rows_kept)
     from keyed
     inner join counts on keyed.source = counts.source
     group by keyed.source
     union all
-    select source, 9, 'kept', rows_kept from counts
+    select source, 9, 'gardées', rows_kept from counts
 )
 
 select source, action, row_count

@@ -1,0 +1,118 @@
+"""Tables in the notebooks' HTML, for readers: French headers and number formats, text to
+the left and numbers to the right, no index column, no name cut short, and an explicit
+« aucune ligne » for an empty table. Only the rows shown are fetched (heads and aggregates,
+never a whole table), and pandas is not needed.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import duckdb
+
+from . import fr
+
+MONEY = {
+    "price",
+    "previous_price",
+    "revenue",
+    "total_revenue",
+    "mean_price",
+    "std_price",
+    "price_cutoff",
+    "previous_total_revenue",
+    "revenue_change",
+}
+PERCENT = {"change_pct", "revenue_change_pct"}
+COUNTS = {"total_sales", "stock_quantity", "products", "observed", "rows", "row_count"}
+
+
+class Table:
+    """An HTML table that Jupyter displays (and nbconvert keeps in the HTML evidence)."""
+
+    def __init__(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], caption: str = ""):
+        self.columns, self.rows, self.caption = list(columns), [list(r) for r in rows], caption
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th style='text-align:left'>{html.escape(fr.label(c))}</th>" for c in self.columns)
+        if not self.rows:
+            body = f"<tr><td colspan='{len(self.columns)}' style='text-align:left'><em>aucune ligne</em></td></tr>"
+        else:
+            body = "".join(
+                "<tr>" + "".join(_cell(c, v) for c, v in zip(self.columns, row)) + "</tr>" for row in self.rows
+            )
+        caption = f"<caption style='text-align:left'>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return f"<table class='bn-table'>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(column: str, value: Any) -> str:
+    if isinstance(value, bool):
+        text, align = fr.yes_no(value), "left"
+    elif isinstance(value, (int, float)) and column in MONEY:
+        text, align = fr.money(value), "right"
+    elif isinstance(value, (int, float)) and column in PERCENT:
+        text, align = fr.percent(value, signed=column.endswith("change_pct")), "right"
+    elif isinstance(value, float) and column in COUNTS and value.is_integer():
+        text, align = fr.number(value), "right"
+    elif isinstance(value, float):
+        text, align = fr.number(value, 2 if abs(value) < 1000 else 0), "right"
+    elif column == "status" and isinstance(value, str):
+        text, align = fr.status(value), "left"
+    elif isinstance(value, int):
+        text, align = fr.number(value), "right"
+    elif value is None:
+        text, align = "", "left"
+    else:
+        text, align = str(value), "left"
+    return (
+        f"<td style='text-align:{align};white-space:{'nowrap' if align == 'right' else 'normal'}'>"
+        f"{html.escape(text)}</td>"
+    )
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None, caption: str = "") -> Table:
+    """A query's rows (keep it to a head or an aggregate) as a table."""
+    cur = con.execute(sql, params) if params else con.execute(sql)
+    return Table([d[0] for d in cur.description], cur.fetchall(), caption)
+
+
+def records(rows: list[dict[str, Any]], columns: Sequence[str] | None = None, caption: str = "") -> Table:
+    columns = list(columns or (rows[0].keys() if rows else []))
+    return Table(columns, [[r.get(c) for c in columns] for r in rows], caption)
+
+
+def figures(values: dict[str, Any], caption: str = "") -> Table:
+    """A few named figures as a two-column table (never a raw dict)."""
+    return _FiguresTable(values, caption)
+
+
+class _FiguresTable(Table):
+    def __init__(self, values: dict[str, Any], caption: str):
+        super().__init__(["Indicateur", "Valeur"], [], caption)
+        self.values = {k: v for k, v in values.items() if not isinstance(v, (list, dict))}
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td style='text-align:left'>{html.escape(fr.label(k))}</td>{_cell(k, v)}</tr>"
+            for k, v in self.values.items()
+        )
+        caption = f"<caption style='text-align:left'>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return f"<table class='bn-table'>{caption}<tbody>{rows}</tbody></table>"
+
+
+def check_results(results: list, caption: str = "") -> Table:
+    """Data-quality check results as readers read them (French status and meaning)."""
+    rows = [
+        [
+            r.name,
+            fr.SEVERITY.get(r.severity, r.severity),
+            fr.STATUS.get(r.status, r.status),
+            r.observed,
+            r.detail,
+            r.lecture or r.description,
+        ]
+        for r in results
+    ]
+    return Table(["name", "severity", "status", "observed", "detail", "lecture"], rows, caption)
