@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PARAMS ?= params/default.yaml
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: help install run test check lint format lab strip sample-data lock clean browser bench
+.PHONY: help install run test check lint format lab strip sample-data lock clean browser office bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ format: $(VENV)/.dev ## apply ruff's formatting and sqlfluff's fixes
 
 browser: ## install Debian's chromium for the headless-browser test (root, apt); the test skips without it
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+office: ## install LibreOffice Calc and poppler for the workbook-as-PDF test (root, apt); the test skips without them
+	@command -v soffice >/dev/null && command -v pdftotext >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui poppler-utils fonts-dejavu-core)
 
 bench: $(VENV)/.dev ## benchmark: real data vs a naive papermill run, and a 10^4..10^7 products scale series
 	$(BIN)/python bench/run_bench.py

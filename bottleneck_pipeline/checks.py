@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from . import db, paths
+from . import db, fr, paths
 from .errors import CheckFailed
 
 CHECKS_DIR = paths.SQL_DIR / "checks"
@@ -146,7 +146,10 @@ def generic(path: Path = CHECKS_DIR / "schema.yml") -> list[Check]:
                         lecture=options.get(
                             "lecture",
                             GENERIC_LECTURE[kind].format(
-                                table=table, column=column, to=options.get("to"), values=options.get("values")
+                                table=table,
+                                column=column,
+                                to=options.get("to"),
+                                values=fr.choices(options.get("values")),
                             ),
                         ),
                         sql=sql,

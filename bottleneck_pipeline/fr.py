@@ -37,9 +37,6 @@ LABELS = {
     "change_pct": "Variation",
     "period": "Mois",
     "total_revenue": "CA total",
-    "products": "Produits vendus",
-    "premium_wines": "Vins premium",
-    "ordinary_wines": "Vins ordinaires",
     "run_id": "Run",
     "note": "Note",
     "name": "Contrôle",
@@ -147,6 +144,19 @@ def when(iso: str | None) -> str:
 
 def yes_no(x: Any) -> str:
     return "oui" if x else "non"
+
+
+def choices(values: Any) -> str:
+    """Allowed values as a sentence: ``oui ou non``, ``« instock », « outofstock » ou « onbackorder »``."""
+    shown = [
+        yes_no(v)
+        if isinstance(v, bool)
+        else number(v, 2 if isinstance(v, float) else 0)
+        if isinstance(v, (int, float))
+        else f"« {v} »"
+        for v in values or []
+    ]
+    return " ou ".join(filter(None, [", ".join(shown[:-1]), *shown[-1:]]))
 
 
 def month(period: str) -> str:

@@ -27,7 +27,7 @@ from .workbook import EUR, EXCEL_MAX_ROWS, INT, BulkSheet, Sheet, stream, write_
 DIALECTS = ("standard", "excel-fr")
 # machine name -> (SQL over classified, kind): the columns of the detail sheet and the extractions
 PRODUCT_COLUMNS = {
-    "product_id": ("try_cast(product_id as bigint)", "int"),
+    "product_id": ("try_cast(product_id as bigint)", "id"),
     "sku": ("sku", "text"),
     "post_title": ("post_title", "text"),
     "price": ("price", "money"),
@@ -39,7 +39,7 @@ PRODUCT_COLUMNS = {
     "stock_status": ("stock_status", "text"),
 }
 ORDER_SQL = "revenue desc, try_cast(product_id as bigint)"  # every product list: the largest revenue first
-FORMATS = {"money": EUR, "int": INT, "ratio": "0.00"}
+FORMATS = {"money": EUR, "int": INT, "id": "0", "ratio": "0.00"}  # an id is a number, never "5 755"
 DECIMALS = {"money": 2, "ratio": 4}
 
 
@@ -49,13 +49,14 @@ def columns() -> dict[str, str]:
 
 
 def _select(dialect: str | None = None) -> str:
-    """The product columns under their French headers; as CSV text for a dialect."""
+    """The product columns under their French headers: for the workbook (``None``, yes/no
+    as ``oui``/``non``) or as CSV text for a dialect (``standard`` keeps ``true``/``false``)."""
     parts = []
     for name, (expr, kind) in PRODUCT_COLUMNS.items():
         if dialect == "excel-fr" and kind in DECIMALS:
             expr = f"replace(format('{{:.{DECIMALS[kind]}f}}', {expr}), '.', ',')"
-        elif dialect == "excel-fr" and kind == "bool":
-            expr = f"case when {expr} then 'oui' else 'non' end"
+        elif dialect != "standard" and kind == "bool":
+            expr = f"case when {expr} then 'oui' when not {expr} then 'non' end"
         parts.append(f"{expr} as {db.ident(fr.label(name))}")
     return ", ".join(parts)
 
@@ -89,9 +90,9 @@ def revenue_report(
     rows = [
         [fr.label("period"), fr.month(period)],
         [fr.label("total_revenue"), total_revenue],
-        [fr.label("products"), merged],
-        [fr.label("premium_wines"), premium],
-        [fr.label("ordinary_wines"), ordinary],
+        [fr.label("merged_rows"), merged],
+        [fr.label("premium_count"), premium],
+        [fr.label("ordinary_count"), ordinary],
         [fr.label("run_id"), run_id],
     ]
     if parts > 1:
@@ -142,7 +143,7 @@ def read_extractions(con: duckdb.DuckDBPyConnection, files: list[str], table: st
         ).fetchall()
     ]
     names = {**{n: n for n in PRODUCT_COLUMNS}, **columns()}
-    kinds = {"int": "bigint", "money": "double", "ratio": "double", "text": "varchar"}
+    kinds = {"id": "bigint", "int": "bigint", "money": "double", "ratio": "double", "text": "varchar"}
     select = []
     for header in found:
         if header in names:
@@ -151,6 +152,8 @@ def read_extractions(con: duckdb.DuckDBPyConnection, files: list[str], table: st
             value = db.ident(header)
             if kind == "bool":
                 expr = f"lower(cast({value} as varchar)) in ('true', 'oui', '1')"
+            elif kind in DECIMALS and dialect == "excel-fr":
+                expr = f"try_cast(replace(cast({value} as varchar), ',', '.') as double)"
             else:
                 expr = f"try_cast({value} as {kinds[kind]})"
             select.append(f"{expr} as {name}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -26,6 +27,8 @@ MONEY = {
     "revenue_change",
 }
 PERCENT = {"change_pct", "revenue_change_pct"}
+FRACTIONS = {"drift_threshold"}  # 0.2 reads as 20 %
+METHODS = {"zscore": "score z", "iqr": "écart interquartile (IQR)"}
 COUNTS = {"total_sales", "stock_quantity", "products", "observed", "rows", "row_count"}
 
 
@@ -48,12 +51,18 @@ class Table:
 
 
 def _cell(column: str, value: Any) -> str:
+    if isinstance(value, Decimal):  # DuckDB's DECIMAL (a literal like 12.5): a number like any other
+        value = float(value)
     if isinstance(value, bool):
         text, align = fr.yes_no(value), "left"
     elif isinstance(value, (int, float)) and column in MONEY:
         text, align = fr.money(value), "right"
     elif isinstance(value, (int, float)) and column in PERCENT:
         text, align = fr.percent(value, signed=column.endswith("change_pct")), "right"
+    elif isinstance(value, (int, float)) and column in FRACTIONS:
+        text, align = fr.percent(value * 100, 0), "right"
+    elif column == "method" and value in METHODS:
+        text, align = METHODS[value], "left"
     elif isinstance(value, float) and column in COUNTS and value.is_integer():
         text, align = fr.number(value), "right"
     elif isinstance(value, float):

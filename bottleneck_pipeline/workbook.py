@@ -23,6 +23,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from . import bulk_xlsx, cells, db, paths
 from .bulk_xlsx import BulkSheet
@@ -67,12 +68,12 @@ def _header_cells(ws, columns: Sequence[str]) -> list[WriteOnlyCell]:
 
 
 def _new_worksheet(wb: Workbook, sheet: Sheet, part: int):
-    """A sheet ready for readers: frozen header row, and printed landscape, one page wide,
-    the header repeated on each page."""
+    """A sheet ready for readers: frozen header row, and printed on A4 landscape, one page
+    wide, the header repeated on each page."""
     title = sheet.title if part == 1 else f"{sheet.title[:25]} ({part})"
     ws = wb.create_sheet(title[:31])
     ws.freeze_panes = "A2"
-    ws.page_setup.orientation = "landscape"
+    ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", Worksheet.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = "1:1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,34 @@ SAMPLE_DIR = ROOT / "data" / "sample"
 REAL_DIR = (ROOT / ".." / "shared" / "data" / "bottleneck").resolve()
 REPORTS = ["rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx"]
 STEP_HTML = ["01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html", "04_export.html"]
+ARTIFACTS = ROOT / "outputs" / "test-artifacts"  # what the rendering tests saw (git-ignored), for a look
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM, reason="no chromium: `make browser` (apt-get install chromium) to run this test"
+)
+
+
+def chromium(profile: Path, *args: str, size: tuple[int, int] = (1280, 2200)) -> subprocess.CompletedProcess:
+    """Headless Chromium with the network off (every host resolves to nothing), its console
+    on stderr; ``args`` are e.g. ``--screenshot=PATH URL`` or ``--dump-dom URL``."""
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--window-size={size[0]},{size[1]}",
+    ]
+    return subprocess.run([*flags, *args], capture_output=True, text=True, timeout=120)
 
 
 def run_pipeline(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -163,3 +192,29 @@ def upload_dir(client, bucket: str, folder: Path, prefix: str) -> None:
 def keys(client, bucket: str, prefix: str = "") -> list[str]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+# --- reading the reports back, as a reader's Excel shows them ---------------------------
+
+
+def workbook_totals(path) -> dict:
+    """The totals sheet of rapport_CA.xlsx (French labels, one per row) by machine name."""
+    import openpyxl
+
+    from bottleneck_pipeline import fr
+
+    names = {fr.label(k): k for k in fr.LABELS}
+    ws = openpyxl.load_workbook(path)["CA total"]
+    return {names.get(label, label): value for label, value in ws.iter_rows(min_row=2, values_only=True)}
+
+
+def workbook_detail(path) -> list[dict]:
+    """The per-product rows of rapport_CA.xlsx (French headers) by machine name."""
+    import openpyxl
+
+    from bottleneck_pipeline import fr
+
+    names = {fr.label(k): k for k in fr.LABELS}
+    ws = openpyxl.load_workbook(path)["CA par produit"]
+    header = [names.get(c.value, c.value) for c in ws[1]]
+    return [dict(zip(header, row)) for row in ws.iter_rows(min_row=2, values_only=True)]

@@ -9,7 +9,7 @@ import pytest
 
 from bottleneck_pipeline import manifest as manifest_mod
 from tests import oracle
-from tests.conftest import REPORTS, SAMPLE_DIR, run_pipeline
+from tests.conftest import REPORTS, SAMPLE_DIR, run_pipeline, workbook_detail, workbook_totals
 
 STEPS = ["01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"]
 
@@ -60,34 +60,36 @@ def test_figures_agree_with_an_independent_pandas_computation(manifest):
 
 def test_reports_hold_the_figures(manifest, sample_run):
     f = manifest["figures"]
-    total = openpyxl.load_workbook(sample_run / "rapport_CA.xlsx")["CA total"]
-    assert total["A2"].value == pytest.approx(f["total_revenue"])
-    assert (total["B2"].value, total["C2"].value, total["D2"].value) == (
+    totals = workbook_totals(sample_run / "rapport_CA.xlsx")
+    assert totals["total_revenue"] == pytest.approx(f["total_revenue"])
+    assert (totals["merged_rows"], totals["premium_count"], totals["ordinary_count"]) == (
         f["merged_rows"],
         f["premium_count"],
         f["ordinary_count"],
     )
-    detail = pd.read_excel(sample_run / "rapport_CA.xlsx", sheet_name="CA par produit", engine="calamine")
-    assert len(detail) == f["merged_rows"] and detail["revenue"].sum() == pytest.approx(f["total_revenue"])
+    detail = workbook_detail(sample_run / "rapport_CA.xlsx")
+    assert len(detail) == f["merged_rows"] and sum(r["revenue"] for r in detail) == pytest.approx(f["total_revenue"])
     premium = pd.read_csv(sample_run / "extraction_premium.csv", encoding="utf-8-sig")
     ordinary = pd.read_csv(sample_run / "extraction_ordinaire.csv", encoding="utf-8-sig")
     assert (len(premium), len(ordinary)) == (f["premium_count"], f["ordinary_count"])
-    assert premium["is_premium"].all() and not ordinary["is_premium"].any()
-    assert premium["z_score"].min() > 2.0 >= ordinary["z_score"].max()
+    assert premium["Premium"].all() and not ordinary["Premium"].any()
+    assert premium["Score z du prix"].min() > 2.0 >= ordinary["Score z du prix"].max()
+    for extraction in (premium, ordinary):  # both sorted the same way: revenue descending
+        assert list(extraction["CA"]) == sorted(extraction["CA"], reverse=True)
 
 
 def test_test_report_lists_every_check_and_the_cleaning_log(manifest, sample_run):
     wb = openpyxl.load_workbook(sample_run / "debug" / "rapport_test.xlsx")
-    checks = pd.read_excel(sample_run / "debug" / "rapport_test.xlsx", sheet_name="checks", engine="calamine")
-    assert list(checks["name"]) == [c["name"] for c in manifest["checks"]]
-    assert "cleaning" in wb.sheetnames
+    checks = pd.read_excel(sample_run / "debug" / "rapport_test.xlsx", sheet_name="contrôles", engine="calamine")
+    assert list(checks["Contrôle"]) == [c["name"] for c in manifest["checks"]]
+    assert "nettoyage" in wb.sheetnames and set(checks["Statut"]) <= {"conforme", "à lire", "sans objet"}
     warned = [c["name"] for c in manifest["checks"] if c["status"] == "warning"]
     assert warned and all(name[:31] in wb.sheetnames for name in warned)
 
 
 def test_html_evidence_shows_outputs_and_charts(sample_run):
     html = (sample_run / "03_analysis.html").read_text(encoding="utf-8")
-    assert "Price distribution" in html or "data:image/png;base64" in html
+    assert "Répartition des prix" in html or "data:image/png;base64" in html
     assert html.count("data:image/png;base64") >= 2
     nb = nbformat.read(sample_run / "03_analysis.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]

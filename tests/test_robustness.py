@@ -48,12 +48,12 @@ def test_hostile_titles_are_neutralised_and_all_text_survives(make_sources, tmp_
             for f in ("extraction_premium.csv", "extraction_ordinaire.csv")
         ]
     )
-    got = set(out["post_title"])
+    got = set(out["Vin"])
     assert got == {"'" + t for t in HOSTILE} | set(FRIENDLY)
 
     ws = openpyxl.load_workbook(run_dir / "rapport_CA.xlsx")["CA par produit"]
     header = [c.value for c in ws[1]]
-    cells = [row[header.index("post_title")] for row in ws.iter_rows(min_row=2)]
+    cells = [row[header.index("Vin")] for row in ws.iter_rows(min_row=2)]
     assert {c.value for c in cells} == {"'" + t for t in HOSTILE} | set(FRIENDLY)
     assert all(c.data_type == "s" for c in cells)  # text, never a formula
 
@@ -317,8 +317,8 @@ def test_hostile_text_in_any_column_reaches_no_report_raw(make_sources, tmp_path
     assert [(w, v) for w, v in cells if v[:1] in TRIGGERS] == []
     assert [(w, v) for w, v in cells if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in v)] == []
     ordinary = pd.read_csv(run_dir / "extraction_ordinaire.csv", encoding="utf-8-sig", dtype=str)
-    assert {"'" + s.lower() for s in statuses} == set(ordinary["stock_status"])  # staging lowercases it
-    assert "Vin caché là" in set(ordinary["post_title"]) and "Promo 10$ ^_^ 20$" in set(ordinary["post_title"])
+    assert {"'" + s.lower() for s in statuses} == set(ordinary["Statut du stock"])  # staging lowercases it
+    assert "Vin caché là" in set(ordinary["Vin"]) and "Promo 10$ ^_^ 20$" in set(ordinary["Vin"])
     control = next(c for c in manifest.read(run_dir)["checks"] if c["name"] == "text_control_characters")
     assert (control["status"], control["observed"]) == ("warning", 1)  # counted and reported, not silent
 

@@ -2,15 +2,23 @@
 
 import json
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 
-from tests.conftest import REPORTS, STEP_HTML, erp_frame, liaison_frame, run_pipeline, web_frame
+from bottleneck_pipeline import fr
+from tests.conftest import (
+    REPORTS,
+    STEP_HTML,
+    chromium,
+    erp_frame,
+    liaison_frame,
+    needs_chromium,
+    run_pipeline,
+    web_frame,
+)
 
 EXTERNAL = re.compile(
     r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']?https?:""", re.I
@@ -39,13 +47,15 @@ def test_index_page_shows_the_run(sample_run):
     html = (sample_run / "index.html").read_text(encoding="utf-8")
     assert '<span class="status succeeded" id="run-status">réussi</span>' in html
     f = m["figures"]
-    assert f"{f['total_revenue']:,.2f} €".replace(",", "\u202f") in html
+    assert fr.money(f["total_revenue"]) in html and fr.money(f["total_revenue"]).endswith("\u00a0€")
     assert f">{f['premium_count']}</div>" in html
     for check in m["checks"]:
-        assert f'<tr class="{check["status"]}"><td>{check["name"]}</td>' in html
+        assert f'<tr class="{check["status"]}" id="check-{check["name"]}"><td>{check["name"]}</td>' in html
     for step in m["steps"]:
         assert f'<a href="{step["html"]}">' in html
-    assert "no previous run given" in html
+    assert "aucun run précédent n&#39;a été indiqué" in html or "aucun run précédent n'a été indiqué" in html
+    warnings = [c["name"] for c in m["checks"] if c["status"] == "warning"]
+    assert f"{len(warnings)} avertissements à lire" in html and all(f'href="#check-{w}"' in html for w in warnings)
     for key in m["params"]:
         assert f"<td>{key}</td>" in html
 
@@ -154,7 +164,7 @@ def test_code_can_be_hidden_for_readers_while_errors_stay(tmp_path, make_sources
     proc = run_pipeline("--set", "html_hide_code=true", "--run-dir", str(tmp_path / "ok"))
     assert proc.returncode == 0, proc.stderr
     html = (tmp_path / "ok" / "03_analysis.html").read_text(encoding="utf-8")
-    assert re.search(r"<h1[^>]*>03 · Analysis", html) and "Joins the ERP, the link file" in html  # narrative stays
+    assert re.search(r"<h1[^>]*>03 · Analyse", html) and "Rapproche l" in html  # narrative stays
     assert "db.run_file" not in html and CODE_INPUT not in html  # code is gone
     assert html.count("data:image/png;base64") >= 2  # charts stay
 
@@ -173,42 +183,25 @@ def test_code_can_be_hidden_for_readers_while_errors_stay(tmp_path, make_sources
     assert "An Exception was encountered" in html and "CheckFailed" in html and "erp_product_id_unique" in html
     assert CODE_INPUT not in html  # no code cell input; the traceback shows its own context
     index = (tmp_path / "failed" / "index.html").read_text(encoding="utf-8")
-    assert 'id="run-status">failed<' in index and "CheckFailed" in index
+    assert 'id="run-status">échoué<' in index and "CheckFailed" in index
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-@pytest.mark.skipif(not CHROMIUM, reason="no chromium: `make browser` (apt-get install chromium) to run this test")
+@needs_chromium
 def test_index_renders_in_a_headless_browser_with_the_network_off(sample_run, tmp_path):
-    flags = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--window-size=1280,2200",
-    ]
     url = (sample_run / "index.html").as_uri()
     shot = tmp_path / "index.png"
-    proc = subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
+    proc = chromium(tmp_path / "profile", f"--screenshot={shot}", url)
     assert shot.is_file() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Failed to load resource" in line]
     assert not console, console
 
-    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    dom = chromium(tmp_path / "profile", "--dump-dom", url)
     m = json.loads((sample_run / "manifest.json").read_text())
     assert 'id="run-status">réussi<' in dom.stdout
-    assert f"{m['figures']['merged_rows']}" in dom.stdout and "Data-quality checks" in dom.stdout
+    assert f"{m['figures']['merged_rows']}" in dom.stdout and "Contrôles de qualité des données" in dom.stdout
     for link in links_of(dom.stdout):
+        if link.startswith("#"):  # an anchor on the page itself: its target must exist
+            assert f'id="{link[1:]}"' in dom.stdout, link
+            continue
         assert (sample_run / unquote(urlparse(link).path)).is_file(), link
-    shutil.copy(shot, sample_run / "work" / "index-screenshot.png")  # kept with the run, for a look

@@ -2,7 +2,7 @@ import statistics
 
 import pytest
 
-from bottleneck_pipeline import analysis, charts
+from bottleneck_pipeline import analysis
 from bottleneck_pipeline.errors import PipelineError
 from tests.bottleneck_pipeline.conftest import classify
 from tests.conftest import liaison_frame
@@ -44,8 +44,3 @@ def test_nothing_left_after_the_join_is_an_error(staged):
     classify(con)
     with pytest.raises(PipelineError, match="merged is empty"):
         analysis.require_rows(con, "merged", "no web product matched")
-
-
-def test_charts_render(staged):
-    con = classify(staged())
-    assert charts.price_distribution(con).axes and charts.top_revenue(con, 3).axes

@@ -41,3 +41,10 @@ def test_dates_months_and_labels():
     assert fr.when(None) == "–" and fr.month("2026-02") == "février 2026" and fr.month("") == ""
     assert fr.label("total_sales") == "Ventes (unités)" and fr.label("unknown_column") == "unknown_column"
     assert fr.status("pass") == "conforme" and fr.status("previous run not found at x").startswith("run précédent")
+
+
+def test_choices_read_as_a_sentence():
+    assert fr.choices([True, False]) == "oui ou non"
+    assert fr.choices(["instock", "outofstock", "onbackorder"]) == "« instock », « outofstock » ou « onbackorder »"
+    assert fr.choices([1]) == "1" and fr.choices([]) == "" and fr.choices(None) == ""
+    assert fr.choices([2.5, 10]) == "2,50 ou 10"

@@ -18,7 +18,10 @@ def test_overrides_are_typed_from_yaml():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("colour=red", "unknown parameter 'colour' (--set); known parameters: csv_dialect, drift_threshold, erp_file, "),
+        (
+            "colour=red",
+            "unknown parameter 'colour' (--set); known parameters: csv_dialect, drift_threshold, erp_file, ",
+        ),
         ("premium_threshold=abc", "parameter premium_threshold: expected float, got 'abc'"),
         ("premium_threshold=-1", "parameter premium_threshold: must be >= 0.0, got -1.0"),
         ("premium_method=median", "parameter premium_method: must be one of zscore, iqr, got 'median'"),
@@ -133,4 +136,4 @@ def test_each_step_receives_only_what_it_declares():
     p = params.load("params/default.yaml")
     assert set(params.for_step("01_ingestion", p)) == {"period", "input_dir", "erp_file", "web_file", "liaison_file"}
     assert set(params.for_step("03_analysis", p)) == {"premium_method", "premium_threshold", "top_n"}
-    assert params.for_step("04_export", p) == {}
+    assert params.for_step("04_export", p) == {"csv_dialect": "standard"}

@@ -3,45 +3,74 @@ import pytest
 
 from bottleneck_pipeline import reports
 from tests.bottleneck_pipeline.conftest import classify
-from tests.conftest import web_frame
+from tests.conftest import web_frame, workbook_detail, workbook_totals
 
 
 def test_revenue_report_cells(staged, tmp_path):
     web = web_frame()
     web.loc[0, "post_title"] = '=HYPERLINK("http://x")'
     con = classify(staged(fmt="csv", web=web))  # csv: a text cell, not an Excel formula
-    path = reports.revenue_report(con, tmp_path / "rapport_CA.xlsx", "run-1")
+    path = reports.revenue_report(con, tmp_path / "rapport_CA.xlsx", "run-1", period="2026-11")
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["CA total", "CA par produit"]
     total = wb["CA total"]
-    assert [c.value for c in total[1]] == [
-        "total_revenue",
-        "products",
-        "premium_wines",
-        "ordinary_wines",
-        "run_id",
-        "note",
-        "period",
+    assert [r[0] for r in total.iter_rows(values_only=True)] == [
+        "Indicateur",
+        "Mois",
+        "CA total",
+        "Produits vendus",
+        "Vins premium",
+        "Vins ordinaires",
+        "Run",
     ]
-    assert total["A2"].value == pytest.approx(10 * 3 + 20 * 1 + 30 * 2 + 100 * 4)
-    assert "€" in total["A2"].number_format and total["E2"].value == "run-1"
+    totals = workbook_totals(path)
+    assert totals["total_revenue"] == pytest.approx(10 * 3 + 20 * 1 + 30 * 2 + 100 * 4)
+    assert totals["period"] == "novembre 2026" and totals["run_id"] == "run-1"
+    assert "€" in total["B3"].number_format and total.max_column == 2  # no empty column
     detail = wb["CA par produit"]
-    header = [c.value for c in detail[1]]
-    rows = [dict(zip(header, r)) for r in detail.iter_rows(min_row=2, values_only=True)]
+    assert [c.value for c in detail[1]] == [
+        "Produit",
+        "SKU web",
+        "Vin",
+        "Prix",
+        "Ventes (unités)",
+        "CA",
+        "Score z du prix",
+        "Premium",
+        "Stock",
+        "Statut du stock",
+    ]
+    rows = workbook_detail(path)
     assert [r["revenue"] for r in rows] == sorted((r["revenue"] for r in rows), reverse=True)
     assert {r["sku"]: r["post_title"] for r in rows}["101"] == '\'=HYPERLINK("http://x")'
+    assert all(isinstance(r["product_id"], int) and isinstance(r["total_sales"], int) for r in rows)
     assert detail.freeze_panes == "A2" and detail.column_dimensions["C"].width == 60
+    assert detail.auto_filter.ref == "A1:J5" and detail.print_title_rows == "$1:$1"
+    assert detail.page_setup.orientation == "landscape" and detail.page_setup.fitToWidth == 1
+    assert str(detail.page_setup.paperSize) == detail.PAPERSIZE_A4
+    assert detail["A2"].number_format == "0"  # an id: 5755, never "5 755"
+    assert {r["is_premium"] for r in rows} <= {"oui", "non"}  # yes/no for a reader, filterable
 
 
-def test_extractions_are_utf8_with_bom_and_split_by_premium(staged, tmp_path):
+def test_extractions_are_utf8_with_bom_sorted_by_revenue_in_both_dialects(staged, tmp_path):
     con = classify(staged(), "zscore", 1.0)
     prem = reports.extraction_csv(con, tmp_path / "p.csv", premium=True)
     ordi = reports.extraction_csv(con, tmp_path / "o.csv", premium=False)
     raw = prem.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbfproduct_id,sku,post_title,")
+    assert raw.startswith("\ufeffProduit,SKU web,Vin,Prix,Ventes (unités),CA,".encode())
     assert len(prem.read_text(encoding="utf-8-sig").splitlines()) - 1 == 1
-    text = ordi.read_text(encoding="utf-8-sig")
-    assert len(text.splitlines()) - 1 == 3 and "Château Un 2015" in text
+    lines = ordi.read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) - 1 == 3 and "Château Un 2015" in lines[2]
+    revenues = [float(line.split(",")[5]) for line in lines[1:]]
+    assert revenues == sorted(revenues, reverse=True) and lines[1].split(",")[4] == "2"  # sales as integers
+    fr_csv = reports.extraction_csv(con, tmp_path / "f.csv", premium=False, dialect="excel-fr")
+    fr_lines = fr_csv.read_text(encoding="utf-8-sig").splitlines()
+    assert fr_lines[0].startswith("Produit;SKU web;Vin;Prix;") and fr_lines[1].split(";")[3] == "30,00"
+    assert fr_lines[1].split(";")[7] == "non" and fr_lines[1].split(";")[0] == lines[1].split(",")[0]
+    for dialect, path in (("standard", ordi), ("excel-fr", fr_csv)):  # both read back alike
+        reports.read_extractions(con, [str(path)], "back", dialect)
+        back = con.execute("select product_id, price, total_sales, is_premium from back order by 1").fetchall()
+        assert back == [(1, 10.0, 3, False), (2, 20.0, 1, False), (3, 30.0, 2, False)]
 
 
 def test_revenue_detail_past_the_row_limit_continues_on_new_sheets_with_a_note(staged, tmp_path):
@@ -50,11 +79,8 @@ def test_revenue_detail_past_the_row_limit_continues_on_new_sheets_with_a_note(s
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["CA total", "CA par produit", "CA par produit (2)"]
     assert sum(ws.max_row - 1 for ws in wb if ws.title.startswith("CA par produit")) == 4
-    assert "continues over 2 sheets" in wb["CA total"]["F2"].value
-    assert openpyxl.load_workbook(reports.revenue_report(con, tmp_path / "s.xlsx"))["CA total"]["F2"].value in (
-        None,
-        "",
-    )
+    assert "le détail continue sur 2 feuilles" in workbook_totals(path)["note"]
+    assert "note" not in workbook_totals(reports.revenue_report(con, tmp_path / "s.xlsx"))
 
 
 def test_reconciliation_reads_the_written_reports_back_and_catches_a_broken_total(staged, tmp_path):
@@ -77,7 +103,7 @@ def test_reconciliation_reads_the_written_reports_back_and_catches_a_broken_tota
 
     assert failing() == set()
     wb = openpyxl.load_workbook(tmp_path / paths.REVENUE_REPORT)
-    wb["CA total"]["A2"].value += 0.01  # a total one cent off
+    wb["CA total"]["B3"].value += 0.01  # a total one cent off
     wb.save(tmp_path / paths.REVENUE_REPORT)
     assert failing() == {"reconcile_workbook_total"}
     csv = tmp_path / paths.ORDINARY_CSV

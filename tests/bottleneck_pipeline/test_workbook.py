@@ -26,7 +26,7 @@ def test_formula_like_text_is_neutralised_but_kept(tmp_path):
     assert ws.cell(2, 1).data_type == "s"
 
 
-@pytest.mark.parametrize("text", ["=1+1", "+1", "-1+2", "@A1", "\tx", "\rx"])
+@pytest.mark.parametrize("text", ["=1+1", "+1+1", "-1+2", "@A1", "\tx", "\rx", " =1", "\n@A1"])
 def test_every_formula_trigger_is_neutralised_in_csv(tmp_path, text):
     con = db.connect(tmp_path / "run")
     con.execute("create table t as select ? as title", [text])
@@ -48,3 +48,11 @@ def test_two_bulk_sheets_keep_their_own_rows(tmp_path):
     assert [r[1] for r in wb["A"].iter_rows(min_row=2, values_only=True)] == ["a1", "a2", "a3"]
     assert [r[1] for r in wb["B"].iter_rows(min_row=2, values_only=True)] == ["b10", "b11", "b12", "b13", "b14"]
     assert not [t for (t,) in con.execute("select table_name from duckdb_tables() where temporary").fetchall()]
+
+
+@pytest.mark.parametrize("number", ["-8,00", "+12.5", "-3"])
+def test_a_plain_number_is_not_a_formula(tmp_path, number):
+    con = db.connect(tmp_path / "run")
+    con.execute("create table t as select ? as v", [number])
+    out = workbook.write_csv(con, "select v from t", tmp_path / "n.csv", delimiter=";")
+    assert out.read_text(encoding="utf-8-sig") == f"v\n{number}\n"
