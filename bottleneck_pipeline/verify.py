@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import manifest, paths
+from . import fr, manifest, paths
 from .errors import PipelineError
 from .locations import printable
 
@@ -145,6 +145,9 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+RUN_ID = {"run_id", fr.label("run_id")}  # as a column header, or a row label (the totals sheet)
+
+
 def _workbook_values(path: Path) -> dict[str, list]:
     """Every sheet's cells, the run id left out (it differs between two runs by design)."""
     from python_calamine import CalamineWorkbook
@@ -154,8 +157,8 @@ def _workbook_values(path: Path) -> dict[str, list]:
     for name in book.sheet_names:
         rows = book.get_sheet_by_name(name).to_python()
         header = rows[0] if rows else []
-        keep = [i for i, h in enumerate(header) if h != "run_id"]
-        values[name] = [[row[i] for i in keep if i < len(row)] for row in rows]
+        keep = [i for i, h in enumerate(header) if h not in RUN_ID]  # a run id column
+        values[name] = [[row[i] for i in keep if i < len(row)] for row in rows if not (row and row[0] in RUN_ID)]
     return values
 
 

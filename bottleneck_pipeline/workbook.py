@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -45,6 +45,9 @@ STATUS_FILL = {  # a status cell, in the machine's words or the reader's
     "sans objet": _GREY,
 }
 BATCH = 10_000
+TEXT = Alignment(horizontal="left", indent=1)  # text: a little room after a number column on its left
+YES_NO = Alignment(horizontal="center")
+NUMBER_HEADER = Alignment(horizontal="right")  # a number column's header sits over its figures
 
 
 @dataclass
@@ -58,11 +61,12 @@ class Sheet:
     value_formats: dict[int, str] = field(default_factory=dict)  # row index -> number format of its numbers
 
 
-def _header_cells(ws, columns: Sequence[str]) -> list[WriteOnlyCell]:
+def _header_cells(ws, columns: Sequence[str], numeric: Iterable[str] = ()) -> list[WriteOnlyCell]:
     cells = []
     for name in columns:
         c = WriteOnlyCell(ws, value=name)
         c.font, c.fill = HEADER_FONT, HEADER_FILL
+        c.alignment = NUMBER_HEADER if name in numeric else TEXT
         cells.append(c)
     return cells
 
@@ -79,7 +83,7 @@ def _new_worksheet(wb: Workbook, sheet: Sheet, part: int):
     ws.print_title_rows = "1:1"
     for i, name in enumerate(sheet.columns):
         ws.column_dimensions[get_column_letter(i + 1)].width = sheet.widths.get(name, max(10, min(50, len(name) + 4)))
-    ws.append(_header_cells(ws, sheet.columns))
+    ws.append(_header_cells(ws, sheet.columns, numeric=sheet.formats))
     return ws
 
 
@@ -144,6 +148,8 @@ def _cells(ws, row: Sequence[Any], fmts: Sequence[str | None]) -> list[WriteOnly
             cell.number_format = fmt
         if isinstance(value, str) and value in STATUS_FILL:
             cell.fill = STATUS_FILL[value]
+        if isinstance(value, str):
+            cell.alignment = YES_NO if value in ("oui", "non") else TEXT
         out.append(cell)
     return out
 
