@@ -146,6 +146,18 @@ def yes_no(x: Any) -> str:
     return "oui" if x else "non"
 
 
+def count(n: Any, word: str, plural: str | None = None) -> str:
+    """``1 ligne``, ``0 ligne``, ``2 lignes``, ``1 234 vins`` (French: plural from 2)."""
+    if not _finite(n):
+        return f"{MISSING} {plural or word + 's'}"
+    return f"{number(n)} {word if abs(n) < 2 else plural or word + 's'}"
+
+
+def of(text: str) -> str:
+    """``de`` before ``text``, elided before a vowel: ``de novembre 2026``, ``d'octobre 2026``."""
+    return f"d'{text}" if text[:1].lower() in "aâàeéèêiîoôuûyh" and text else f"de {text}"
+
+
 def choices(values: Any) -> str:
     """Allowed values as a sentence: ``oui ou non``, ``« instock », « outofstock » ou « onbackorder »``."""
     shown = [

@@ -26,6 +26,8 @@ def report(result: dict[str, Any]) -> None:
     }
     if result.get("error"):
         outputs["error"] = result["error"]
+    if result.get("notification"):  # the e-mail: sent, failed (with why) or skipped
+        outputs["notification"] = result["notification"]
     Kestra.outputs(outputs)
     for name in COUNTERS:
         if figures.get(name) is not None:

@@ -20,6 +20,8 @@ runner (``outcome.record``)   ``status``, ``run_id``, ``started_at``, ``finished
                               ``columns`` (each French header and its machine name);
                               its files are listed with the run's ``outputs``
 publishing (``publish.py``)   ``published``
+the runner, last (``notify``) ``notification`` (the e-mail: sent, failed or skipped); the
+                              message itself is ``notification.eml``, not in ``outputs``
 ============================  ==========================================================
 
 Each notebook records its own sections with :func:`record`, so a notebook re-run alone
@@ -113,7 +115,7 @@ def list_outputs(run_dir: str | os.PathLike, staged: dict[str, Path] | None = No
 
     root = Path(run_dir)
     out = []
-    for name in sorted(run_file_names() - {paths.MANIFEST, paths.WORK_DIR}):
+    for name in sorted(run_file_names() - {paths.MANIFEST, paths.WORK_DIR, paths.NOTIFICATION}):
         top = root / name
         found = sorted(p for p in top.rglob("*") if p.is_file()) if top.is_dir() else [top] if top.is_file() else []
         for p in found:

@@ -35,9 +35,31 @@ RUNNER_PARAMS = {
         "default": "False",
         "help": "hide the code cells in the notebooks' HTML (headings, narrative, tables, charts and errors stay)",
     },
+    "notify": {
+        "name": "notify",
+        "inferred_type_name": "str",
+        "default": '"never"',
+        "help": "e-mail after the run: never, failure (an alert when it fails) or always (the month's report too)",
+    },
+    "notify_to": {
+        "name": "notify_to",
+        "inferred_type_name": "str",
+        "default": '""',
+        "help": "comma-separated addresses the e-mail goes to (the SMTP server comes from the environment)",
+    },
+    "notify_attach_max_mb": {
+        "name": "notify_attach_max_mb",
+        "inferred_type_name": "float",
+        "default": "10.0",
+        "help": "the reports are attached while their total stays within this many MB (above: said, not attached)",
+    },
 }
-CHOICES = {"premium_method": ("zscore", "iqr"), "csv_dialect": ("standard", "excel-fr")}
-MINIMUM = {"premium_threshold": 0.0, "top_n": 1, "drift_threshold": 0.0}
+CHOICES = {
+    "premium_method": ("zscore", "iqr"),
+    "csv_dialect": ("standard", "excel-fr"),
+    "notify": ("never", "failure", "always"),
+}
+MINIMUM = {"premium_threshold": 0.0, "top_n": 1, "drift_threshold": 0.0, "notify_attach_max_mb": 0.0}
 MAXIMUM = {"top_n": 100}  # a chart of more bars than this is unreadable (and a huge N would exhaust memory)
 LOCAL_OR_S3 = ("input_dir", "previous_run")  # publish_to is s3:// only
 FILE_NAMES = ("erp_file", "web_file", "liaison_file")
@@ -137,6 +159,10 @@ def validate_value(name: str, value: Any) -> None:
     if not isinstance(value, str):
         return
     locations.check_text(name, value)
+    if name == "notify_to":
+        from .notify import addresses
+
+        addresses(value)
     if name == "period":
         periods.check(value)
     if name in FILE_NAMES or name == "input_dir":

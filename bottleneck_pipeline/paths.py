@@ -21,6 +21,7 @@ PREMIUM_CSV = "extraction_premium.csv"
 ORDINARY_CSV = "extraction_ordinaire.csv"
 TEST_REPORT = "debug/rapport_test.xlsx"
 INDEX = "index.html"  # the run's page for readers
+NOTIFICATION = "notification.eml"  # the e-mail the run sent (notify), exactly as sent
 WORK_DIR = "work"  # intermediate state handed from one notebook to the next
 DATABASE = f"{WORK_DIR}/pipeline.duckdb"
 RUN_MARKER = ".bottleneck-run"  # proves a folder is a run directory: {"run_id": ...}

@@ -54,7 +54,7 @@ def run_file_names() -> set[str]:
 
     reports = {paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT}
     return (
-        {paths.MANIFEST, paths.INDEX, paths.WORK_DIR}
+        {paths.MANIFEST, paths.INDEX, paths.WORK_DIR, paths.NOTIFICATION}
         | {r.split("/")[0] for r in reports}
         | {f"{s}.ipynb" for s in STEPS}
         | {f"{s}.html" for s in STEPS}

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import evidence, fr, kernels, manifest, outcome, paths, periods, provenance, publish, rundir, s3
+from . import evidence, fr, kernels, manifest, notify, outcome, paths, periods, provenance, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 from .locations import printable, redact
@@ -116,7 +116,9 @@ def run(
             "code": provenance.code(),
         }
     else:  # the steps before from_step are kept as they ran; the re-run is recorded
-        base = {k: v for k, v in manifest.read(run_dir).items() if k not in ("error", "stale", "finished_at")}
+        drop = ("error", "stale", "finished_at", "notification")  # the re-run sends its own e-mail, if any
+        base = {k: v for k, v in manifest.read(run_dir).items() if k not in drop}
+        (run_dir / paths.NOTIFICATION).unlink(missing_ok=True)
         rerun = {"at": _now(), "from": from_step, "changed": changed or {}, "code": provenance.code()}
         base.update(
             status="running",
@@ -197,6 +199,30 @@ def say_error(message: object) -> None:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return printable(redact(f"{type(exc).__name__}: {text[0] if text else type(exc).__name__}"))
+
+
+def notify_run(run_dir: Path, params: dict[str, Any], result: dict[str, Any], error_line: str) -> dict[str, Any]:
+    """Send the run's e-mail (``notify``) and record it in the manifest and page (and their
+    archived copies); a mail that cannot be sent is a warning on stdout, never a failure."""
+    try:
+        m = {**manifest.read(run_dir), **result}
+    except (OSError, ValueError):  # the run broke before its manifest could be read
+        m = result
+    try:
+        sent = notify.after_run(run_dir, params, m, printable(redact(error_line)))
+        if sent is None:
+            return result
+        result = outcome.record(run_dir, notification=sent)
+        if (result.get("published") or {}).get("archive"):
+            publish.archive_record(run_dir)
+    except Exception as exc:  # recording it failed (a full disk, S3): the run's outcome stands
+        print(f"warning: notification: {_one_line(exc)}", flush=True)
+        return result
+    if sent["status"] == "sent":
+        print(f"notification sent to {', '.join(sent['to'])}: {sent['subject']}", flush=True)
+    elif sent["status"] == "failed":
+        print(f"warning: notification not sent: {sent['error']}", flush=True)
+    return result
 
 
 def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
@@ -304,7 +330,8 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
         from . import verify
 
         recorded = verify.read_manifest(args.replay)
-        params = params_mod.load(args.params, args.overrides, base=recorded.get("params", {}))
+        quiet = {**recorded.get("params", {}), "notify": "never"}  # a replay e-mails no one (unless --set)
+        params = params_mod.load(args.params, args.overrides, base=quiet)
         return {**params, "period": periods.resolve(params["period"])}, run_id, {}
     if not args.from_step:
         params = params_mod.load(args.params or DEFAULT_PARAMS, args.overrides)
@@ -344,6 +371,7 @@ def check_run(params: dict[str, Any], run_dir: str, rerun: bool = False) -> None
     different folders (unless re-running from a later step, which keeps earlier ones); an S3
     endpoint carries no credential."""
     rundir.check_argument(run_dir)
+    notify.check(params)
     previous = params.get("previous_run", "")
     if previous == periods.AUTO and not params.get("publish_to"):
         raise ParamError(
@@ -416,12 +444,14 @@ def _main(
                 shutil.copyfile(kernel_log, run_dir / paths.WORK_DIR / "kernel.log")
         except OSError:
             pass
+    error_line = f"{result['error']} (evidence: {run_dir})" if result["status"] != "succeeded" else ""
+    result = notify_run(run_dir, params, result, error_line)
     if args.kestra:
         from . import kestra_report
 
         kestra_report.report(result)
     if result["status"] != "succeeded":
-        say_error(f"{result['error']} (evidence: {run_dir})")
+        say_error(error_line)
         return 1
     f = result.get("figures", {})
     print(

@@ -1,6 +1,7 @@
 """The Kestra flow: its structure, and its own commands run as Kestra's Process runner would."""
 
 import base64
+import copy
 import json
 import os
 import re
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bottleneck_pipeline import fr, notify
 from tests import kestra_emulator as kestra
 from tests.conftest import ROOT, SAMPLE_DIR, keys, upload_dir
+from tests.mail_server import MailServer
 
 FLOW_FILE = ROOT / "kestra" / "bottleneck_monthly.yaml"
 KNOWN_TYPES = {
@@ -62,8 +65,8 @@ def test_flow_structure(flow):
 
 def test_credentials_come_only_from_kestra_secrets(flow):
     env = task_of(flow)["env"]
-    assert env["AWS_ACCESS_KEY_ID"] == "{{ secret('AWS_ACCESS_KEY_ID') }}"
-    assert env["AWS_SECRET_ACCESS_KEY"] == "{{ secret('AWS_SECRET_ACCESS_KEY') }}"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "SMTP_FROM"):
+        assert env[name] == f"{{{{ secret('{name}') }}}}"
     production = yaml.safe_load((ROOT / "params" / "production.yaml").read_text())
     assert production["publish_to"].endswith("/BottleNeck/") and production["input_dir"].startswith("s3://")
 
@@ -76,7 +79,14 @@ def test_output_globs_follow_java_rules():
     assert kestra.matches("a/b.csv", ["{a,c}/*.csv"])
 
 
-SECRETS = {"AWS_ACCESS_KEY_ID": "kestra-test-key-id", "AWS_SECRET_ACCESS_KEY": "kestra-test-secret-value"}
+SECRETS = {
+    "AWS_ACCESS_KEY_ID": "kestra-test-key-id",
+    "AWS_SECRET_ACCESS_KEY": "kestra-test-secret-value",
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_USER": "pipeline@bottleneck.test",
+    "SMTP_PASSWORD": "kestra-test-smtp-password",
+    "SMTP_FROM": "pipeline@bottleneck.test",
+}
 
 
 def emulated_run(flow, s3_env, tmp_path, *, inputs=None, trigger_date=None, real_install=False):
@@ -113,22 +123,28 @@ def emulated_run(flow, s3_env, tmp_path, *, inputs=None, trigger_date=None, real
     swapped = None if real_install else [f"ln -s {Path(sys.prefix)} .venv"]
     if swapped:
         base_env["PYTHONPATH"] = str(wd)
-    run = kestra.run_commands_task(
-        flow,
-        task_of(flow),
-        ROOT,
-        wd,
-        secrets=secrets,
-        base_env=base_env,
-        before_commands=swapped,
-        inputs=inputs,
-        trigger_date=trigger_date,
-        timeout=1200,
-    )
-    return run, wd, client, bucket, period, production
+    # the mail server the SMTP secrets name, with STARTTLS as in production (its certificate trusted)
+    server = MailServer(tmp_path, login=(SECRETS["SMTP_USER"], SECRETS["SMTP_PASSWORD"]), starttls=True)
+    flow = copy.deepcopy(flow)
+    flow["variables"]["smtp_port"] = str(server.port)
+    base_env["SSL_CERT_FILE"] = server.env["SSL_CERT_FILE"]
+    with server:
+        run = kestra.run_commands_task(
+            flow,
+            task_of(flow),
+            ROOT,
+            wd,
+            secrets=secrets,
+            base_env=base_env,
+            before_commands=swapped,
+            inputs=inputs,
+            trigger_date=trigger_date,
+            timeout=1200,
+        )
+    return run, wd, client, bucket, period, production, server
 
 
-def check_emulated_run(run, wd, client, bucket, period, production):
+def check_emulated_run(run, wd, client, bucket, period, production, server):
     assert run.returncode == 0, run.stderr[-3000:]
     # the four notebooks ran in the fresh working directory, from its own copy of the project
     manifest = json.loads((wd / "run" / "manifest.json").read_text())
@@ -175,9 +191,18 @@ def check_emulated_run(run, wd, client, bucket, period, production):
     published = keys(client, bucket, "BottleNeck/")
     assert "BottleNeck/rapport_CA.xlsx" in published and "BottleNeck/manifest.json" in published
     assert f"BottleNeck/{period}/rapport_CA.xlsx" in published and f"BottleNeck/{period}/manifest.json" in published
-    for secret in SECRETS.values():
-        assert secret not in run.stdout and all(
-            secret.encode() not in p.read_bytes() for p in run.output_files.values()
+
+    # the month's e-mail, sent through the SMTP secrets, reported to Kestra
+    assert run.outputs["notification"]["status"] == "sent", run.outputs.get("notification")
+    (mail,) = server.received
+    assert mail.message["Subject"] == run.outputs["notification"]["subject"]
+    assert mail.message["Subject"].startswith(f"BottleNeck · {fr.month(period)} : CA ")
+    assert sorted(mail.rcpt_tos) == sorted(notify.addresses(production["notify_to"]))
+    assert f"{production['publish_to']}rapport_CA.xlsx" in mail.message.get_body(("plain",)).get_content()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "SMTP_PASSWORD"):
+        secret = SECRETS[name].encode()
+        assert secret not in run.stdout.encode() + mail.data and all(
+            secret not in p.read_bytes() for p in run.output_files.values()
         )
     return manifest
 

@@ -11,6 +11,7 @@ from bottleneck_pipeline import publish
 from bottleneck_pipeline.s3 import S3Error
 from tests.conftest import REPORTS, SAMPLE_DIR, erp_frame, keys, run_pipeline, upload_dir, workbook_totals
 from tests.conftest import STEP_HTML as HTMLS
+from tests.mail_server import MailServer
 
 FIXED = sorted(REPORTS + HTMLS + ["index.html", "manifest.json"])
 
@@ -272,6 +273,9 @@ CANARY_KEY = "AKIACANARY7Q2W9E4R1T"
 CANARY_SECRET = "canary/Secret+Value/4f9d0c2b7a1e8f3d6c5b"
 
 
+CANARY_SMTP_PASSWORD = "canary-smtp/Pa55+word/1e7b"
+
+
 def test_canary_credentials_appear_nowhere(bucket, s3_env, tmp_path):
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
@@ -281,12 +285,22 @@ def test_canary_credentials_appear_nowhere(bucket, s3_env, tmp_path):
         "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
         "AWS_SESSION_TOKEN": "canary-session-token-93jd",
     }
-    proc, run_dir = s3_run(s3_env | env, name, tmp_path)
+    mail = MailServer(tmp_path, login=("pipeline@bottleneck.test", CANARY_SMTP_PASSWORD))
+    env |= mail.env | {"SMTP_PASSWORD": CANARY_SMTP_PASSWORD}
+    notify = ("--set", "notify=always", "--set", "notify_to=pm@bottleneck.test")
+    with mail:
+        proc, run_dir = s3_run(s3_env | env, name, tmp_path, extra=notify)
     assert proc.returncode == 0, proc.stderr
-    haystacks = {"stdout": proc.stdout.encode(), "stderr": proc.stderr.encode()}
+    (sent,) = mail.received  # the mail went out, logged in with the canary password
+    run_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
+    archived = json.loads(get(client, name, f"BottleNeck/runs/{run_id}/manifest.json"))
+    assert archived["notification"]["status"] == "sent"  # the archive records the e-mail too, and still verifies
+    assert run_pipeline("verify", f"s3://{name}/BottleNeck/runs/{run_id}/", env=s3_env).returncode == 0
+    assert f"s3://{name}/BottleNeck/rapport_CA.xlsx" in sent.message.get_body(("plain",)).get_content()
+    haystacks = {"stdout": proc.stdout.encode(), "stderr": proc.stderr.encode(), "mail": sent.data}
     haystacks |= {str(p): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     haystacks |= {k: get(client, name, k) for k in keys(client, name, "BottleNeck/")}
-    for secret in (CANARY_KEY, CANARY_SECRET, "canary-session-token-93jd"):
+    for secret in (CANARY_KEY, CANARY_SECRET, "canary-session-token-93jd", CANARY_SMTP_PASSWORD):
         leaks = [where for where, data in haystacks.items() if secret.encode() in data]
         assert not leaks, f"{secret} found in {leaks}"
     assert len(haystacks) > 20

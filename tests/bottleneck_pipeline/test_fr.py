@@ -48,3 +48,11 @@ def test_choices_read_as_a_sentence():
     assert fr.choices(["instock", "outofstock", "onbackorder"]) == "« instock », « outofstock » ou « onbackorder »"
     assert fr.choices([1]) == "1" and fr.choices([]) == "" and fr.choices(None) == ""
     assert fr.choices([2.5, 10]) == "2,50 ou 10"
+
+
+def test_counts_and_de_read_as_french():
+    assert [fr.count(n, "ligne") for n in (0, 1, 2)] == ["0 ligne", "1 ligne", "2 lignes"]
+    assert fr.count(1234, "vin premium", "vins premium") == f"1{T}234 vins premium"
+    assert fr.count(float("nan"), "ligne") == "– lignes"
+    assert fr.of("octobre 2026") == "d'octobre 2026" and fr.of("août 2026") == "d'août 2026"
+    assert fr.of("novembre 2026") == "de novembre 2026" and fr.of("") == "de "

@@ -1,0 +1,357 @@
+"""E-mail after a run: the month's report to the business readers, an alert when it fails.
+
+``notify`` (``never``, ``failure``, ``always``) and ``notify_to`` are parameters; the SMTP
+server and its credentials come from the environment only (``.env``, Kestra secrets):
+
+==================  ================================================================
+``SMTP_HOST``       the server (required to send)
+``SMTP_PORT``       default 587, or 465 with ``ssl``
+``SMTP_SECURITY``   ``starttls`` (default), ``ssl`` (TLS from the first byte) or ``none``
+``SMTP_USER``       login, if the server wants one (with ``SMTP_PASSWORD``)
+``SMTP_FROM``       the sender address (default: ``SMTP_USER``)
+==================  ================================================================
+
+The message is French, like everything a business reader sees; the error line of a failed
+run stays as printed, in English. What was sent is kept: ``notification.eml`` in the run
+directory (the exact message) and ``notification`` in the manifest (``status``: ``sent``,
+``failed`` or ``skipped``, ``to``, ``subject``, ``error``). A mail that cannot be sent never
+changes the run's status or exit code. No credential is ever written: not in the message,
+the ``.eml``, the manifest or a log line (a server's reply is redacted of the password).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from . import fr, index_page, paths
+from .errors import ParamError, PipelineError
+from .locations import printable, redact
+
+SECURITY = ("starttls", "ssl", "none")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")  # where SMTP_SECURITY none may carry a login
+TIMEOUT = 10.0  # seconds, to connect and for each exchange with the server
+RETRY_AFTER = 2.0  # seconds before the one retry (a server that cannot be reached, or hung up)
+ATTACHED = (paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV)
+MIME = {
+    ".xlsx": ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ".csv": ("text", "csv"),
+    ".html": ("text", "html"),
+}
+# name@domain: no space, comma, quote, angle bracket or control character (no header injection)
+ADDRESS = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+
+
+class NotificationError(PipelineError):
+    """The mail could not be composed or sent (recorded; the run's outcome stands)."""
+
+
+def addresses(value: str, what: str = "parameter notify_to") -> list[str]:
+    """Comma-separated addresses, each ``name@domain``; a malformed one is an error naming it."""
+    found = []
+    for part in value.split(","):
+        address = part.strip()
+        if not address:  # "a@x.fr, b@y.fr," : a trailing comma is no address
+            continue
+        if not ADDRESS.fullmatch(address):
+            raise ParamError(
+                f"{what}: {printable(address)!r} is not an e-mail address (give name@domain, comma-separated)"
+            )
+        if address.lower() not in (a.lower() for a in found):
+            found.append(address)
+    return found
+
+
+def check(params: dict[str, Any]) -> None:
+    """Across parameters, before any work: a mode that sends needs someone to send to."""
+    if params.get("notify", "never") != "never" and not addresses(params.get("notify_to", "")):
+        raise ParamError(
+            f"parameter notify {params['notify']}: notify_to is empty: give the addresses to write to, "
+            "or set notify never"
+        )
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    security: str
+    user: str
+    password: str
+    sender: str
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Smtp:
+        env = os.environ if env is None else env
+        host = env.get("SMTP_HOST", "").strip()
+        if not host:
+            raise NotificationError("SMTP_HOST is not set (the SMTP server comes from the environment or .env)")
+        security = env.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls"
+        if security not in SECURITY:
+            raise NotificationError(f"SMTP_SECURITY must be one of {', '.join(SECURITY)}, got {printable(security)!r}")
+        port_text = env.get("SMTP_PORT", "").strip() or ("465" if security == "ssl" else "587")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise NotificationError(f"SMTP_PORT must be a port number, got {printable(port_text)!r}")
+        user, password = env.get("SMTP_USER", ""), env.get("SMTP_PASSWORD", "")
+        if bool(user) != bool(password):
+            raise NotificationError("SMTP_USER and SMTP_PASSWORD go together: set both, or neither")
+        if user and security == "none" and host not in LOOPBACK:
+            raise NotificationError(
+                f"SMTP_SECURITY none would send the password unencrypted to {printable(host)}: use starttls or "
+                "ssl (none is for a relay on this machine)"
+            )
+        sender = env.get("SMTP_FROM", "").strip() or user
+        if not sender:
+            raise NotificationError("SMTP_FROM is not set (the sender address)")
+        if not ADDRESS.fullmatch(sender):
+            raise NotificationError(f"SMTP_FROM (or SMTP_USER) {printable(sender)!r} is not an e-mail address")
+        return cls(host, int(port_text), security, user, password, sender)
+
+    def where(self) -> str:
+        return f"{printable(self.host)}:{self.port}"
+
+
+def wanted(params: dict[str, Any], status: str) -> bool:
+    mode = params.get("notify", "never")
+    return mode == "always" or (mode == "failure" and status != "succeeded")
+
+
+# --- composing ----------------------------------------------------------------------------
+
+
+def _failed_step(m: dict[str, Any]) -> str | None:
+    return next((s["notebook"].removesuffix(".ipynb") for s in m.get("steps", []) if s["status"] == "failed"), None)
+
+
+def subject(m: dict[str, Any]) -> str:
+    month = fr.month(m.get("period") or "") or "mois non précisé"
+    if m.get("status") == "succeeded":
+        f = m.get("figures", {})
+        premium = fr.count(f.get("premium_count"), "vin premium", "vins premium")
+        return f"BottleNeck · {month} : CA {fr.money(f.get('total_revenue'))}, {premium}"
+    step = _failed_step(m)
+    if step:
+        return f"BottleNeck · {month} : échec à l'étape {step}"
+    if str(m.get("error", "")).startswith("publish failed"):
+        return f"BottleNeck · {month} : échec de la publication"
+    return f"BottleNeck · {month} : échec du run"
+
+
+def _where(m: dict[str, Any], run_dir: Path) -> list[str]:
+    """Where the reports and the evidence are: the published keys, then the run directory."""
+    places = []
+    published = m.get("published") or {}
+    if published.get("fixed") and m.get("status") == "succeeded":
+        places += [f"{published['to']}{key}" for key in (paths.INDEX, *ATTACHED, paths.TEST_REPORT)]
+    if published.get("archive"):
+        places.append(f"{published['archive']} (toutes les pièces du run)")
+    places.append(f"{run_dir} (dossier du run)")
+    return [printable(redact(p)) for p in places]
+
+
+def _attachments(run_dir: Path, names: list[str], limit_mb: float) -> tuple[list[Path], list[str], str]:
+    """The files to attach while their total stays within ``limit_mb``; the others, and why."""
+    files = [run_dir / n for n in names if (run_dir / n).is_file()]
+    total = sum(p.stat().st_size for p in files)
+    if total <= limit_mb * 1024 * 1024:
+        return files, [], ""
+    why = (
+        f"Pièces jointes non incluses : {index_page.size(total)} au total, "
+        f"au-delà de la limite de {fr.number(limit_mb, 1)}{fr.NBSP}Mo (notify_attach_max_mb)"
+    )
+    return [], [p.name for p in files], why
+
+
+def compose(
+    m: dict[str, Any], run_dir: Path, params: dict[str, Any], sender: str, error_line: str = ""
+) -> EmailMessage:
+    """The message for the run ``m``: French text and HTML, the reports (or the failed
+    step's HTML) attached within the size limit."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    succeeded = m.get("status") == "succeeded"
+    step = _failed_step(m)
+    names = list(ATTACHED) if succeeded else ([f"{step}.html"] if step else [])
+    files, left_out, why = _attachments(run_dir, names, params.get("notify_attach_max_mb", 10.0))
+    checks = m.get("checks", [])
+    month = fr.month(m.get("period") or "") or "mois non précisé"
+    context = {
+        "m": m,
+        "fr": fr,
+        "month": month,
+        "de": fr.of(month).removesuffix(month),  # "de " or "d'", before the month in bold
+        "f": m.get("figures", {}),
+        "figure_labels": index_page.FIGURES[:4],
+        "c": m.get("comparison") or {},
+        "warnings": [c for c in checks if c["status"] == "warning"],
+        "failing": [c for c in checks if c["status"] == "fail"],
+        "step": step,
+        "error_line": error_line,
+        "places": _where(m, run_dir),
+        "attached": [p.name for p in files],
+        "left_out": left_out,
+        "left_out_why": why,
+        "finished": fr.when(m.get("finished_at")),
+    }
+    kind = "success" if succeeded else "failure"
+    folder = paths.PACKAGE_DIR / "templates" / "email"
+    text_env = Environment(loader=FileSystemLoader(folder), autoescape=False, keep_trailing_newline=True)
+    html_env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(["html", "j2"]))
+    msg = EmailMessage()
+    msg["Subject"] = subject(m)
+    msg["From"] = sender
+    msg["To"] = ", ".join(addresses(params.get("notify_to", "")))
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
+    msg["X-BottleNeck-Run"] = str(m.get("run_id", ""))
+    msg.set_content(text_env.get_template(f"{kind}.txt.j2").render(**context), cte="quoted-printable")
+    msg.add_alternative(html_env.get_template(f"{kind}.html.j2").render(**context), subtype="html")
+    for path in files:
+        maintype, subtype = MIME.get(path.suffix, ("application", "octet-stream"))
+        charset = {"charset": "utf-8"} if maintype == "text" else None  # the bytes as written, UTF-8
+        msg.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name, params=charset)
+    return msg
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def _reason(exc: BaseException, smtp: Smtp) -> str:
+    """One English line saying why the mail was not sent, the password never in it."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        why = f"the SMTP server {smtp.where()} refused the login of {smtp.user!r} ({_reply(exc)})"
+    elif isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = ", ".join(f"{a} ({_reply(r)})" for a, r in exc.recipients.items())
+        why = f"the SMTP server {smtp.where()} refused the recipient(s) {refused}"
+    elif isinstance(exc, smtplib.SMTPSenderRefused):
+        why = f"the SMTP server {smtp.where()} refused the sender {exc.sender!r} ({_reply(exc)})"
+    elif isinstance(exc, smtplib.SMTPNotSupportedError):
+        why = f"the SMTP server {smtp.where()} does not support {exc} (check SMTP_SECURITY)"
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        why = f"the SMTP server {smtp.where()} answered {_reply(exc)}"
+    elif isinstance(exc, ssl.SSLCertVerificationError):
+        why = f"the SMTP server {smtp.where()} presented a certificate that is not trusted ({exc.verify_message})"
+    elif isinstance(exc, ssl.SSLError):
+        why = f"TLS with the SMTP server {smtp.where()} failed ({exc.reason or exc}; check SMTP_SECURITY and SMTP_PORT)"
+    elif isinstance(exc, (socket.timeout, TimeoutError)):
+        why = f"the SMTP server {smtp.where()} did not answer within {TIMEOUT:.0f} s"
+    elif isinstance(exc, OSError | smtplib.SMTPException):
+        why = f"cannot reach the SMTP server {smtp.where()} ({type(exc).__name__}: {exc})"
+    else:
+        why = f"{type(exc).__name__}: {exc}"
+    return _clean(why, smtp)
+
+
+def _reply(exc: Any) -> str:
+    code = getattr(exc, "smtp_code", None)
+    text = getattr(exc, "smtp_error", b"")
+    if isinstance(exc, tuple):
+        code, text = exc
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return f"{code} {text}".strip()
+
+
+def _clean(text: str, smtp: Smtp | None = None) -> str:
+    text = " ".join(str(text).split())
+    if smtp and smtp.password:
+        text = text.replace(smtp.password, "***")
+    return printable(redact(text))
+
+
+def _deliver(msg: EmailMessage, smtp: Smtp) -> dict[str, Any]:
+    """Hand the message to the server; returns the recipients it refused (some, not all)."""
+    if smtp.security == "ssl":
+        server: smtplib.SMTP = smtplib.SMTP_SSL(
+            smtp.host, smtp.port, timeout=TIMEOUT, context=ssl.create_default_context()
+        )
+    else:
+        server = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
+    with server:
+        server.ehlo()
+        if smtp.security == "starttls":
+            server.starttls(context=ssl.create_default_context())
+            server.ehlo()
+        if smtp.user:
+            server.login(smtp.user, smtp.password)
+        return server.send_message(msg)
+
+
+TRANSIENT = (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)
+PERMANENT = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused, ssl.SSLError)
+
+
+def send(msg: EmailMessage, smtp: Smtp) -> None:
+    """Send, retrying once a server that could not be reached or hung up; raises
+    NotificationError with the reason."""
+    to = [a.strip() for a in str(msg["To"]).split(",") if a.strip()]
+    for attempt in (1, 2):
+        try:
+            refused = _deliver(msg, smtp)
+        except PERMANENT as exc:
+            raise NotificationError(_reason(exc, smtp)) from None
+        except TRANSIENT as exc:
+            if attempt == 2:
+                raise NotificationError(_reason(exc, smtp)) from None
+            time.sleep(RETRY_AFTER)
+            continue
+        if refused:
+            kept = [a for a in to if a not in refused]
+            raise NotificationError(
+                _clean(
+                    f"the SMTP server {smtp.where()} refused the recipient(s) "
+                    + ", ".join(f"{a} ({_reply(r)})" for a, r in refused.items())
+                    + f"; sent to the others: {', '.join(kept)}",
+                    smtp,
+                )
+            )
+        return
+
+
+# --- after a run ----------------------------------------------------------------------------
+
+
+def after_run(run_dir: Path, params: dict[str, Any], m: dict[str, Any], error_line: str = "") -> dict[str, Any] | None:
+    """Compose, keep (``notification.eml``) and send the run's mail if ``notify`` asks for
+    it; returns the manifest's ``notification`` section, or None when ``notify`` is never."""
+    mode = params.get("notify", "never")
+    if mode == "never":
+        return None
+    to = addresses(params.get("notify_to", ""))
+    record: dict[str, Any] = {"mode": mode, "to": to, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if not wanted(params, m.get("status", "")):
+        return {
+            **record,
+            "status": "skipped",
+            "subject": None,
+            "error": None,
+            "why": "notify failure: the run succeeded",
+        }
+    try:
+        smtp = Smtp.from_env()
+        msg = compose(m, run_dir, params, smtp.sender, error_line)
+    except NotificationError as exc:
+        return {**record, "status": "failed", "subject": subject(m), "error": str(exc)}
+    record["subject"] = str(msg["Subject"])
+    record["attached"] = [p.get_filename() for p in msg.iter_attachments()]
+    try:  # kept before it is sent; a full disk does not stop the mail
+        with paths.atomic_path(run_dir / paths.NOTIFICATION) as tmp:
+            tmp.write_bytes(msg.as_bytes())
+    except OSError as exc:
+        record["kept"] = _clean(f"{paths.NOTIFICATION} could not be written ({type(exc).__name__}: {exc})")
+    try:
+        send(msg, smtp)
+    except NotificationError as exc:
+        return {**record, "status": "failed", "error": str(exc)}
+    return {**record, "status": "sent", "error": None}

@@ -1,0 +1,133 @@
+"""The run's e-mail end to end: run_pipeline.py against a real SMTP server on 127.0.0.1."""
+
+import io
+import json
+import os
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from bottleneck_pipeline import fr
+from tests.conftest import erp_frame, run_pipeline
+from tests.mail_server import MailServer, free_port
+
+PASSWORD = "canary-smtp-Secret/7c1d9e"
+TO = "pm@bottleneck.test, cfo@bottleneck.test"
+
+
+def clean_env(server: MailServer, password: str | None = None) -> dict:
+    env = {k: "" for k in ("SMTP_USER", "SMTP_PASSWORD", "SSL_CERT_FILE") if k in os.environ}
+    return {**env, **server.env, **({"SMTP_PASSWORD": password} if password else {})}
+
+
+def test_the_month_is_mailed_with_its_reports_over_starttls_and_no_password_leaks(tmp_path):
+    run_dir = tmp_path / "run"
+    with MailServer(tmp_path, login=("pipeline@bottleneck.test", PASSWORD), starttls=True) as server:
+        proc = run_pipeline(
+            "--set", "notify=always", "--set", f"notify_to={TO}", "--run-dir", str(run_dir),
+            env=clean_env(server, PASSWORD),
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((run_dir / "manifest.json").read_text())
+    f = m["figures"]
+    subject = (
+        f"BottleNeck · {fr.month(m['period'])} : CA {fr.money(f['total_revenue'])}, {f['premium_count']} vins premium"
+    )
+    (got,) = server.received
+    msg = got.message
+    assert msg["Subject"] == subject and sorted(got.rcpt_tos) == ["cfo@bottleneck.test", "pm@bottleneck.test"]
+    assert m["notification"]["status"] == "sent" and m["notification"]["subject"] == subject
+    assert f"notification sent to pm@bottleneck.test, cfo@bottleneck.test: {subject}" in proc.stdout
+    text, html = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+    warnings = [c for c in m["checks"] if c["status"] == "warning"]
+    for body in (text, html):
+        assert fr.money(f["total_revenue"]) in body and str(run_dir) in body
+        assert all(w["name"] in body for w in warnings)
+    files = {part.get_filename(): part.get_content() for part in msg.iter_attachments()}
+    assert set(files) == {"rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv"}
+    totals = openpyxl.load_workbook(io.BytesIO(files["rapport_CA.xlsx"]))["CA total"]
+    assert [r[1] for r in totals.iter_rows(values_only=True) if r[0] == "CA total"] == [
+        pytest.approx(f["total_revenue"])
+    ]
+    premium = pd.read_csv(io.StringIO(files["extraction_premium.csv"].lstrip("\ufeff")))
+    assert len(premium) == f["premium_count"]
+    assert files["extraction_ordinaire.csv"] == (run_dir / "extraction_ordinaire.csv").read_text(encoding="utf-8")
+    assert (run_dir / "notification.eml").is_file() and "E-mail :" in (run_dir / "index.html").read_text()
+    haystacks = {"stdout": proc.stdout.encode(), "stderr": proc.stderr.encode(), "mail": got.data}
+    haystacks |= {str(p): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert not [where for where, data in haystacks.items() if PASSWORD.encode() in data]
+
+
+def test_a_blocking_check_failure_is_mailed_with_the_error_and_the_failed_step(make_sources, tmp_path):
+    erp = erp_frame()
+    erp.loc[len(erp)] = (2, 1, 25.0, 1, "instock")  # product 2 twice, another price: blocking
+    folder = make_sources(erp=erp)
+    run_dir = tmp_path / "run"
+    with MailServer(tmp_path) as server:
+        proc = run_pipeline(
+            "--set", f"input_dir={folder}", "--set", "notify=failure", "--set", f"notify_to={TO}",
+            "--run-dir", str(run_dir), env=clean_env(server),
+        )  # fmt: skip
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    (got,) = server.received
+    msg = got.message
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert msg["Subject"] == f"BottleNeck · {fr.month(m['period'])} : échec à l'étape 02_cleaning_tests"
+    text = msg.get_body(("plain",)).get_content()
+    assert proc.stderr.strip().removeprefix("error: ") in text  # the error line, as printed
+    assert "erp_product_id_unique" in text and "1 ligne" in text
+    (page,) = msg.iter_attachments()
+    assert page.get_filename() == "02_cleaning_tests.html" and "CheckFailed" in page.get_content()
+    assert m["status"] == "failed" and m["notification"]["status"] == "sent"
+
+
+def test_a_missing_input_is_mailed(make_sources, tmp_path):
+    folder = make_sources()
+    (folder / "erp.xlsx").unlink()
+    run_dir = tmp_path / "run"
+    with MailServer(tmp_path) as server:
+        proc = run_pipeline(
+            "--set", f"input_dir={folder}", "--set", "notify=always", "--set", f"notify_to={TO}",
+            "--run-dir", str(run_dir), env=clean_env(server),
+        )  # fmt: skip
+    assert proc.returncode == 1
+    msg = server.received[0].message
+    assert msg["Subject"].endswith(": échec à l'étape 01_ingestion")
+    assert "erp.xlsx" in msg.get_body(("plain",)).get_content()
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["01_ingestion.html"]
+
+
+def test_an_unreachable_smtp_server_leaves_the_month_succeeded(tmp_path):
+    run_dir = tmp_path / "run"
+    port = free_port()
+    env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": "none", "SMTP_FROM": "p@bottleneck.test"}
+    proc = run_pipeline(
+        "--set", "notify=always", "--set", f"notify_to={TO}", "--run-dir", str(run_dir), env=env
+    )  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert m["status"] == "succeeded" and m["notification"]["status"] == "failed"
+    reason = f"cannot reach the SMTP server 127.0.0.1:{port} (ConnectionRefusedError"
+    assert m["notification"]["error"].startswith(reason)
+    assert f"warning: notification not sent: {reason}" in proc.stdout
+    assert "non envoyé" in (run_dir / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (["notify=always"], "error: parameter notify always: notify_to is empty"),
+        (
+            ["notify=failure", "notify_to=pm@bottleneck.test, cfo@"],
+            "error: parameter notify_to: 'cfo@' is not an e-mail",
+        ),
+        (["notify=sometimes"], "error: parameter notify: must be one of never, failure, always, got 'sometimes'"),
+        (["notify_attach_max_mb=-1"], "error: parameter notify_attach_max_mb: must be >= 0.0, got -1.0"),
+    ],
+)
+def test_notification_parameters_are_checked_before_any_work(settings, message, tmp_path):
+    args = [a for s in settings for a in ("--set", s)]
+    proc = run_pipeline(*args, "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
+    assert not (tmp_path / "run").exists()
