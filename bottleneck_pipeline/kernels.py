@@ -4,17 +4,31 @@ notebook's kernel is ready when the current one finishes.
 Each kernel writes its own log lines (start-up notices, shutdown messages) to a file in the
 run's work folder rather than to our stderr, which is kept for the one error line; its
 traffic with the runner is encrypted with CurveZMQ (the ipykernel kernelspec supports it).
+
+On POSIX the kernel talks over Unix sockets in a private folder (``transport="ipc"``), not
+TCP ports: with TCP, a port chosen as free can be taken by another process (another run, a
+test worker) before the kernel binds it, and the kernel dies at start ("Address already in
+use"). The folder is named after the runner's process, so a run killed with -9 leaves
+nothing that the next run does not sweep (``runner.sweep_scratch``).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_client import KernelClient, KernelManager
 
+from . import paths
+
 ENGINE = "bottleneck-ready-kernel"  # the papermill engine that runs on a ReadyKernel (see engine.py)
+SOCKETS_PREFIX = (
+    "bottleneck-run-"  # <temp>/bottleneck-run-<pid>-kernel-*: a kernel's sockets (swept like a run's scratch)
+)
 
 
 def imported_modules(notebook: Path) -> list[str]:
@@ -72,6 +86,7 @@ class ReadyKernel:
 
     km: KernelManager
     kc: KernelClient
+    sockets: Path | None = field(default=None)
 
     def shutdown(self) -> None:
         try:
@@ -82,13 +97,37 @@ class ReadyKernel:
                     self.km.shutdown_kernel(now=False)
             except Exception:
                 self.km.shutdown_kernel(now=True)
+            finally:
+                if self.sockets is not None:
+                    shutil.rmtree(self.sockets, ignore_errors=True)
+
+
+def kernel_env() -> dict[str, str]:
+    """The environment a notebook's kernel gets: ours without the SMTP settings (the e-mail
+    is the runner's business; a notebook, its HTML or a failed step's traceback never sees
+    the password). The AWS chain stays: the notebooks read and write S3."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SMTP_")}
+
+
+def _transport() -> tuple[dict[str, str], Path | None]:
+    """Unix sockets in a private folder on POSIX (no port to race for); TCP elsewhere."""
+    if os.name != "posix":
+        return {}, None
+    folder = Path(tempfile.mkdtemp(prefix=f"{paths.SCRATCH}{os.getpid()}-kernel-"))  # swept like a run's scratch
+    return {"transport": "ipc", "ip": str(folder / "k")}, folder
 
 
 def start(cwd: Path, log_path: Path, warm_modules: list[str] | None = None) -> ReadyKernel:
     """Start a python3 kernel in ``cwd``, wait until it answers, and import ``warm_modules``."""
-    km = RunKernelManager(kernel_name="python3", transport_encryption="auto")
+    transport, sockets = _transport()
+    km = RunKernelManager(kernel_name="python3", transport_encryption="auto", **transport)
     km.log_path = log_path
-    km.start_kernel(cwd=str(cwd))
+    try:
+        km.start_kernel(cwd=str(cwd), env=kernel_env())
+    except Exception:
+        if sockets is not None:
+            shutil.rmtree(sockets, ignore_errors=True)
+        raise
     kc = km.client()
     kc.start_channels()
     try:
@@ -98,8 +137,10 @@ def start(cwd: Path, log_path: Path, warm_modules: list[str] | None = None) -> R
     except Exception:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+        if sockets is not None:
+            shutil.rmtree(sockets, ignore_errors=True)
         raise
-    return ReadyKernel(km, kc)
+    return ReadyKernel(km, kc, sockets)
 
 
 class KernelPool:

@@ -21,13 +21,15 @@ the ``.eml``, the manifest or a log line (a server's reply is redacted of the pa
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -40,22 +42,29 @@ from .locations import printable, redact
 
 SECURITY = ("starttls", "ssl", "none")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")  # where SMTP_SECURITY none may carry a login
-TIMEOUT = 10.0  # seconds, to connect and for each exchange with the server
-RETRY_AFTER = 2.0  # seconds before the one retry (a server that cannot be reached, or hung up)
+TIMEOUT = 10.0  # seconds, to connect and for each exchange with the server before the message goes out
+SEND_TIMEOUT = 120.0  # seconds, for each exchange once it goes out (a server may scan it before answering)
+DEADLINE = 180.0  # seconds for the whole sending, the retry included: a Kestra task never hangs on a mail
+RETRY_AFTER = 2.0  # seconds before the one retry (a server that cannot be reached, hung up, or is busy)
 ATTACHED = (paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV)
 MIME = {
     ".xlsx": ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     ".csv": ("text", "csv"),
     ".html": ("text", "html"),
 }
-# name@domain: no space, comma, quote, angle bracket or control character (no header injection)
-ADDRESS = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
+# name@domain, the name a dot-atom (no leading, trailing or double dot), the domain host names:
+# no space, comma, quote, angle bracket or control character (no header injection)
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
 
 
 class NotificationError(PipelineError):
     """The mail could not be composed or sent (recorded; the run's outcome stands)."""
+
+    def __init__(self, message: str, delivered_to: list[str] | None = None):
+        super().__init__(message)
+        self.delivered_to = delivered_to or []
 
 
 def addresses(value: str, what: str = "parameter notify_to") -> list[str]:
@@ -65,13 +74,23 @@ def addresses(value: str, what: str = "parameter notify_to") -> list[str]:
         address = part.strip()
         if not address:  # "a@x.fr, b@y.fr," : a trailing comma is no address
             continue
-        if not ADDRESS.fullmatch(address):
+        if not ADDRESS.fullmatch(address) or not _parses(address):
             raise ParamError(
                 f"{what}: {printable(address)!r} is not an e-mail address (give name@domain, comma-separated)"
             )
         if address.lower() not in (a.lower() for a in found):
             found.append(address)
     return found
+
+
+def _parses(address: str) -> bool:
+    """The e-mail library reads it back as this one address (what the To header will hold)."""
+    from email.headerregistry import Address
+
+    try:
+        return str(Address(addr_spec=address)) == address
+    except (ValueError, IndexError, TypeError):
+        return False
 
 
 def check(params: dict[str, Any]) -> None:
@@ -89,8 +108,8 @@ class Smtp:
     port: int
     security: str
     user: str
-    password: str
-    sender: str
+    password: str = field(repr=False)  # never in a repr, a traceback's locals or a log
+    sender: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Smtp:
@@ -115,7 +134,7 @@ class Smtp:
         sender = env.get("SMTP_FROM", "").strip() or user
         if not sender:
             raise NotificationError("SMTP_FROM is not set (the sender address)")
-        if not ADDRESS.fullmatch(sender):
+        if not ADDRESS.fullmatch(sender) or not _parses(sender):
             raise NotificationError(f"SMTP_FROM (or SMTP_USER) {printable(sender)!r} is not an e-mail address")
         return cls(host, int(port_text), security, user, password, sender)
 
@@ -149,21 +168,25 @@ def subject(m: dict[str, Any]) -> str:
     return f"BottleNeck · {month} : échec du run"
 
 
-def _where(m: dict[str, Any], run_dir: Path) -> list[str]:
-    """Where the reports and the evidence are: the published keys, then the run directory."""
+def _where(m: dict[str, Any], run_dir: Path | None) -> list[str]:
+    """Where the reports and the evidence are: the month's published keys (and the fixed
+    keys, when this run is the latest month), the run's archive, then the run directory."""
     places = []
     published = m.get("published") or {}
-    if published.get("fixed") and m.get("status") == "succeeded":
-        places += [f"{published['to']}{key}" for key in (paths.INDEX, *ATTACHED, paths.TEST_REPORT)]
+    if m.get("status") == "succeeded":
+        if published.get("month") and "the month's keys" not in (published.get("note") or ""):
+            places += [f"{published['month']}{key}" for key in (paths.INDEX, *ATTACHED, paths.TEST_REPORT)]
+        if published.get("fixed"):
+            places.append(f"{published['to']}{paths.INDEX} (le dernier mois publié, dont celui-ci)")
     if published.get("archive"):
         places.append(f"{published['archive']} (toutes les pièces du run)")
-    places.append(f"{run_dir} (dossier du run)")
+    places.append(f"{run_dir} (dossier du run)" if run_dir else "aucun dossier de run : le run n'a pas démarré")
     return [printable(redact(p)) for p in places]
 
 
-def _attachments(run_dir: Path, names: list[str], limit_mb: float) -> tuple[list[Path], list[str], str]:
+def _attachments(run_dir: Path | None, names: list[str], limit_mb: float) -> tuple[list[Path], list[str], str]:
     """The files to attach while their total stays within ``limit_mb``; the others, and why."""
-    files = [run_dir / n for n in names if (run_dir / n).is_file()]
+    files = [run_dir / n for n in names if run_dir and (run_dir / n).is_file()]
     total = sum(p.stat().st_size for p in files)
     if total <= limit_mb * 1024 * 1024:
         return files, [], ""
@@ -175,7 +198,7 @@ def _attachments(run_dir: Path, names: list[str], limit_mb: float) -> tuple[list
 
 
 def compose(
-    m: dict[str, Any], run_dir: Path, params: dict[str, Any], sender: str, error_line: str = ""
+    m: dict[str, Any], run_dir: Path | None, params: dict[str, Any], sender: str, error_line: str = ""
 ) -> EmailMessage:
     """The message for the run ``m``: French text and HTML, the reports (or the failed
     step's HTML) attached within the size limit."""
@@ -228,29 +251,64 @@ def compose(
 # --- sending ------------------------------------------------------------------------------
 
 
-def _reason(exc: BaseException, smtp: Smtp) -> str:
+class _Attempt:
+    """One connection: what phase it reached, and an overall deadline that cuts it off."""
+
+    def __init__(self, seconds: float):
+        self.phase = "connect"  # connect (nothing sent yet), send (the message is going out), sent
+        self.server: smtplib.SMTP | None = None
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        sock = getattr(self.server, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # unblocks whatever is waiting on the server
+            except OSError:
+                pass
+
+    def __enter__(self) -> _Attempt:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+def _reason(exc: BaseException, smtp: Smtp, attempt: _Attempt | None = None) -> str:
     """One English line saying why the mail was not sent, the password never in it."""
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        why = f"the SMTP server {smtp.where()} refused the login of {smtp.user!r} ({_reply(exc)})"
+    where = smtp.where()
+    if attempt is not None and attempt.expired:
+        why = f"the SMTP server {where} did not finish within {DEADLINE:.0f} s (a slow server or link)"
+    elif isinstance(exc, smtplib.SMTPAuthenticationError):  # the reply's text may echo the credentials
+        why = f"the SMTP server {where} refused the login of {smtp.user!r} (code {exc.smtp_code})"
     elif isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = ", ".join(f"{a} ({_reply(r)})" for a, r in exc.recipients.items())
-        why = f"the SMTP server {smtp.where()} refused the recipient(s) {refused}"
+        why = f"the SMTP server {where} refused the recipient(s) {refused}"
     elif isinstance(exc, smtplib.SMTPSenderRefused):
-        why = f"the SMTP server {smtp.where()} refused the sender {exc.sender!r} ({_reply(exc)})"
+        why = f"the SMTP server {where} refused the sender {exc.sender!r} ({_reply(exc)})"
     elif isinstance(exc, smtplib.SMTPNotSupportedError):
-        why = f"the SMTP server {smtp.where()} does not support {exc} (check SMTP_SECURITY)"
+        why = f"the SMTP server {where} does not support {exc} (check SMTP_SECURITY)"
     elif isinstance(exc, smtplib.SMTPResponseException):
-        why = f"the SMTP server {smtp.where()} answered {_reply(exc)}"
+        why = f"the SMTP server {where} answered {_reply(exc)}"
     elif isinstance(exc, ssl.SSLCertVerificationError):
-        why = f"the SMTP server {smtp.where()} presented a certificate that is not trusted ({exc.verify_message})"
+        why = f"the SMTP server {where} presented a certificate that is not trusted ({exc.verify_message})"
     elif isinstance(exc, ssl.SSLError):
-        why = f"TLS with the SMTP server {smtp.where()} failed ({exc.reason or exc}; check SMTP_SECURITY and SMTP_PORT)"
+        why = f"TLS with the SMTP server {where} failed ({exc.reason or exc}; check SMTP_SECURITY and SMTP_PORT)"
+    elif attempt is not None and attempt.phase == "send":
+        why = (
+            f"the connection to the SMTP server {where} broke while the message was going out "
+            f"({type(exc).__name__}: {exc}); it may or may not have arrived, and was not sent again"
+        )
     elif isinstance(exc, (socket.timeout, TimeoutError)):
-        why = f"the SMTP server {smtp.where()} did not answer within {TIMEOUT:.0f} s"
-    elif isinstance(exc, OSError | smtplib.SMTPException):
-        why = f"cannot reach the SMTP server {smtp.where()} ({type(exc).__name__}: {exc})"
+        why = f"the SMTP server {where} did not answer within {TIMEOUT:.0f} s"
+    elif isinstance(exc, OSError):
+        why = f"cannot reach the SMTP server {where} ({type(exc).__name__}: {exc})"
     else:
-        why = f"{type(exc).__name__}: {exc}"
+        why = f"sending failed ({type(exc).__name__}: {exc})"
     return _clean(why, smtp)
 
 
@@ -263,14 +321,46 @@ def _reply(exc: Any) -> str:
     return f"{code} {text}".strip()
 
 
+def _secrets(smtp: Smtp) -> list[str]:
+    """The password, and the forms it travels in (AUTH PLAIN and LOGIN send it in base64)."""
+    if not smtp.password:
+        return []
+    b64 = lambda raw: base64.b64encode(raw.encode("utf-8")).decode()  # noqa: E731
+    forms = [
+        smtp.password,
+        b64(smtp.password),
+        b64(f"\0{smtp.user}\0{smtp.password}"),
+        b64(f"{smtp.user}\0{smtp.password}"),
+    ]
+    return sorted({f for form in forms for f in (form, form.rstrip("="))}, key=len, reverse=True)
+
+
 def _clean(text: str, smtp: Smtp | None = None) -> str:
-    text = " ".join(str(text).split())
-    if smtp and smtp.password:
-        text = text.replace(smtp.password, "***")
+    text = str(text)
+    for secret in _secrets(smtp) if smtp else []:  # before anything reshapes the text
+        text = text.replace(secret, "***")
+    text = " ".join(text.split())
+    for secret in _secrets(smtp) if smtp else []:
+        text = text.replace(" ".join(secret.split()), "***")
     return printable(redact(text))
 
 
-def _deliver(msg: EmailMessage, smtp: Smtp) -> dict[str, Any]:
+def _login(server: smtplib.SMTP, smtp: Smtp) -> None:
+    if not smtp.user:
+        return
+    if (smtp.user + smtp.password).isascii():
+        server.login(smtp.user, smtp.password)
+        return
+    # smtplib encodes credentials as ASCII; AUTH PLAIN carries UTF-8 (RFC 4616): an accented password works
+    if "plain" not in server.esmtp_features.get("auth", "").lower().split():
+        raise smtplib.SMTPNotSupportedError("AUTH PLAIN, which a non-ASCII SMTP_USER or SMTP_PASSWORD needs,")
+    token = base64.b64encode(f"\0{smtp.user}\0{smtp.password}".encode()).decode()
+    code, resp = server.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, resp)
+
+
+def _deliver(msg: EmailMessage, smtp: Smtp, attempt: _Attempt) -> dict[str, Any]:
     """Hand the message to the server; returns the recipients it refused (some, not all)."""
     if smtp.security == "ssl":
         server: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -278,43 +368,64 @@ def _deliver(msg: EmailMessage, smtp: Smtp) -> dict[str, Any]:
         )
     else:
         server = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
-    with server:
+    attempt.server = server
+    try:
         server.ehlo()
         if smtp.security == "starttls":
             server.starttls(context=ssl.create_default_context())
             server.ehlo()
-        if smtp.user:
-            server.login(smtp.user, smtp.password)
-        return server.send_message(msg)
+        _login(server, smtp)
+        attempt.phase = "send"
+        server.sock.settimeout(SEND_TIMEOUT)  # a server may scan the message before it answers
+        refused = server.send_message(msg)
+        attempt.phase = "sent"
+    except BaseException:
+        server.close()
+        raise
+    try:  # accepted: whatever QUIT gets back changes nothing
+        server.quit()
+    except (smtplib.SMTPException, OSError):
+        server.close()
+    return refused
 
 
-TRANSIENT = (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)
-PERMANENT = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused, ssl.SSLError)
+def _retry(exc: BaseException, attempt: _Attempt) -> bool:
+    """Worth one more try: nothing of the message went out, and the server could not be
+    reached, hung up, or said it is busy (421)."""
+    if attempt.phase != "connect" or attempt.expired:
+        return False
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, (smtplib.SMTPException, ssl.SSLError))
 
 
 def send(msg: EmailMessage, smtp: Smtp) -> None:
-    """Send, retrying once a server that could not be reached or hung up; raises
-    NotificationError with the reason."""
+    """Send, retrying once (after RETRY_AFTER) a server that could not be reached before
+    anything was sent, within DEADLINE seconds in all; raises NotificationError with the
+    reason. A message that started going out is never sent twice."""
     to = [a.strip() for a in str(msg["To"]).split(",") if a.strip()]
-    for attempt in (1, 2):
-        try:
-            refused = _deliver(msg, smtp)
-        except PERMANENT as exc:
-            raise NotificationError(_reason(exc, smtp)) from None
-        except TRANSIENT as exc:
-            if attempt == 2:
-                raise NotificationError(_reason(exc, smtp)) from None
-            time.sleep(RETRY_AFTER)
-            continue
+    deadline = time.monotonic() + DEADLINE
+    for tries in (1, 2):
+        with _Attempt(max(1.0, deadline - time.monotonic())) as attempt:
+            try:
+                refused = _deliver(msg, smtp, attempt)
+            except Exception as exc:
+                if tries == 1 and _retry(exc, attempt) and deadline - time.monotonic() > RETRY_AFTER + TIMEOUT:
+                    time.sleep(RETRY_AFTER)
+                    continue
+                raise NotificationError(_reason(exc, smtp, attempt)) from None
         if refused:
             kept = [a for a in to if a not in refused]
             raise NotificationError(
                 _clean(
                     f"the SMTP server {smtp.where()} refused the recipient(s) "
                     + ", ".join(f"{a} ({_reply(r)})" for a, r in refused.items())
-                    + f"; sent to the others: {', '.join(kept)}",
+                    + f"; sent to the others only: {', '.join(kept)}",
                     smtp,
-                )
+                ),
+                delivered_to=kept,
             )
         return
 
@@ -322,36 +433,40 @@ def send(msg: EmailMessage, smtp: Smtp) -> None:
 # --- after a run ----------------------------------------------------------------------------
 
 
-def after_run(run_dir: Path, params: dict[str, Any], m: dict[str, Any], error_line: str = "") -> dict[str, Any] | None:
+def after_run(
+    run_dir: Path | None, params: dict[str, Any], m: dict[str, Any], error_line: str = ""
+) -> dict[str, Any] | None:
     """Compose, keep (``notification.eml``) and send the run's mail if ``notify`` asks for
-    it; returns the manifest's ``notification`` section, or None when ``notify`` is never."""
+    it; returns the manifest's ``notification`` section, or None when ``notify`` is never.
+    ``run_dir`` None: the run never got a directory (it failed before): nothing is kept.
+    Never raises: whatever goes wrong is the record's ``error``."""
     mode = params.get("notify", "never")
     if mode == "never":
         return None
     to = addresses(params.get("notify_to", ""))
     record: dict[str, Any] = {"mode": mode, "to": to, "at": datetime.now(UTC).isoformat(timespec="seconds")}
     if not wanted(params, m.get("status", "")):
-        return {
-            **record,
-            "status": "skipped",
-            "subject": None,
-            "error": None,
-            "why": "notify failure: the run succeeded",
-        }
+        why = "notify failure: the run succeeded"
+        return {**record, "status": "skipped", "subject": None, "error": None, "why": why}
+    smtp = None
     try:
         smtp = Smtp.from_env()
         msg = compose(m, run_dir, params, smtp.sender, error_line)
-    except NotificationError as exc:
-        return {**record, "status": "failed", "subject": subject(m), "error": str(exc)}
+    except Exception as exc:
+        error = str(exc) if isinstance(exc, NotificationError) else f"composing failed ({type(exc).__name__}: {exc})"
+        return {**record, "status": "failed", "subject": subject(m), "error": _clean(error, smtp)}
     record["subject"] = str(msg["Subject"])
     record["attached"] = [p.get_filename() for p in msg.iter_attachments()]
-    try:  # kept before it is sent; a full disk does not stop the mail
-        with paths.atomic_path(run_dir / paths.NOTIFICATION) as tmp:
-            tmp.write_bytes(msg.as_bytes())
-    except OSError as exc:
-        record["kept"] = _clean(f"{paths.NOTIFICATION} could not be written ({type(exc).__name__}: {exc})")
+    if run_dir is not None:
+        try:  # kept before it is sent; a full disk does not stop the mail
+            with paths.atomic_path(run_dir / paths.NOTIFICATION) as tmp:
+                tmp.write_bytes(msg.as_bytes())
+        except OSError as exc:
+            record["kept"] = _clean(f"{paths.NOTIFICATION} could not be written ({type(exc).__name__}: {exc})")
     try:
         send(msg, smtp)
     except NotificationError as exc:
-        return {**record, "status": "failed", "error": str(exc)}
-    return {**record, "status": "sent", "error": None}
+        return {**record, "status": "failed", "error": str(exc), "delivered_to": exc.delivered_to}
+    except Exception as exc:  # anything else: recorded like the rest, never raised
+        return {**record, "status": "failed", "error": _reason(exc, smtp), "delivered_to": []}
+    return {**record, "status": "sent", "error": None, "delivered_to": to}

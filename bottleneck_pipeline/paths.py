@@ -26,6 +26,7 @@ WORK_DIR = "work"  # intermediate state handed from one notebook to the next
 DATABASE = f"{WORK_DIR}/pipeline.duckdb"
 RUN_MARKER = ".bottleneck-run"  # proves a folder is a run directory: {"run_id": ...}
 RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}")
+SCRATCH = "bottleneck-run-"  # <temp>/bottleneck-run-<pid>-*: a run's scratch folders (kernel log, sockets)
 TEMP_SUFFIX = ".tmp"  # every file being written is ".<name>.<random>.tmp" beside its final name
 
 

@@ -218,11 +218,28 @@ def notify_run(run_dir: Path, params: dict[str, Any], result: dict[str, Any], er
     except Exception as exc:  # recording it failed (a full disk, S3): the run's outcome stands
         print(f"warning: notification: {_one_line(exc)}", flush=True)
         return result
+    say_notification(sent)
+    return result
+
+
+def say_notification(sent: dict[str, Any] | None) -> None:
+    """The e-mail's outcome on stdout (a warning when it failed: stderr is for the run's error)."""
+    if not sent:
+        return
     if sent["status"] == "sent":
         print(f"notification sent to {', '.join(sent['to'])}: {sent['subject']}", flush=True)
+    elif sent["status"] == "failed" and sent.get("delivered_to"):
+        print(f"warning: notification sent to {', '.join(sent['delivered_to'])} only: {sent['error']}", flush=True)
     elif sent["status"] == "failed":
         print(f"warning: notification not sent: {sent['error']}", flush=True)
-    return result
+
+
+def failed_to_start(params: dict[str, Any], run_id: str, error: str) -> int:
+    """A run that failed before it had a run directory: the error line, and the alert."""
+    say_error(error)
+    m = {"run_id": run_id, "period": params.get("period"), "status": "failed", "error": error, "finished_at": _now()}
+    say_notification(notify.after_run(None, params, m, printable(redact(error))))
+    return 1
 
 
 def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
@@ -271,13 +288,10 @@ def record_failure(run_dir: Path, error: str) -> str:
     return error
 
 
-SCRATCH = "bottleneck-run-"  # <temp>/bottleneck-run-<pid>-*: a run's scratch folder (the kernels' log)
-
-
 def sweep_scratch() -> None:
     """Remove the scratch folders of runs that were killed (their process is gone)."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH}*"):
-        pid = folder.name.removeprefix(SCRATCH).split("-")[0]
+    for folder in Path(tempfile.gettempdir()).glob(f"{paths.SCRATCH}*"):
+        pid = folder.name.removeprefix(paths.SCRATCH).split("-")[0]
         if not pid.isdigit() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
             continue
         try:
@@ -307,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep_scratch()
     os.environ[outcome.RUNNER_ENV] = run_id  # the notebooks know they run under the runner
     steps = params_mod.STEPS[params_mod.STEPS.index(args.from_step) :] if args.from_step else params_mod.STEPS
-    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH}{os.getpid()}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{paths.SCRATCH}{os.getpid()}-") as tmp:
         kernel_log = Path(tmp) / "kernel.log"
         # the first notebooks' kernels start now, while the bucket and the run directory are checked
         pool = kernels.KernelPool([params_mod.notebook_path(s) for s in steps], params_mod.notebooks_dir(), kernel_log)
@@ -330,8 +344,9 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
         from . import verify
 
         recorded = verify.read_manifest(args.replay)
-        quiet = {**recorded.get("params", {}), "notify": "never"}  # a replay e-mails no one (unless --set)
-        params = params_mod.load(args.params, args.overrides, base=quiet)
+        params = params_mod.load(args.params, args.overrides, base=recorded.get("params", {}))
+        if "notify" not in (params_mod.parse_override(o)[0] for o in args.overrides):
+            params["notify"] = "never"  # a replay e-mails no one, whatever the params say, unless --set notify
         return {**params, "period": periods.resolve(params["period"])}, run_id, {}
     if not args.from_step:
         params = params_mod.load(args.params or DEFAULT_PARAMS, args.overrides)
@@ -409,22 +424,21 @@ def _main(
         try:
             publish.preflight(params["publish_to"])
         except PipelineError as exc:
-            say_error(exc)
-            return 1
+            return failed_to_start(params, run_id, str(exc))
     try:
         run_dir, _lock, others = rundir.claim(args.run_dir or f"outputs/{run_id}", run_id, rerun_from=args.from_step)
-    except PipelineError as exc:
+    except ParamError as exc:
         say_error(exc)
-        return 2 if isinstance(exc, ParamError) else 1
+        return 2
+    except PipelineError as exc:
+        return failed_to_start(params, run_id, str(exc))
     except OSError as exc:
-        say_error(f"--run-dir {args.run_dir or f'outputs/{run_id}'}: {_one_line(exc)}")
-        return 1
+        return failed_to_start(params, run_id, f"--run-dir {args.run_dir or f'outputs/{run_id}'}: {_one_line(exc)}")
     try:
         reserve_room(run_dir)
     except OSError as exc:
         release_room(run_dir)
-        say_error(f"--run-dir {run_dir}: no room to start a run ({_one_line(exc)})")
-        return 1
+        return failed_to_start(params, run_id, f"--run-dir {run_dir}: no room to start a run ({_one_line(exc)})")
     print(f"run {run_id} -> {run_dir}" + (f" (re-run from {args.from_step})" if args.from_step else ""), flush=True)
     if others:
         print(

@@ -4,6 +4,8 @@ self-signed certificate (trusted by the client through ``SSL_CERT_FILE``)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime
 import email
 import email.policy
@@ -33,6 +35,8 @@ class Received:
 class Handler:
     refuse: set[str] = field(default_factory=set)
     received: list[Received] = field(default_factory=list)
+    delay_data: float = 0.0  # seconds before answering the message (a server that scans it)
+    data_calls: int = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -41,6 +45,9 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.data_calls += 1
+        if self.delay_data:
+            await asyncio.sleep(self.delay_data)
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
         return "250 Message accepted for delivery"
 
@@ -92,8 +99,11 @@ class MailServer:
         refuse: set[str] | None = None,
         starttls: bool = False,
         implicit_tls: bool = False,
+        echo_auth: bool = False,
+        delay_data: float = 0.0,
     ):
-        self.handler = Handler(refuse=set(refuse or ()))
+        self.handler = Handler(refuse=set(refuse or ()), delay_data=delay_data)
+        self.echo_auth = echo_auth  # a refusal that repeats the credentials it got, base64 and all
         self.port = free_port()
         self.login = login
         self.attempts: list[str] = []
@@ -128,6 +138,10 @@ class MailServer:
         if isinstance(auth_data, LoginPassword):
             self.attempts.append(auth_data.login.decode())
             ok = self.login and (auth_data.login.decode(), auth_data.password.decode()) == self.login
+            if not ok and self.echo_auth:
+                blob = base64.b64encode(b"\0" + auth_data.login + b"\0" + auth_data.password).decode()
+                said = f"535 5.7.8 rejected AUTH PLAIN {blob} for {auth_data.password.decode()}"
+                return AuthResult(success=False, handled=False, message=said)
             return AuthResult(success=bool(ok), handled=False)  # a refusal: the server answers 535
         return AuthResult(success=False, handled=False)
 

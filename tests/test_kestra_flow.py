@@ -198,7 +198,8 @@ def check_emulated_run(run, wd, client, bucket, period, production, server):
     assert mail.message["Subject"] == run.outputs["notification"]["subject"]
     assert mail.message["Subject"].startswith(f"BottleNeck · {fr.month(period)} : CA ")
     assert sorted(mail.rcpt_tos) == sorted(notify.addresses(production["notify_to"]))
-    assert f"{production['publish_to']}rapport_CA.xlsx" in mail.message.get_body(("plain",)).get_content()
+    text = mail.message.get_body(("plain",)).get_content()
+    assert f"{production['publish_to']}{period}/rapport_CA.xlsx" in text  # the month's own keys
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "SMTP_PASSWORD"):
         secret = SECRETS[name].encode()
         assert secret not in run.stdout.encode() + mail.data and all(

@@ -131,3 +131,61 @@ def test_notification_parameters_are_checked_before_any_work(settings, message, 
     proc = run_pipeline(*args, "--run-dir", str(tmp_path / "run"))
     assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("case", ["refused login", "refused recipient"])
+def test_a_mail_refused_by_the_server_leaves_a_failed_run_failed_with_its_one_error_line(case, make_sources, tmp_path):
+    folder = make_sources()
+    (folder / "web.xlsx").unlink()  # the run fails at once, in 01
+    run_dir = tmp_path / "run"
+    server = MailServer(
+        tmp_path,
+        login=("pipeline@bottleneck.test", PASSWORD) if case == "refused login" else None,
+        refuse={"pm@bottleneck.test"} if case == "refused recipient" else None,
+    )
+    with server:
+        env = clean_env(server, "canary-wrong-Secret/0a" if case == "refused login" else None)
+        proc = run_pipeline(
+            "--set", f"input_dir={folder}", "--set", "notify=failure", "--set", "notify_to=pm@bottleneck.test",
+            "--run-dir", str(run_dir), env=env,
+        )  # fmt: skip
+    assert proc.returncode == 1 and server.received == []
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: step 01_ingestion failed: ") and "web.xlsx" in line
+    m = json.loads((run_dir / "manifest.json").read_text())
+    reason = m["notification"]["error"]
+    assert m["status"] == "failed" and m["notification"]["status"] == "failed"
+    assert ("refused the login" if case == "refused login" else "refused the recipient(s) pm@bottleneck.test") in reason
+    assert f"warning: notification not sent: {reason}" in proc.stdout
+    assert "canary-wrong-Secret/0a" not in proc.stdout + proc.stderr + json.dumps(m)
+
+
+def test_a_run_that_cannot_start_still_sends_its_alert(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with MailServer(tmp_path) as server:
+        proc = run_pipeline(
+            "--set", "notify=failure", "--set", f"notify_to={TO}", "--run-dir", str(blocker / "run"),
+            env=clean_env(server),
+        )  # fmt: skip
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    msg = server.received[0].message
+    assert msg["Subject"].endswith(": échec du run")
+    assert line.removeprefix("error: ") in msg.get_body(("plain",)).get_content()
+    assert "notification sent to" in proc.stdout
+
+
+def test_a_replay_mails_no_one_unless_told(tmp_path):
+    from bottleneck_pipeline import params, runner
+
+    recorded = {**params.defaults(), "notify": "always", "notify_to": "pm@bottleneck.test", "period": "2026-10"}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"run_id": "20261115T080000Z-ab12", "params": recorded}))
+    for argv, expected in [
+        (["--replay", str(manifest)], "never"),
+        (["--replay", str(manifest), "--params", "params/production.yaml"], "never"),
+        (["--replay", str(manifest), "--set", "notify=failure"], "failure"),
+    ]:
+        planned, _, _ = runner.plan(runner.parse_args(argv), "20261128T000000Z-0000")
+        assert planned["notify"] == expected, argv

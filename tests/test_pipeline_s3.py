@@ -292,11 +292,14 @@ def test_canary_credentials_appear_nowhere(bucket, s3_env, tmp_path):
         proc, run_dir = s3_run(s3_env | env, name, tmp_path, extra=notify)
     assert proc.returncode == 0, proc.stderr
     (sent,) = mail.received  # the mail went out, logged in with the canary password
-    run_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
+    m = json.loads((run_dir / "manifest.json").read_text())
+    text = sent.message.get_body(("plain",)).get_content()
+    assert f"s3://{name}/BottleNeck/{m['period']}/rapport_CA.xlsx" in text  # where the month's reports are
+    assert f"s3://{name}/BottleNeck/index.html (le dernier mois publié" in text
+    run_id = m["run_id"]
     archived = json.loads(get(client, name, f"BottleNeck/runs/{run_id}/manifest.json"))
     assert archived["notification"]["status"] == "sent"  # the archive records the e-mail too, and still verifies
     assert run_pipeline("verify", f"s3://{name}/BottleNeck/runs/{run_id}/", env=s3_env).returncode == 0
-    assert f"s3://{name}/BottleNeck/rapport_CA.xlsx" in sent.message.get_body(("plain",)).get_content()
     haystacks = {"stdout": proc.stdout.encode(), "stderr": proc.stderr.encode(), "mail": sent.data}
     haystacks |= {str(p): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     haystacks |= {k: get(client, name, k) for k in keys(client, name, "BottleNeck/")}

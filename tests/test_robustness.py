@@ -13,7 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from bottleneck_pipeline import db, manifest, sources
+from bottleneck_pipeline import db, manifest, paths, sources
 from bottleneck_pipeline.storage import fetch_input
 from tests.conftest import ROOT, SAMPLE_DIR, erp_frame, keys, liaison_frame, run_pipeline, upload_dir, web_frame
 
@@ -598,10 +598,10 @@ def test_scratch_folders_of_killed_runs_are_swept(tmp_path):
     from bottleneck_pipeline import runner
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = Path(tempfile.gettempdir()) / f"{runner.SCRATCH}{int(dead.stdout)}-test"
+    stale = Path(tempfile.gettempdir()) / f"{paths.SCRATCH}{int(dead.stdout)}-test"
     stale.mkdir()
     (stale / "kernel.log").write_text("left by a kill -9")
-    mine = Path(tempfile.mkdtemp(prefix=f"{runner.SCRATCH}{os.getpid()}-"))
+    mine = Path(tempfile.mkdtemp(prefix=f"{paths.SCRATCH}{os.getpid()}-"))
     runner.sweep_scratch()
     assert not stale.exists() and mine.exists()
     mine.rmdir()

@@ -71,3 +71,37 @@ def test_a_pool_closed_early_stops_the_kernels_nobody_took(tmp_path):
     first.shutdown()
     pool.close()
     assert kernel_processes() <= before
+
+
+def test_kernels_talk_over_private_unix_sockets_not_tcp_ports(tmp_path):
+    """No TCP port to race for: with ports, a port chosen as free could be taken by another
+    process before the kernel binds it, and the kernel died at start ("Address already in use")."""
+    ready = [kernels.start(tmp_path, tmp_path / "kernel.log") for _ in range(3)]
+    try:
+        assert {r.km.transport for r in ready} == {"ipc"}
+        folders = [r.sockets for r in ready]
+        assert len(set(folders)) == 3 and all(f.name.startswith("bottleneck-run-") for f in folders)
+        for r in ready:  # the kernel's five channels are sockets in its folder, none a port chosen ahead
+            info = r.km.get_connection_info()
+            assert info["transport"] == "ipc" and info["ip"] == str(r.sockets / "k")
+            assert {p.name for p in r.sockets.iterdir()} == {f"k-{info[c]}" for c in info if c.endswith("_port")}
+    finally:
+        for r in ready:
+            r.shutdown()
+    assert not any(f.exists() for f in folders)  # the sockets go with the kernel
+
+
+def test_a_kernel_never_sees_the_smtp_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMTP_PASSWORD", "canary-kernel-env")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    ready = kernels.start(tmp_path, tmp_path / "kernel.log")
+    try:
+        reply = []
+        ready.kc.execute_interactive(
+            "import os; print(sorted(k for k in os.environ if k.startswith(('SMTP_', 'AWS_DEFAULT'))))",
+            output_hook=lambda msg: reply.append(msg["content"].get("text", "")),
+            timeout=30,
+        )
+    finally:
+        ready.shutdown()
+    assert "".join(reply).strip() == "['AWS_DEFAULT_REGION']"

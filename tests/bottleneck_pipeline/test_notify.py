@@ -5,6 +5,7 @@ import html as html_lib
 import io
 import re
 import smtplib
+import time
 
 import openpyxl
 import pandas as pd
@@ -62,7 +63,8 @@ def smtp_env(monkeypatch):
 
 def test_addresses_are_checked_and_a_sending_mode_needs_them():
     assert notify.addresses(" a@b.fr, C@d.example ,a@b.fr,") == ["a@b.fr", "C@d.example"]
-    for bad in ("a@b", "a b@c.fr", "x@y.fr\r\nBcc: z@w.fr", "<a@b.fr>", "a@b.fr; c@d.fr", '"x"@y.fr'):
+    bad_ones = ("a@b", "a b@c.fr", "x@y.fr\r\nBcc: z@w.fr", "<a@b.fr>", "a@b.fr; c@d.fr", '"x"@y.fr', ".x@y.fr")
+    for bad in (*bad_ones, "a..b@c.fr", "x.@y.fr", "a@-b.fr", "a@b..fr"):
         with pytest.raises(ParamError, match="parameter notify_to: .* is not an e-mail address"):
             notify.addresses(bad)
     with pytest.raises(ParamError, match="parameter notify always: notify_to is empty"):
@@ -186,7 +188,7 @@ def test_a_mail_that_cannot_be_sent_is_recorded_with_its_reason(case, tmp_path, 
     assert sent["status"] == "failed" and server.received == []
     why = {
         "unreachable": "cannot reach the SMTP server 127.0.0.1:",
-        "refused login": "refused the login of 'pipeline@bottleneck.test' (535",
+        "refused login": "refused the login of 'pipeline@bottleneck.test' (code 535)",
         "refused recipient": "refused the recipient(s) pm@bottleneck.test (550 5.1.1 mailbox unavailable)",
         "no TLS offered": "does not support STARTTLS extension not supported by server. (check SMTP_SECURITY)",
         "untrusted certificate": "presented a certificate that is not trusted (self-signed certificate)",
@@ -200,14 +202,92 @@ def test_one_retry_when_the_server_hangs_up(tmp_path, smtp_env, monkeypatch):
     calls = []
     real = notify._deliver
 
-    def flaky(msg, smtp):
+    def flaky(msg, smtp, attempt):
         calls.append(1)
         if len(calls) == 1:
             raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-        return real(msg, smtp)
+        return real(msg, smtp, attempt)
 
     monkeypatch.setattr(notify, "_deliver", flaky)
     with MailServer(tmp_path) as server:
         smtp_env(server)
         sent = notify.after_run(tmp_path, {**PARAMS}, fake_run(tmp_path), "")
     assert sent["status"] == "sent" and len(calls) == 2 and len(server.received) == 1
+
+
+def test_a_password_echoed_by_the_server_never_reaches_the_record(tmp_path, smtp_env):
+    secret = "canary pass  with spaces/é"
+    with MailServer(tmp_path, login=("pipeline@bottleneck.test", "the-right-one"), echo_auth=True) as server:
+        smtp_env(server, secret)
+        sent = notify.after_run(tmp_path, {**PARAMS}, fake_run(tmp_path), "")
+    assert sent["status"] == "failed" and "refused the login" in sent["error"]
+    import base64
+
+    blob = base64.b64encode(f"\0pipeline@bottleneck.test\0{secret}".encode()).decode()
+    for leak in (secret, " ".join(secret.split()), blob, blob.rstrip("=")):
+        assert leak not in str(sent), leak
+
+
+def test_a_non_ascii_password_logs_in(tmp_path, smtp_env):
+    with MailServer(tmp_path, login=("pipeline@bottleneck.test", "mot-de-passe-été")) as server:
+        smtp_env(server, "mot-de-passe-été")
+        sent = notify.after_run(tmp_path, {**PARAMS}, fake_run(tmp_path), "")
+    assert sent["status"] == "sent" and server.attempts == ["pipeline@bottleneck.test"], sent
+
+
+def test_a_message_that_started_going_out_is_never_sent_twice(tmp_path, smtp_env, monkeypatch):
+    monkeypatch.setattr(notify, "SEND_TIMEOUT", 0.5)
+    with MailServer(tmp_path, delay_data=2.0) as server:  # answers after the client gave up
+        smtp_env(server)
+        sent = notify.after_run(tmp_path, {**PARAMS}, fake_run(tmp_path), "")
+        time.sleep(2.5)
+    assert sent["status"] == "failed" and server.handler.data_calls == 1
+    assert "broke while the message was going out" in sent["error"] and "was not sent again" in sent["error"]
+
+
+def test_the_whole_sending_has_a_deadline(tmp_path, smtp_env, monkeypatch):
+    monkeypatch.setattr(notify, "DEADLINE", 1.0)
+    with MailServer(tmp_path, delay_data=3.0) as server:
+        smtp_env(server)
+        started = time.monotonic()
+        sent = notify.after_run(tmp_path, {**PARAMS}, fake_run(tmp_path), "")
+        took = time.monotonic() - started
+        time.sleep(2.5)
+    assert sent["status"] == "failed" and "did not finish within 1 s" in sent["error"]
+    assert took < 2.9 and server.handler.data_calls == 1  # cut off, not waited out, and not retried
+
+
+def test_a_partial_refusal_says_who_got_it(tmp_path, smtp_env):
+    with MailServer(tmp_path, refuse={"cfo@bottleneck.test"}) as server:
+        smtp_env(server)
+        sent = notify.after_run(tmp_path, {**PARAMS}, fake_run(tmp_path), "")
+    assert [r.rcpt_tos for r in server.received] == [["pm@bottleneck.test"]]
+    assert sent["status"] == "failed" and sent["delivered_to"] == ["pm@bottleneck.test"]
+    assert "refused the recipient(s) cfo@bottleneck.test (550" in sent["error"]
+
+
+def test_an_unexpected_error_is_recorded_not_raised(tmp_path, smtp_env, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("something odd")
+
+    monkeypatch.setattr(notify, "_deliver", broken)
+    with MailServer(tmp_path) as server:
+        smtp_env(server)
+        sent = notify.after_run(tmp_path, {**PARAMS}, fake_run(tmp_path), "")
+    assert sent["status"] == "failed" and sent["error"].endswith("(RuntimeError: something odd)")
+
+
+def test_a_run_that_never_started_still_gets_its_alert(tmp_path, smtp_env):
+    m = {"run_id": "20261115T080000Z-ab12", "period": "2026-10", "status": "failed", "error": "publish_to: denied"}
+    with MailServer(tmp_path) as server:
+        smtp_env(server)
+        sent = notify.after_run(None, {**PARAMS, "notify": "failure"}, m, "publish_to: denied")
+    msg = server.received[0].message
+    assert sent["status"] == "sent" and msg["Subject"] == "BottleNeck · octobre 2026 : échec du run"
+    assert "le run n'a pas démarré" in msg.get_body(("plain",)).get_content()
+    assert list(msg.iter_attachments()) == [] and "kept" not in sent
+
+
+def test_the_password_is_not_in_the_settings_repr():
+    smtp = notify.Smtp.from_env({"SMTP_HOST": "h", "SMTP_USER": "u@b.fr", "SMTP_PASSWORD": "canary-repr"})
+    assert "canary-repr" not in repr(smtp)
