@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sql_dir = args.code_root / "bottleneck_pipeline" / "sql"
     sys.path.insert(0, str(args.code_root))  # the package of the code being profiled
-    from bottleneck_pipeline import cells, checks
+    from bottleneck_pipeline import cells, checks, sources
 
     db = args.run_dir / "work" / "pipeline.duckdb"
     if not db.exists():
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             con.execute(f"set threads = {args.threads}")
         con.execute(cells.SQL_MACROS)  # the text-cell macros first: macros.sql builds on them
         con.execute((sql_dir / "macros.sql").read_text())
+        sources.reopen(con, "profile_sql")  # the raw_* views over the run's CSV or Parquet inputs
         for table in ("raw_erp", "raw_web", "raw_liaison"):
             n = con.execute(f"select count(*) from {table}").fetchone()[0]
             print(f"{table}: {n:,} rows")

@@ -18,15 +18,18 @@ from typing import Any, BinaryIO
 
 import duckdb
 
-from . import cells, paths
+from . import cells, memory, paths
 from .errors import PipelineError
 
 
 def connect(run_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
-    """Open (or create) the run's database and define the shared SQL macros."""
+    """Open (or create) the run's database and define the shared SQL macros. DuckDB keeps
+    within :func:`memory.limit` and spills what does not fit to ``work/spill``."""
     db_path = Path(run_dir) / paths.DATABASE
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
+    if budget := memory.limit():
+        con.execute("set memory_limit = ?", [budget])
     con.execute("set temp_directory = ?", [str(db_path.parent / "spill")])  # larger-than-memory work spills here
     try:  # no progress bars in logs (in a Jupyter kernel DuckDB has none without ipywidgets, and
         con.execute("set enable_progress_bar = false")  # then refuses to change the setting)

@@ -15,6 +15,7 @@ from . import fr, paths
 INDEX = paths.INDEX
 REPORTS = [
     (paths.REVENUE_REPORT, "le chiffre d'affaires du mois, au total et par produit"),
+    (paths.DETAIL_CSV, "le chiffre d'affaires de chaque produit, sans limite de lignes"),
     (paths.PREMIUM_CSV, "les vins premium"),
     (paths.ORDINARY_CSV, "les vins ordinaires"),
     (paths.TEST_REPORT, "les contrôles de qualité, le journal du nettoyage et les lignes derrière chaque constat"),

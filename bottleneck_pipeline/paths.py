@@ -17,9 +17,11 @@ SQL_DIR = PACKAGE_DIR / "sql"
 # Names inside a run directory (the contract later steps and readers rely on).
 MANIFEST = "manifest.json"
 REVENUE_REPORT = "rapport_CA.xlsx"
+DETAIL_CSV = "revenue_par_produit.csv"  # every product's revenue (the workbook keeps Excel's row limit)
 PREMIUM_CSV = "extraction_premium.csv"
 ORDINARY_CSV = "extraction_ordinaire.csv"
 TEST_REPORT = "debug/rapport_test.xlsx"
+REPORTS = (REVENUE_REPORT, DETAIL_CSV, PREMIUM_CSV, ORDINARY_CSV, TEST_REPORT)  # every run's reports, in reading order
 INDEX = "index.html"  # the run's page for readers
 NOTIFICATION = "notification.eml"  # the e-mail the run sent (notify), exactly as sent
 WORK_DIR = "work"  # intermediate state handed from one notebook to the next

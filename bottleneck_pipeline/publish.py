@@ -5,8 +5,9 @@ Layout under the publish prefix (``publish_to``, production ``s3://<bucket>/Bott
     <prefix>runs/<run_id>/...          every file of the run (reports, debug, notebooks, HTML, page),
                                        its manifest.json last
     <prefix>rapport_CA.xlsx            the fixed keys the business reads, refreshed only
-    <prefix>extraction_premium.csv     by a successful run, by server-side copy from
-    <prefix>extraction_ordinaire.csv   runs/<run_id>/; each carries its run id as metadata
+    <prefix>revenue_par_produit.csv    by a successful run, by server-side copy from
+    <prefix>extraction_premium.csv     runs/<run_id>/; each carries its run id as metadata
+    <prefix>extraction_ordinaire.csv
     <prefix>debug/rapport_test.xlsx
     <prefix>0N_<step>.html
     <prefix>index.html                 the run's page
@@ -37,14 +38,12 @@ from typing import Any
 from . import manifest, outcome, paths, publish_lock, s3, storage
 from .s3 import S3Error, S3Uri
 
-REPORTS = (paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT)
-
 
 def fixed_names() -> list[str]:
     """The files refreshed at the fixed keys: the reports, each notebook's HTML and the page."""
     from .params import STEPS
 
-    return [*REPORTS, *(f"{s}.html" for s in STEPS), paths.INDEX]
+    return [*paths.REPORTS, *(f"{s}.html" for s in STEPS), paths.INDEX]
 
 
 def preflight(prefix_uri: str) -> None:

@@ -1,8 +1,11 @@
 """The business reports, written with :mod:`workbook`, for French readers:
 
 * ``rapport_CA.xlsx``: the month's totals (sheet "CA total") and the revenue of each product
-  (sheet "CA par produit"), with French headers, filters, frozen headers, € formats and a
-  print setup (landscape, one page wide, headers repeated on each page);
+  (sheet "CA par produit", at most Excel's row limit, the largest revenues first), with
+  French headers, filters, frozen headers, € formats and a print setup (landscape, one page
+  wide, headers repeated on each page);
+* ``revenue_par_produit.csv``: every product's revenue, whatever the count, in the CSV
+  dialect of the extractions;
 * ``extraction_premium.csv`` / ``extraction_ordinaire.csv``: the premium split, both sorted
   by revenue (then product), French headers; ``csv_dialect`` ``standard`` (comma, ``.``
   decimals, ``true``/``false``) or ``excel-fr`` (``;``, ``,`` decimals, ``oui``/``non``: what a
@@ -20,9 +23,9 @@ from pathlib import Path
 
 import duckdb
 
-from . import db, fr, sources
+from . import db, fr, paths, sources
 from .checks import CheckResult
-from .workbook import EUR, EXCEL_MAX_ROWS, INT, BulkSheet, Sheet, stream, write_csv, write_xlsx
+from .workbook import EUR, EXCEL_MAX_ROWS, INT, BulkSheet, Sheet, stream, write_csvs, write_xlsx
 
 DIALECTS = ("standard", "excel-fr")
 # machine name -> (SQL over classified, kind): the columns of the detail sheet and the extractions
@@ -38,6 +41,7 @@ PRODUCT_COLUMNS = {
     "stock_quantity": ("stock_quantity", "int"),
     "stock_status": ("stock_status", "text"),
 }
+TOTALS_SHEET, DETAIL_SHEET = "CA total", "CA par produit"
 ORDER_SQL = "revenue desc, try_cast(product_id as bigint)"  # every product list: the largest revenue first
 FORMATS = {"money": EUR, "int": INT, "id": "0", "ratio": "0.00"}  # an id is a number, never "5 755"
 DECIMALS = {"money": 2, "ratio": 4}
@@ -68,14 +72,19 @@ def revenue_report(
     max_rows: int = EXCEL_MAX_ROWS,
     period: str = "",
 ) -> Path:
-    products = con.execute("select merged_rows from run_summary").fetchall()[0][0]
-    parts = max(1, -(-products // (max_rows - 1)))
+    """``rapport_CA.xlsx``: the totals sheet, and one per-product sheet of at most
+    ``max_rows`` rows (header included), the largest revenues first; above that, the
+    totals sheet says the full detail is in :data:`paths.DETAIL_CSV`."""
+    summary = con.execute("select total_revenue, merged_rows, premium_count, ordinary_count from run_summary")
+    total_revenue, merged, premium, ordinary = summary.fetchall()[0]
+    keep = max_rows - 1
     per_product = BulkSheet(
-        "CA par produit",
+        DETAIL_SHEET,
         f"select {_select()} from classified",
         order_by=", ".join(
             db.ident(fr.label(c)) + (" desc" if c == "revenue" else "") for c in ("revenue", "product_id")
         ),
+        keep=keep,
         formats={fr.label(n): FORMATS[k] for n, (_, k) in PRODUCT_COLUMNS.items() if k in FORMATS},
         widths={
             fr.label("post_title"): 60,
@@ -85,8 +94,6 @@ def revenue_report(
             fr.label("total_sales"): 16,
         },
     )
-    summary = con.execute("select total_revenue, merged_rows, premium_count, ordinary_count from run_summary")
-    total_revenue, merged, premium, ordinary = summary.fetchall()[0]
     rows = [
         [fr.label("period"), fr.month(period)],
         [fr.label("total_revenue"), total_revenue],
@@ -95,34 +102,39 @@ def revenue_report(
         [fr.label("ordinary_count"), ordinary],
         [fr.label("run_id"), run_id],
     ]
-    if parts > 1:
+    if merged > keep:
         rows.append(
             [
                 fr.label("note"),
-                f"{fr.number(products)} produits : le détail continue sur {parts} feuilles "
-                f"(« CA par produit » à « CA par produit ({parts}) »), limite de lignes d'Excel",
+                f"{fr.number(merged)} produits : la feuille « {DETAIL_SHEET} » garde les {fr.number(keep)} "
+                f"premiers par chiffre d'affaires (limite de lignes d'Excel) ; le détail complet est dans "
+                f"{paths.DETAIL_CSV}",
             ]
         )
     totals = Sheet(
-        "CA total",
+        TOTALS_SHEET,
         ["Indicateur", "Valeur"],
         rows,
         formats={"Valeur": "General"},
         widths={"Indicateur": 22, "Valeur": 40},
         value_formats={1: EUR, 2: INT, 3: INT, 4: INT},
     )
-    return write_xlsx(path, [totals, per_product], con=con, max_rows=max_rows)
+    return write_xlsx(path, [totals, per_product], con=con)
 
 
-def extraction_csv(
-    con: duckdb.DuckDBPyConnection, path: str | os.PathLike, premium: bool, dialect: str = "standard"
-) -> Path:
-    where = "is_premium" if premium else "not is_premium"
-    return write_csv(
+def products_csvs(
+    con: duckdb.DuckDBPyConnection, files: dict[str | os.PathLike, bool | None], dialect: str = "standard"
+) -> list[Path]:
+    """Products with their revenue, the largest first, in a CSV dialect; each file (path ->
+    which products) holds every product (``None``: :data:`paths.DETAIL_CSV`) or one side
+    of the premium split (``True``: premium, ``False``: ordinary). Formatted once for all."""
+    which = {None: "true", True: "_premium", False: "not _premium"}
+    return write_csvs(
         con,
-        f"select {_select(dialect)} from classified where {where} order by {ORDER_SQL}",
-        path,
+        f"select {_select(dialect)}, is_premium as _premium from classified order by {ORDER_SQL}",
+        {path: which[premium] for path, premium in files.items()},
         delimiter=";" if dialect == "excel-fr" else ",",
+        hidden=["_premium"],
     )
 
 

@@ -52,10 +52,9 @@ def run_file_names() -> set[str]:
     """The top-level names a run writes (files and the ``debug/`` and ``work/`` folders)."""
     from .params import STEPS
 
-    reports = {paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT}
     return (
         {paths.MANIFEST, paths.INDEX, paths.WORK_DIR, paths.NOTIFICATION}
-        | {r.split("/")[0] for r in reports}
+        | {r.split("/")[0] for r in paths.REPORTS}
         | {f"{s}.ipynb" for s in STEPS}
         | {f"{s}.html" for s in STEPS}
     )
@@ -99,7 +98,7 @@ def is_run_dir(root: Path) -> bool:
 # them first, so a re-run that fails never leaves a later step's file beside it).
 STEP_FILES = {
     "02_cleaning_tests": [paths.TEST_REPORT],
-    "04_export": [paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV],
+    "04_export": [r for r in paths.REPORTS if r != paths.TEST_REPORT],
 }
 
 
@@ -169,10 +168,14 @@ def prepare(run_dir: str | os.PathLike) -> Path:
     empty), with its sub-folders; returns its absolute path. A folder that is not a run
     directory is refused, so a notebook run alone never writes into a foreign folder."""
     from .locations import check_local_path
+    from .params import STEPS
 
     check_local_path("run_dir", str(run_dir))
     root = paths.resolve(run_dir)
-    if not is_run_dir(root):
+    # papermill writes its output notebook before running it: `papermill 01_ingestion.ipynb
+    # <run_dir>/01_ingestion.ipynb` finds that notebook, and only it, in a new run directory
+    being_written = {f"{s}.ipynb" for s in STEPS} | {LOCK}
+    if not is_run_dir(root) and any(p.name not in being_written for p in root.iterdir()):
         raise ParamError(
             f"run_dir {str(run_dir)!r}: not empty and not a run directory (no valid "
             f"{paths.RUN_MARKER} marker); refusing to write into it"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import evidence, fr, kernels, manifest, notify, outcome, paths, periods, provenance, publish, rundir, s3
+from . import evidence, fr, kernels, manifest, memory, notify, outcome, paths, periods, provenance, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 from .locations import printable, redact
@@ -387,6 +387,7 @@ def check_run(params: dict[str, Any], run_dir: str, rerun: bool = False) -> None
     endpoint carries no credential."""
     rundir.check_argument(run_dir)
     notify.check(params)
+    memory.limit()  # a malformed $BOTTLENECK_DUCKDB_MEMORY stops here, before any work
     previous = params.get("previous_run", "")
     if previous == periods.AUTO and not params.get("publish_to"):
         raise ParamError(
@@ -473,7 +474,7 @@ def _main(
         f"{f.get('premium_count')} premium / {f.get('ordinary_count')} ordinary wines"
     )
     print(f"reports in {run_dir}")
-    for name in (paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV, paths.TEST_REPORT):
+    for name in paths.REPORTS:
         print(f"  {name}")
     print(f"  *.html (executed notebooks, audit evidence), {paths.MANIFEST}")
     return 0

@@ -1,10 +1,16 @@
 """The three monthly exports: their expected shape, and loading them into DuckDB.
 
-Each source is read by extension (``.xlsx`` with python-calamine, ``.csv`` and
-``.parquet`` streamed by DuckDB), checked for its required columns and for values
-that cannot be read as their type, and stored as a ``raw_<source>`` table.
-Spreadsheet and CSV cells are kept as text in the raw tables; the cleaning SQL casts
-them, so all formats meet the same staging code.
+Each source is read by extension, checked for its required columns and for values that
+cannot be read as their type (one pass over the data), and becomes ``raw_<source>``:
+
+* ``.csv`` and ``.parquet``: a view over the file, which DuckDB reads where it is, in
+  parallel and only for the columns a query needs; nothing is copied. The view is the
+  connection's own, so each notebook that reads raw data reopens it (:func:`reopen`) from
+  ``raw_sources``, after checking the file has not changed since 01_ingestion read it;
+* ``.xlsx``: read with python-calamine into a ``raw_<source>`` table of the run's database.
+
+Spreadsheet and CSV cells are kept as text; the cleaning SQL casts them, so all formats
+meet the same staging code.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ SOURCES: dict[str, Source] = {
 }
 
 READERS = {".xlsx", ".csv", ".parquet"}
+FILES_TABLE = "raw_sources"  # the files behind the raw_* views: name, path, bytes, mtime_ns (see reopen)
 # CSV as the README promises it, never guessed: comma-separated, "-quoted, no comment lines
 # (a sniffer would take a row starting with # for a comment and drop it).
 CSV_OPTIONS = "all_varchar = true, delim = ',', quote = '\"', escape = '\"', comment = ''"
@@ -140,8 +147,26 @@ def parquet_names(path: Path, label: str) -> list[str]:
         raise InputError(f"{label}: not a readable parquet file ({reason})") from None
 
 
+def _open(con: duckdb.DuckDBPyConnection, path: Path, view: str) -> None:
+    """``view``: a view over a CSV or Parquet file (the connection's own; the path is handed
+    to DuckDB as a value, never pasted into SQL)."""
+    literal = db.literal_path(path)
+    if path.suffix.lower() == ".csv":
+        relation = con.sql(f"select * from read_csv(?, header = true, {CSV_OPTIONS})", params=[literal])
+    else:
+        relation = con.sql("select * from read_parquet(?)", params=[literal])
+    relation.create_view(view, replace=True)
+
+
+def _unreadable(exc: duckdb.Error, label: str, suffix: str) -> Exception:
+    reason = (str(exc).strip().splitlines() or ["unknown error"])[0][:200]
+    if "No space left on device" in reason or isinstance(exc, duckdb.TransactionException):
+        return OSError(f"the run's database could not be written ({reason})")  # not the file's fault
+    return InputError(f"{label}: not a readable {suffix[1:]} file ({reason})")
+
+
 def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dict[str, Any]:
-    """Load one source into ``raw_<name>``, validate it, and describe it for the manifest."""
+    """Open one source as ``raw_<name>``, validate it, and describe it for the manifest."""
     path, label = file.local_path, file.name
     suffix = path.suffix.lower()
     if suffix not in READERS:
@@ -151,6 +176,7 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
     check_format(path, suffix, label)
 
     con.execute(f"drop table if exists {source.table}")
+    con.execute(f"drop view if exists {source.table}")
     try:
         if suffix == ".xlsx":
             arrow = read_xlsx(path, label)
@@ -161,24 +187,18 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
             literal = db.literal_path(path)
             header = con.execute(f"select * from read_csv(?, header = false, {CSV_OPTIONS}) limit 1", [literal])
             check_header([h or "" for h in header.fetchall()[0]], label)
-            con.execute(
-                f"create table {source.table} as select * from read_csv(?, header = true, {CSV_OPTIONS})", [literal]
-            )
+            _open(con, path, source.table)
         else:
             check_header(parquet_names(path, label), label)
-            con.execute(f"create table {source.table} as select * from read_parquet(?)", [db.literal_path(path)])
+            _open(con, path, source.table)
+        columns = [r[0] for r in con.execute(f"describe {source.table}").fetchall()]
+        check_columns(source, columns, label)
+        rows = check_values(con, source, label)  # the one pass over the data
     except duckdb.Error as exc:
-        reason = (str(exc).strip().splitlines() or ["unknown error"])[0][:200]
-        if "No space left on device" in reason or isinstance(exc, duckdb.TransactionException):
-            raise OSError(f"the run's database could not be written ({reason})") from None  # not the file's fault
-        raise InputError(f"{label}: not a readable {suffix[1:]} file ({reason})") from None
-
-    columns = [r[0] for r in con.execute(f"describe {source.table}").fetchall()]
-    check_columns(source, columns, label)
-    rows = con.execute(f"select count(*) from {source.table}").fetchall()[0][0]
+        raise _unreadable(exc, label, suffix) from None
     if rows == 0:
         raise InputError(f"{label}: no data rows (headers only)")
-    check_values(con, source, label)
+    _remember(con, source, path, suffix)
     info = {
         "name": source.name,
         "file": label,
@@ -190,6 +210,50 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
     if file.etag is not None:
         info["etag"] = file.etag
     return info
+
+
+def _remember(con: duckdb.DuckDBPyConnection, source: Source, path: Path, suffix: str) -> None:
+    """Record the file behind a view, so that later notebooks reopen the same file."""
+    con.execute(
+        f"create table if not exists {FILES_TABLE} "
+        "(name varchar primary key, path varchar, bytes bigint, mtime_ns bigint, is_view boolean)"
+    )
+    stat = path.stat()
+    con.execute(
+        f"insert or replace into {FILES_TABLE} values (?, ?, ?, ?, ?)",
+        [source.name, str(path.resolve()), stat.st_size, stat.st_mtime_ns, suffix != ".xlsx"],
+    )
+
+
+def reopen(con: duckdb.DuckDBPyConnection, step: str) -> None:
+    """Reopen the ``raw_*`` of the files 01_ingestion read, refusing a file that has changed
+    or gone since (its checks and fingerprint would no longer describe it). Parquet stays a
+    view (columnar: each query reads only its columns); a CSV, which every scan would parse
+    again, is read once into a temporary table of its required columns (in memory, spilling
+    to ``work/spill``; never written to the run's database)."""
+    db.require_tables(con, {FILES_TABLE: "01_ingestion"}, step)
+    for name, path, size, mtime_ns, is_view in con.execute(f"select * from {FILES_TABLE} order by name").fetchall():
+        if not is_view:
+            continue
+        file = Path(path)
+        try:
+            stat = file.stat()
+        except OSError:
+            raise InputError(
+                f"{file.name}: no longer at {printable(path)}, where 01_ingestion read it: run from 01_ingestion again"
+            ) from None
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
+            raise InputError(
+                f"{file.name}: changed since 01_ingestion read it ({printable(path)}): run from 01_ingestion again"
+            )
+        source = SOURCES[name]
+        if file.suffix.lower() != ".csv":
+            _open(con, file, source.table)
+            continue
+        _open(con, file, f"{source.table}_file")
+        columns = ", ".join(db.ident(c) for c in source.columns)
+        con.execute(f"create or replace temp table {source.table} as select {columns} from {source.table}_file")
+        con.execute(f"drop view {source.table}_file")
 
 
 def check_columns(source: Source, found: list[str], label: str) -> None:
@@ -205,56 +269,59 @@ DECIMAL = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?"  # plain ASCI
 WHOLE_ID = r"[0-9]+([.]0+)?"  # 4, 004 or 4.0 (a whole number read as a float): the same id, 4
 
 
-def check_values(con: duckdb.DuckDBPyConnection, source: Source, label: str) -> None:
+def check_values(con: duckdb.DuckDBPyConnection, source: Source, label: str) -> int:
     """Every non-blank value must read as its kind: ids as whole numbers; numbers as plain
     decimals, finite (no NaN, no infinity) and within ±:data:`NUMBER_LIMIT`; counts as whole
-    numbers; text that fits in an Excel cell. One line names the file, column and count."""
-    for column, kind in source.columns.items():
+    numbers; text that fits in an Excel cell. One line names the file, column and count.
+    All in one pass over the data, each value parsed once; returns the number of rows."""
+    values, tests, bound = [], [], []  # tests: (column, problem, condition), in the order they are reported
+    for j, (column, kind) in enumerate(source.columns.items()):
         col = db.ident(column)
-        text = f"trim(cast({col} as varchar))"
-        present = f"{col} is not null and {text} <> ''"
-
-        def first(where: str, params: list | None = None, col: str = col, present: str = present) -> tuple[int, Any]:
-            sql = f"select count(*), any_value({col}) from {source.table} where {present} and ({where})"
-            return con.execute(sql, params or []).fetchall()[0]
-
+        text, present = f"trim(cast({col} as varchar))", f"{col} is not null and trim(cast({col} as varchar)) <> ''"
+        values.append(f"{col} as _v{j}, {present} as _present{j}")
         if kind in (TEXT, KEY):
-            too_long, example = first(f"length(cast({col} as varchar)) > ?", [TEXT_LIMIT])
-            if too_long:
-                raise InputError(
-                    f"{label}: column {column!r} has {too_long} value(s) longer than {TEXT_LIMIT:,} "
-                    f"characters, Excel's cell limit (e.g. {str(example)[:40] + '…'!r})"
-                )
-            continue
-        if kind == ID:
-            bad, example = first(f"not regexp_full_match({text}, ?)", [WHOLE_ID])
-            if bad:
-                raise InputError(
-                    f"{label}: column {column!r} has {bad} value(s) that are not whole-number ids (e.g. {example!r})"
-                )
-            continue
-        number = f"try_cast({text} as double)"
-        not_finite, example = first(f"not regexp_full_match({text}, ?) and not isfinite({number})", [DECIMAL])
-        if not_finite:
-            raise InputError(
-                f"{label}: column {column!r} has {not_finite} value(s) that are not finite numbers "
-                f"(NaN or infinity, e.g. {example!r})"
-            )
-        bad, example = first(f"not regexp_full_match({text}, ?)", [DECIMAL])
-        if bad:
-            raise InputError(f"{label}: column {column!r} has {bad} value(s) that are not numbers (e.g. {example!r})")
-        huge, example = first(f"abs({number}) > ?", [NUMBER_LIMIT])
-        if huge:
-            raise InputError(
-                f"{label}: column {column!r} has {huge} value(s) beyond ±{NUMBER_LIMIT:,.0f} "
-                f"(e.g. {example!r}): not a plausible {column}"
-            )
-        if kind == COUNT:
-            fraction, example = first(f"{number} <> floor({number})")
-            if fraction:
-                raise InputError(
-                    f"{label}: column {column!r} has {fraction} value(s) that are not whole numbers (e.g. {example!r})"
-                )
+            values.append(f"length(cast({col} as varchar)) > ? as _long{j}")
+            bound.append(TEXT_LIMIT)
+            tests.append((column, j, "too_long", f"_long{j}"))
+        elif kind == ID:
+            values.append(f"not regexp_full_match({text}, ?) as _not_id{j}")
+            bound.append(WHOLE_ID)
+            tests.append((column, j, "not_id", f"_not_id{j}"))
+        else:
+            values.append(f"regexp_full_match({text}, ?) as _decimal{j}, try_cast({text} as double) as _number{j}")
+            bound.append(DECIMAL)
+            tests += [
+                (column, j, "not_finite", f"not _decimal{j} and not isfinite(_number{j})"),
+                (column, j, "not_number", f"not _decimal{j}"),
+                (column, j, "huge", f"abs(_number{j}) > {NUMBER_LIMIT:.0f}"),
+            ]
+            if kind == COUNT:
+                tests.append((column, j, "fraction", f"_number{j} <> floor(_number{j})"))
+    parts = ["count(*)"]
+    for _, j, _, condition in tests:
+        where = f"_present{j} and ({condition})"
+        parts += [f"count(*) filter (where {where})", f"any_value(_v{j}) filter (where {where})"]
+    sql = f"select {', '.join(parts)} from (select {', '.join(values)} from {source.table})"
+    found = con.execute(sql, bound).fetchall()[0]
+    for i, (column, _, problem, _) in enumerate(tests):
+        count, example = found[1 + 2 * i], found[2 + 2 * i]
+        if count:
+            raise InputError(_value_error(label, column, problem, count, example))
+    return found[0]
+
+
+def _value_error(label: str, column: str, problem: str, count: int, example: Any) -> str:
+    return {
+        "too_long": f"{label}: column {column!r} has {count} value(s) longer than {TEXT_LIMIT:,} "
+        f"characters, Excel's cell limit (e.g. {str(example)[:40] + '…'!r})",
+        "not_id": f"{label}: column {column!r} has {count} value(s) that are not whole-number ids (e.g. {example!r})",
+        "not_finite": f"{label}: column {column!r} has {count} value(s) that are not finite numbers "
+        f"(NaN or infinity, e.g. {example!r})",
+        "not_number": f"{label}: column {column!r} has {count} value(s) that are not numbers (e.g. {example!r})",
+        "huge": f"{label}: column {column!r} has {count} value(s) beyond ±{NUMBER_LIMIT:,.0f} "
+        f"(e.g. {example!r}): not a plausible {column}",
+        "fraction": f"{label}: column {column!r} has {count} value(s) that are not whole numbers (e.g. {example!r})",
+    }[problem]
 
 
 def ingest(

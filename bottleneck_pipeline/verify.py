@@ -25,7 +25,7 @@ from . import fr, manifest, paths
 from .errors import PipelineError
 from .locations import printable
 
-COMPARED = (paths.PREMIUM_CSV, paths.ORDINARY_CSV)  # byte for byte; workbooks cell by cell
+COMPARED = tuple(r for r in paths.REPORTS if r.endswith(".csv"))  # byte for byte; workbooks cell by cell
 
 
 def read_manifest(target: str) -> dict[str, Any]:
@@ -181,7 +181,7 @@ def compare_replay(recorded_ref: str, run_dir: Path) -> int:
         lines.append(f"{'same' if ok else 'DIFFERS'}: {name} (SHA-256)")
     where = None if recorded_ref.startswith("s3://") else Path(paths.resolve(recorded_ref))
     where = where.parent if where is not None and where.name == paths.MANIFEST else where
-    for name in (paths.REVENUE_REPORT, paths.TEST_REPORT):
+    for name in (r for r in paths.REPORTS if r.endswith(".xlsx")):
         if where is None or not (where / name).is_file():
             lines.append(f"not compared: {name} (the recorded file is not on this machine)")
             continue

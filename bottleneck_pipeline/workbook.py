@@ -2,7 +2,7 @@
 
 * :func:`write_xlsx`: sheets of rows (:class:`Sheet`, streamed with openpyxl) and sheets
   of a DuckDB query (:class:`BulkSheet`, rendered by DuckDB, see :mod:`bulk_xlsx`); a
-  sheet stops at Excel's row limit and continues on a new one (``name (2)``).
+  bulk sheet keeps its first ``keep`` rows, and no sheet goes past Excel's row limit.
 * :func:`write_csv`: a query's result as UTF-8 with a BOM (Excel detects the encoding),
   comma-separated, written in one pass.
 
@@ -57,7 +57,6 @@ class Sheet:
     rows: Iterable[Sequence[Any]]
     formats: dict[str, str] = field(default_factory=dict)  # column -> number format
     widths: dict[str, int] = field(default_factory=dict)  # column -> width in characters
-    max_rows: int = EXCEL_MAX_ROWS
     value_formats: dict[int, str] = field(default_factory=dict)  # row index -> number format of its numbers
 
 
@@ -71,11 +70,10 @@ def _header_cells(ws, columns: Sequence[str], numeric: Iterable[str] = ()) -> li
     return cells
 
 
-def _new_worksheet(wb: Workbook, sheet: Sheet, part: int):
+def _new_worksheet(wb: Workbook, sheet: Sheet):
     """A sheet ready for readers: frozen header row, and printed on A4 landscape, one page
     wide, the header repeated on each page."""
-    title = sheet.title if part == 1 else f"{sheet.title[:25]} ({part})"
-    ws = wb.create_sheet(title[:31])
+    ws = wb.create_sheet(sheet.title[:31])
     ws.freeze_panes = "A2"
     ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", Worksheet.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
@@ -91,35 +89,42 @@ def write_xlsx(
     path: str | os.PathLike,
     sheets: Sequence[Sheet | BulkSheet],
     con: duckdb.DuckDBPyConnection | None = None,
-    max_rows: int = EXCEL_MAX_ROWS,
 ) -> Path:
     """Write ``sheets`` into a new workbook at ``path`` (a temp file, then renamed).
 
     A :class:`Sheet` is streamed row by row with openpyxl; a :class:`BulkSheet` (a DuckDB
-    query, any length) gets its header and one template row from openpyxl, and its rows
-    from DuckDB (see :mod:`bulk_xlsx`). Both continue on a new sheet at ``max_rows``.
+    query, up to its ``keep`` first rows) gets its header and one template row from
+    openpyxl, and its rows from DuckDB (see :mod:`bulk_xlsx`). A sheet longer than Excel's
+    row limit is an error: the caller decides what a reader gets instead.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = Workbook(write_only=True)
     fills: list[bulk_xlsx.Fill] = []
-    for sheet in sheets:
-        if isinstance(sheet, BulkSheet):
-            fills += _bulk_skeleton(wb, sheet, con, max_rows, table=f"{bulk_xlsx.NUMBERED}_{len(fills)}")
-            continue
-        part, ws, used = 1, _new_worksheet(wb, sheet, 1), 1
-        fmts = [sheet.formats.get(c) for c in sheet.columns]
-        for index, row in enumerate(sheet.rows):
-            if used >= sheet.max_rows:
-                _filter(ws, sheet.columns, used)
-                part += 1
-                ws, used = _new_worksheet(wb, sheet, part), 1
-            row_fmts = fmts
-            if index in sheet.value_formats:
-                row_fmts = [sheet.value_formats[index] if isinstance(v, (int, float)) else f for v, f in zip(row, fmts)]
-            ws.append(_cells(ws, row, row_fmts))
-            used += 1
-        _filter(ws, sheet.columns, used)
+    try:
+        for sheet in sheets:
+            if isinstance(sheet, BulkSheet):
+                fills += _bulk_skeleton(wb, sheet, con, table=f"{bulk_xlsx.NUMBERED}_{len(fills)}")
+                continue
+            ws, used = _new_worksheet(wb, sheet), 1
+            fmts = [sheet.formats.get(c) for c in sheet.columns]
+            for index, row in enumerate(sheet.rows):
+                if used >= EXCEL_MAX_ROWS:
+                    raise ValueError(f"sheet {sheet.title!r}: more rows than Excel's limit ({EXCEL_MAX_ROWS - 1:,})")
+                row_fmts = fmts
+                if index in sheet.value_formats:
+                    row_fmts = [
+                        sheet.value_formats[index] if isinstance(v, (int, float)) else f for v, f in zip(row, fmts)
+                    ]
+                ws.append(_cells(ws, row, row_fmts))
+                used += 1
+            _filter(ws, sheet.columns, used)
+    except BaseException:
+        for ws in wb.worksheets:  # the worksheets' pending temp files, so none is left open
+            ws.close()
+        for table in {f.table for f in fills}:
+            con.execute(f"drop table if exists {table}")
+        raise
     with paths.atomic_path(path) as tmp:
         if not fills:
             wb.save(tmp)
@@ -154,25 +159,22 @@ def _cells(ws, row: Sequence[Any], fmts: Sequence[str | None]) -> list[WriteOnly
     return out
 
 
-def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnection, max_rows: int, table: str):
-    """One worksheet per part of the query, each with its header and a template row; the
-    sheet's rows are numbered into its own temporary ``table``."""
+def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnection, table: str):
+    """The sheet's worksheet with its header and a template row; its rows are numbered
+    into its own temporary ``table``."""
     columns = bulk_xlsx.columns_of(con, sheet.sql)
     names = [c for c, _ in columns]
-    total = bulk_xlsx.number_rows(con, sheet, table)
-    per_sheet = max_rows - 1
-    fills = []
-    layout = Sheet(sheet.title, names, [], sheet.formats, sheet.widths)
-    for part, first in enumerate(range(0, max(total, 1), per_sheet), 1):
-        ws = _new_worksheet(wb, layout, part)
-        count = min(per_sheet, total - first)
-        _filter(ws, names, max(count, 0) + 1)
-        if count <= 0:
-            continue
-        template = con.execute(f"select * exclude (_n) from {table} where _n = ?", [first + 1]).fetchall()[0]
-        ws.append(_cells(ws, template, [sheet.formats.get(c) for c in names]))
-        fills.append(bulk_xlsx.Fill(f"xl/worksheets/sheet{len(wb.worksheets)}.xml", columns, first, count, table))
-    return fills
+    count = bulk_xlsx.number_rows(con, sheet, table)
+    if count >= EXCEL_MAX_ROWS:
+        con.execute(f"drop table if exists {table}")
+        raise ValueError(f"sheet {sheet.title!r}: {count:,} rows, more than Excel's limit ({EXCEL_MAX_ROWS - 1:,})")
+    ws = _new_worksheet(wb, Sheet(sheet.title, names, [], sheet.formats, sheet.widths))
+    _filter(ws, names, count + 1)
+    if count == 0:
+        return []
+    template = con.execute(f"select * exclude (_n) from {table} where _n = 1").fetchall()[0]
+    ws.append(_cells(ws, template, [sheet.formats.get(c) for c in names]))
+    return [bulk_xlsx.Fill(f"xl/worksheets/sheet{len(wb.worksheets)}.xml", columns, 0, count, table)]
 
 
 def stream(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[list[str], Iterator[tuple]]:
@@ -191,13 +193,39 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tupl
 def write_csv(con: duckdb.DuckDBPyConnection, sql: str, path: str | os.PathLike, delimiter: str = ",") -> Path:
     """Write a query's result as a UTF-8 CSV with a BOM (so Excel reads the accents), in one
     pass; every text column goes through ``safe_text`` (see :mod:`cells`)."""
-    columns = bulk_xlsx.columns_of(con, sql)
-    select = ", ".join(
-        f"safe_text({db.ident(c)}) as {db.ident(c)}" if t.upper() == "VARCHAR" else db.ident(c) for c, t in columns
+    return write_csvs(con, sql, {path: "true"}, delimiter)[0]
+
+
+def write_csvs(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    files: dict[str | os.PathLike, str],
+    delimiter: str = ",",
+    hidden: Sequence[str] = (),
+) -> list[Path]:
+    """Several CSVs from one query, as :func:`write_csv` writes one: each file (path ->
+    condition, SQL over the query's columns) gets the query's rows that its condition keeps,
+    in the query's order, without the ``hidden`` columns. The text rule and the query run
+    once for all the files (its rows are kept in a temporary table meanwhile)."""
+    columns = [(c, t) for c, t in bulk_xlsx.columns_of(con, sql)]
+    safe = ", ".join(
+        f"safe_text({db.ident(c)}) as {db.ident(c)}" if t.upper() == "VARCHAR" and c not in hidden else db.ident(c)
+        for c, t in columns
     )
-    sql = f"select {select} from ({sql})"
-    path = Path(path)
-    with paths.atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write("\ufeff".encode("utf-8"))
-        db.copy_to_stream(con, sql, f"header, delimiter '{delimiter}', quote '\"'", out)
-    return path
+    shown = ", ".join(db.ident(c) for c, _ in columns if c not in hidden)
+    source = f"(select {safe} from ({sql}))"
+    if len(files) > 1:
+        con.execute(f"create or replace temp table _csv_rows as select {safe} from ({sql})")
+        source = "_csv_rows"  # a filtered scan of a table keeps its order (preserve_insertion_order)
+    written = []
+    try:
+        for path, where in files.items():
+            path = Path(path)
+            with paths.atomic_path(path) as tmp, open(tmp, "wb") as out:
+                out.write("\ufeff".encode("utf-8"))
+                query = f"select {shown} from {source} where {where}"
+                db.copy_to_stream(con, query, f"header, delimiter '{delimiter}', quote '\"'", out)
+            written.append(path)
+    finally:
+        con.execute("drop table if exists _csv_rows")
+    return written

@@ -14,7 +14,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "sample"
 REAL_DIR = (ROOT / ".." / "shared" / "data" / "bottleneck").resolve()
-REPORTS = ["rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv", "debug/rapport_test.xlsx"]
+REPORTS = [
+    "rapport_CA.xlsx",
+    "revenue_par_produit.csv",
+    "extraction_premium.csv",
+    "extraction_ordinaire.csv",
+    "debug/rapport_test.xlsx",
+]
 STEP_HTML = ["01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html", "04_export.html"]
 ARTIFACTS = ROOT / "outputs" / "test-artifacts"  # what the rendering tests saw (git-ignored), for a look
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

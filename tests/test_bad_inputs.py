@@ -529,3 +529,11 @@ def test_an_s3_download_never_lands_outside_the_run(tmp_path, bucket, s3_env):
         with pytest.raises(InputError, match="expected a file name inside input_dir"):
             fetch_input(f"s3://{name}/in/", hostile, tmp_path / "run")
     assert victim.read_text() == "precious" and oct(victim.stat().st_mode & 0o777) == "0o644"
+
+
+def test_a_memory_limit_that_is_not_a_size_stops_the_run_before_any_work(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_pipeline("--run-dir", str(run_dir), env={"BOTTLENECK_DUCKDB_MEMORY": "half"})
+    assert proc.returncode == 2
+    assert proc.stderr == "error: BOTTLENECK_DUCKDB_MEMORY='half': not a memory size (e.g. 4GB, 1500MiB)\n"
+    assert not run_dir.exists()

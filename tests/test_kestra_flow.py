@@ -175,6 +175,7 @@ def check_emulated_run(run, wd, client, bucket, period, production, server):
     assert sorted(run.output_files) == sorted(
         [
             "run/rapport_CA.xlsx",
+            "run/revenue_par_produit.csv",
             "run/extraction_premium.csv",
             "run/extraction_ordinaire.csv",
             "run/debug/rapport_test.xlsx",

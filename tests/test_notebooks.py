@@ -88,6 +88,21 @@ def test_each_notebook_reruns_alone_on_an_existing_run_dir(step, sample_run, tmp
         assert after == before
 
 
+def test_the_papermill_cli_runs_the_four_steps_into_a_new_run_dir(tmp_path):
+    """The loop a user writes by hand: each executed notebook saved in the run directory."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()  # papermill wants the output notebook's folder to exist
+    for step in params.STEPS:
+        args = [*PAPERMILL, str(ROOT / "notebooks" / f"{step}.ipynb"), str(run_dir / f"{step}.ipynb")]
+        proc = subprocess.run(
+            [*args, "-p", "run_dir", str(run_dir), "--cwd", str(ROOT / "notebooks")], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["figures"]["merged_rows"] > 0 and (run_dir / "rapport_CA.xlsx").is_file()
+    assert {f"{s}.ipynb" for s in params.STEPS} <= {p.name for p in run_dir.iterdir()}
+
+
 def test_every_key_a_params_file_sets_is_a_notebook_parameter():
     declared = params.all_declared()
     for path in sorted((ROOT / "params").glob("*.yaml")):

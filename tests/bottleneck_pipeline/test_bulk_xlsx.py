@@ -25,9 +25,9 @@ def con(tmp_path):
 
 def test_bulk_rows_read_back_with_formats_and_neutralised_text(con, tmp_path):
     sheet = BulkSheet("data", "select * from t", order_by="id", formats={"price": workbook.EUR}, widths={"title": 40})
-    path = workbook.write_xlsx(tmp_path / "b.xlsx", [sheet], con=con, max_rows=6)  # 5 rows a sheet
+    path = workbook.write_xlsx(tmp_path / "b.xlsx", [sheet], con=con)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["data", "data (2)", "data (3)"]
+    assert wb.sheetnames == ["data"]
     rows = [r for ws in wb for r in ws.iter_rows(min_row=2, values_only=True)]
     assert [r[0] for r in rows] == list(range(1, 15))
     by_id = {r[0]: r for r in rows}
@@ -42,6 +42,14 @@ def test_bulk_rows_read_back_with_formats_and_neutralised_text(con, tmp_path):
     calamine = CalamineWorkbook.from_path(str(path))
     assert calamine.sheet_names == wb.sheetnames
     assert sum(len(calamine.get_sheet_by_name(n).to_python()) - 1 for n in calamine.sheet_names) == 14
+
+
+def test_keep_writes_the_first_rows_in_order(con, tmp_path):
+    sheet = BulkSheet("top", "select id, price from t", order_by="price desc, id", keep=3)
+    path = workbook.write_xlsx(tmp_path / "k.xlsx", [sheet], con=con)
+    ws = openpyxl.load_workbook(path)["top"]
+    assert list(ws.iter_rows(min_row=2, values_only=True)) == [(14, 99.5), (11, 16.5), (10, 15.0)]
+    assert ws.auto_filter.ref == "A1:B4"
 
 
 def test_empty_query_gives_a_header_only_sheet(con, tmp_path):

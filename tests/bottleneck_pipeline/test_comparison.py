@@ -2,7 +2,7 @@
 
 import pytest
 
-from bottleneck_pipeline import comparison, db, reports
+from bottleneck_pipeline import comparison, db, workbook
 
 
 def test_what_02_records_of_the_previous_run():
@@ -22,7 +22,7 @@ def months(staged, tmp_path):
     con.execute("create table prev_src as select * from classified")
     con.execute("update prev_src set price = price * 2 where product_id = '2'")
     con.execute("delete from prev_src where product_id = '3'")
-    reports.write_csv(con, "select * from prev_src", previous)
+    workbook.write_csv(con, "select * from prev_src", previous)
     comparison.load_previous(con, [str(previous)])
     return con
 

@@ -54,8 +54,7 @@ def test_revenue_report_cells(staged, tmp_path):
 
 def test_extractions_are_utf8_with_bom_sorted_by_revenue_in_both_dialects(staged, tmp_path):
     con = classify(staged(), "zscore", 1.0)
-    prem = reports.extraction_csv(con, tmp_path / "p.csv", premium=True)
-    ordi = reports.extraction_csv(con, tmp_path / "o.csv", premium=False)
+    prem, ordi = reports.products_csvs(con, {tmp_path / "p.csv": True, tmp_path / "o.csv": False})
     raw = prem.read_bytes()
     assert raw.startswith("\ufeffProduit,SKU web,Vin,Prix,Ventes (unités),CA,".encode())
     assert len(prem.read_text(encoding="utf-8-sig").splitlines()) - 1 == 1
@@ -63,7 +62,7 @@ def test_extractions_are_utf8_with_bom_sorted_by_revenue_in_both_dialects(staged
     assert len(lines) - 1 == 3 and "Château Un 2015" in lines[2]
     revenues = [float(line.split(",")[5]) for line in lines[1:]]
     assert revenues == sorted(revenues, reverse=True) and lines[1].split(",")[4] == "2"  # sales as integers
-    fr_csv = reports.extraction_csv(con, tmp_path / "f.csv", premium=False, dialect="excel-fr")
+    (fr_csv,) = reports.products_csvs(con, {tmp_path / "f.csv": False}, dialect="excel-fr")
     fr_lines = fr_csv.read_text(encoding="utf-8-sig").splitlines()
     assert fr_lines[0].startswith("Produit;SKU web;Vin;Prix;") and fr_lines[1].split(";")[3] == "30,00"
     assert fr_lines[1].split(";")[7] == "non" and fr_lines[1].split(";")[0] == lines[1].split(",")[0]
@@ -73,14 +72,22 @@ def test_extractions_are_utf8_with_bom_sorted_by_revenue_in_both_dialects(staged
         assert back == [(1, 10.0, 3, False), (2, 20.0, 1, False), (3, 30.0, 2, False)]
 
 
-def test_revenue_detail_past_the_row_limit_continues_on_new_sheets_with_a_note(staged, tmp_path):
+def test_past_the_row_limit_the_sheet_keeps_the_top_revenues_and_the_csv_has_every_product(staged, tmp_path):
     con = classify(staged())
-    path = reports.revenue_report(con, tmp_path / "r.xlsx", "run-1", max_rows=3)  # 2 products a sheet
+    path = reports.revenue_report(con, tmp_path / "r.xlsx", "run-1", max_rows=3)  # a header and 2 products
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["CA total", "CA par produit", "CA par produit (2)"]
-    assert sum(ws.max_row - 1 for ws in wb if ws.title.startswith("CA par produit")) == 4
-    assert "le détail continue sur 2 feuilles" in workbook_totals(path)["note"]
-    assert "note" not in workbook_totals(reports.revenue_report(con, tmp_path / "s.xlsx"))
+    assert wb.sheetnames == ["CA total", "CA par produit"]
+    everything = con.execute(f"select product_id, round(revenue, 2) from classified order by {reports.ORDER_SQL}")
+    everything = [(int(p), r) for p, r in everything.fetchall()]
+    assert [(r["product_id"], r["revenue"]) for r in workbook_detail(path)] == everything[:2]
+    note = workbook_totals(path)["note"]
+    assert note.startswith("4 produits") and "garde les 2 premiers" in note and "revenue_par_produit.csv" in note
+    assert workbook_totals(path)["total_revenue"] == pytest.approx(sum(r for _, r in everything))
+    (detail,) = reports.products_csvs(con, {tmp_path / "revenue_par_produit.csv": None}, dialect="excel-fr")
+    assert detail.read_bytes().startswith("\ufeffProduit;SKU web;Vin;Prix;".encode())
+    reports.read_extractions(con, [str(detail)], "back", "excel-fr")
+    assert con.execute("select product_id, revenue from back").fetchall() == everything
+    assert "note" not in workbook_totals(reports.revenue_report(con, tmp_path / "s.xlsx", max_rows=5))
 
 
 def test_reconciliation_reads_the_written_reports_back_and_catches_a_broken_total(staged, tmp_path):
@@ -88,8 +95,10 @@ def test_reconciliation_reads_the_written_reports_back_and_catches_a_broken_tota
 
     con = classify(staged(), "zscore", 1.0)
     reports.revenue_report(con, tmp_path / paths.REVENUE_REPORT, "run-1")
-    reports.extraction_csv(con, tmp_path / paths.PREMIUM_CSV, premium=True)
-    reports.extraction_csv(con, tmp_path / paths.ORDINARY_CSV, premium=False)
+    reports.products_csvs(
+        con,
+        {tmp_path / paths.DETAIL_CSV: None, tmp_path / paths.PREMIUM_CSV: True, tmp_path / paths.ORDINARY_CSV: False},
+    )
     figures = dict(
         zip(
             ["total_revenue", "merged_rows"],
@@ -110,3 +119,38 @@ def test_reconciliation_reads_the_written_reports_back_and_catches_a_broken_tota
     lines = csv.read_text(encoding="utf-8-sig").splitlines()
     csv.write_text("\ufeff" + "\n".join(lines[:-1]) + "\n", encoding="utf-8")  # a product lost from a CSV
     assert {"reconcile_extractions_cover_products", "reconcile_extractions_revenue"} <= failing()
+
+
+def test_reconciliation_ties_a_shortened_sheet_to_the_detail_csv(staged, tmp_path):
+    from bottleneck_pipeline import checks, paths, reconcile
+
+    con = classify(staged(), "zscore", 1.0)
+    book = tmp_path / paths.REVENUE_REPORT
+    reports.products_csvs(
+        con,
+        {tmp_path / paths.DETAIL_CSV: None, tmp_path / paths.PREMIUM_CSV: True, tmp_path / paths.ORDINARY_CSV: False},
+    )
+    figures = dict(
+        zip(
+            ["total_revenue", "merged_rows"],
+            con.execute("select total_revenue, merged_rows from run_summary").fetchall()[0],
+        )
+    )
+
+    def failing():
+        reconcile.load_written(con, tmp_path)
+        found = checks.run_all(con, params=figures, stage="export")
+        return {r.name: r.observed for r in found if r.status == "fail"}
+
+    reports.revenue_report(con, book, "run-1", max_rows=3)  # the top 2 of 4, with the note
+    assert failing() == {}
+    wb = openpyxl.load_workbook(book)
+    wb["CA total"].delete_rows(wb["CA total"].max_row)  # the note row gone
+    wb.save(book)
+    assert failing() == {"reconcile_workbook_sheet": 1}
+    reports.revenue_report(con, book, "run-1", max_rows=3)
+    wb = openpyxl.load_workbook(book)
+    wb["CA par produit"].delete_rows(2)  # the largest revenue left out of the sheet
+    wb["CA par produit"]["F2"].value += 1  # and the next one changed
+    wb.save(book)
+    assert failing() == {"reconcile_workbook_sheet": 2}

@@ -23,6 +23,57 @@ def test_each_format_loads_into_a_raw_table(make_sources, fmt):
     assert "bon-cadeau-25-euros" in skus and "101" in skus
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_csv_and_parquet_stay_where_they_are_and_are_reopened_only_unchanged(make_sources, tmp_path, fmt):
+    import os
+
+    from bottleneck_pipeline import db
+
+    folder = make_sources(fmt=fmt)
+    con = db.connect(tmp_path / "run")
+    for name in sources.SOURCES:
+        load(con, folder, name, f"{name}.{fmt}")
+    assert {r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()} == {
+        "raw_erp",
+        "raw_web",
+        "raw_liaison",
+    }
+    assert {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()} == {"raw_sources"}
+    con.close()
+    con = db.connect(tmp_path / "run")  # the next notebook: the views are reopened from raw_sources
+    sources.reopen(con, "02_cleaning_tests")
+    assert con.execute("select count(*) from raw_web").fetchall() == [(6,)]
+    web = folder / f"web.{fmt}"
+    stat = web.stat()
+    os.utime(web, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # replaced since 01 read it
+    with pytest.raises(
+        InputError, match=rf"^web.{fmt}: changed since 01_ingestion read it \(.*\): run from 01_ingestion again$"
+    ):
+        sources.reopen(con, "02_cleaning_tests")
+    web.unlink()
+    with pytest.raises(InputError, match=rf"^web.{fmt}: no longer at .*, where 01_ingestion read it"):
+        sources.reopen(con, "02_cleaning_tests")
+
+
+def test_no_raw_sources_names_the_step_to_run_first(tmp_path):
+    from bottleneck_pipeline import db
+    from bottleneck_pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="02_cleaning_tests: the run has no raw_sources: run 01_ingestion first"):
+        sources.reopen(db.connect(tmp_path / "run"), "02_cleaning_tests")
+
+
+def test_a_broken_csv_row_is_one_line_naming_the_file(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = "".join(f"{i},1,{i}.5,3,instock\n" for i in range(5000))
+    (folder / "erp.csv").write_text(
+        "product_id,onsale_web,price,stock_quantity,stock_status\n" + rows + '7,1,"2.5,3,instock\n' + rows
+    )
+    with pytest.raises(InputError, match=r"^erp.csv: not a readable csv file \("):
+        load(duckdb.connect(), folder, "erp", "erp.csv")
+
+
 def test_xlsx_cells_become_text_with_integral_floats_normalised(tmp_path):
     path = tmp_path / "liaison.xlsx"
     pd.DataFrame({"product_id": [1, 2, 3], "id_web": [15298.0, "13127-1", None]}).to_excel(path, index=False)

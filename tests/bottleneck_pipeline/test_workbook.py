@@ -7,16 +7,18 @@ from bottleneck_pipeline import db, workbook
 from bottleneck_pipeline.bulk_xlsx import BulkSheet
 
 
-def test_workbook_streams_across_sheets_at_the_row_limit(tmp_path):
-    path = workbook.write_xlsx(
-        tmp_path / "big.xlsx",
-        [workbook.Sheet("data", ["n", "label"], ((i, f"row {i}") for i in range(7)), max_rows=4)],
-    )
-    wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["data", "data (2)", "data (3)"]
-    values = [r for ws in wb for r in ws.iter_rows(min_row=2, values_only=True)]
-    assert [v[0] for v in values] == list(range(7))
-    assert all(ws["A1"].value == "n" for ws in wb)
+def test_a_sheet_past_excels_row_limit_is_an_error_and_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(workbook, "EXCEL_MAX_ROWS", 4)  # a header and 3 rows
+    ok = workbook.write_xlsx(tmp_path / "ok.xlsx", [workbook.Sheet("data", ["n"], ([i] for i in range(3)))])
+    assert [r[0] for r in openpyxl.load_workbook(ok)["data"].iter_rows(min_row=2, values_only=True)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="sheet 'data': more rows than Excel's limit"):
+        workbook.write_xlsx(tmp_path / "big.xlsx", [workbook.Sheet("data", ["n"], ([i] for i in range(4)))])
+    con = db.connect(tmp_path / "run")
+    con.execute("create table t as select i as n from range(4) r(i)")
+    with pytest.raises(ValueError, match="sheet 'bulk': 4 rows, more than Excel's limit"):
+        workbook.write_xlsx(tmp_path / "big.xlsx", [BulkSheet("bulk", "select * from t", order_by="n")], con=con)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.xlsx", "run"]
+    assert not con.execute("select table_name from duckdb_tables() where temporary").fetchall()
 
 
 def test_formula_like_text_is_neutralised_but_kept(tmp_path):

@@ -13,13 +13,13 @@ in_both as (
 ),
 
 missing as (
-    select detail.product_id, 'in rapport_CA.xlsx, in no extraction' as problem
+    select detail.product_id, 'in revenue_par_produit.csv, in no extraction' as problem
     from written_detail as detail
     anti join extracted on detail.product_id = extracted.product_id
 ),
 
 unknown as (
-    select extracted.product_id, 'in an extraction, not in rapport_CA.xlsx' as problem
+    select extracted.product_id, 'in an extraction, not in revenue_par_produit.csv' as problem
     from extracted
     anti join written_detail as detail on extracted.product_id = detail.product_id
 ),

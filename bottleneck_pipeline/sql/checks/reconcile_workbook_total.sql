@@ -1,7 +1,7 @@
 -- severity: blocking
 -- stage: export
--- description: rapport_CA.xlsx as written: its total equals the sum of its product rows to the cent, and the manifest's total_revenue
--- lecture: le total de rapport_CA.xlsx égale la somme de ses lignes au centime, et le chiffre d'affaires du manifeste
+-- description: rapport_CA.xlsx as written: its total equals the sum of revenue_par_produit.csv's rows to the cent, and the manifest's total_revenue
+-- lecture: le total de rapport_CA.xlsx égale la somme des lignes de revenue_par_produit.csv au centime, et le chiffre d'affaires du manifeste
 with sheet as (
     select cast(total_revenue as double) as sheet_total from written_totals
 ),
@@ -13,4 +13,6 @@ detail as (
 select sheet.sheet_total, detail.rows_total, $total_revenue as manifest_total
 from sheet
 cross join detail
-where abs(sheet.sheet_total - detail.rows_total) > 0.005 or abs(sheet.sheet_total - $total_revenue) > 0.005
+where
+    abs(sheet.sheet_total - coalesce(detail.rows_total, 0)) > 0.005
+    or abs(sheet.sheet_total - $total_revenue) > 0.005

@@ -1,0 +1,48 @@
+"""DuckDB's memory budget in each notebook: ``$BOTTLENECK_DUCKDB_MEMORY``, or a share of
+what the machine (or its container) has. What does not fit spills to the run's
+``work/spill`` (see :func:`db.connect`). Light on purpose: the runner checks the setting
+before any kernel starts, without importing DuckDB."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .errors import ParamError
+
+MEMORY_ENV = "BOTTLENECK_DUCKDB_MEMORY"  # DuckDB's memory limit in a kernel, e.g. 4GB (default: see limit)
+MEMORY_SHARE = 0.25  # of the machine's (or the container's) memory, by default
+MEMORY_SIZE = re.compile(r"\s*([0-9]+(?:[.][0-9]+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory this process may use: the machine's, or its container's (cgroup) if
+    lower; None where the system does not say (no ``sysconf``, as on Windows)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    for cgroup in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            value = Path(cgroup).read_text().strip()
+        except OSError:
+            continue
+        if value.isdigit():
+            total = min(total, int(value))
+    return total
+
+
+def limit() -> str | None:
+    """The memory DuckDB may use in a notebook before it spills to ``work/spill``:
+    ``$BOTTLENECK_DUCKDB_MEMORY`` (e.g. ``4GB``), else a quarter of :func:`machine_memory`
+    (at least 256 MiB; None, DuckDB's own default, where the memory is unknown). Raises
+    ParamError for a value that is not a size."""
+    value = os.environ.get(MEMORY_ENV, "")
+    if not value.strip():
+        total = machine_memory()
+        return None if total is None else f"{max(256, int(total * MEMORY_SHARE) // 2**20)}MiB"
+    size = MEMORY_SIZE.fullmatch(value)
+    if not size or float(size.group(1)) <= 0:
+        raise ParamError(f"{MEMORY_ENV}={value[:40]!r}: not a memory size (e.g. 4GB, 1500MiB)")
+    return value.strip()

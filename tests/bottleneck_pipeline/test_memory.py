@@ -1,0 +1,28 @@
+"""DuckDB's memory budget in each notebook, and where it spills."""
+
+import pytest
+
+from bottleneck_pipeline import db, memory
+from bottleneck_pipeline.errors import ParamError
+
+
+def test_by_default_duckdb_keeps_a_quarter_of_the_memory_and_spills_to_work(tmp_path, monkeypatch):
+    monkeypatch.delenv(memory.MEMORY_ENV, raising=False)
+    con = db.connect(tmp_path)
+    limit, spill = con.execute("select current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    quarter = memory.machine_memory() / 4 / 2**30
+    assert float(limit.split()[0]) == pytest.approx(quarter, rel=0.02) and limit.endswith("GiB")
+    assert spill == str(tmp_path / "work" / "spill")
+
+
+def test_the_environment_sets_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv(memory.MEMORY_ENV, "300MiB")
+    con = db.connect(tmp_path)
+    assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "300.0 MiB"
+
+
+@pytest.mark.parametrize("value", ["lots", "0GB", "-1GB", "1e3GB", "4 G B", "4GB; drop table x"])
+def test_a_limit_that_is_not_a_size_is_one_line(monkeypatch, value):
+    monkeypatch.setenv(memory.MEMORY_ENV, value)
+    with pytest.raises(ParamError, match=rf"^{memory.MEMORY_ENV}=.*: not a memory size \(e.g. 4GB, 1500MiB\)$"):
+        memory.limit()
