@@ -49,7 +49,9 @@ def for_excel(value: Any) -> Any:
 
 
 SQL_MACROS = f"""
-create or replace macro clean_text(x) as regexp_replace(cast(x as varchar), '{CONTROL}', '', 'g');
+create or replace macro clean_text(x) as
+    case when regexp_matches(cast(x as varchar), '{CONTROL}')
+         then regexp_replace(cast(x as varchar), '{CONTROL}', '', 'g') else cast(x as varchar) end;
 create or replace macro safe_text(x) as
     case when regexp_matches(clean_text(x), '{FORMULA_START}') and not regexp_matches(clean_text(x), '{PLAIN_NUMBER}')
          then '''' || clean_text(x) else clean_text(x) end;

@@ -21,13 +21,31 @@ import duckdb
 from . import cells, memory, paths
 from .errors import PipelineError
 
+LOCK_WAIT = 15.0  # seconds to wait for another process (the previous notebook's kernel, exiting) to let go
 
-def connect(run_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+
+def connect(run_dir: str | os.PathLike, wait: float = LOCK_WAIT) -> duckdb.DuckDBPyConnection:
     """Open (or create) the run's database and define the shared SQL macros. DuckDB keeps
-    within :func:`memory.limit` and spills what does not fit to ``work/spill``."""
+    within :func:`memory.limit` and spills what does not fit to ``work/spill``. A database
+    another process holds (the previous notebook's kernel while it exits, a Jupyter kernel
+    left open on the run) is waited for up to ``wait`` seconds, then refused in one line."""
     db_path = Path(run_dir) / paths.DATABASE
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con = duckdb.connect(str(db_path))
+            break
+        except duckdb.IOException as exc:
+            held = re.search(r"Conflicting lock is held in .*?\(PID (\d+)\)", str(exc))
+            if held is None:
+                raise
+            if time.monotonic() >= deadline:
+                raise PipelineError(
+                    f"{paths.DATABASE}: in use by another process (PID {held.group(1)}: a Jupyter kernel "
+                    "still open on this run?); close it and run again"
+                ) from None
+            time.sleep(0.05)
     if budget := memory.limit():
         con.execute("set memory_limit = ?", [budget])
     con.execute("set temp_directory = ?", [str(db_path.parent / "spill")])  # larger-than-memory work spills here

@@ -145,12 +145,17 @@ def start(cwd: Path, log_path: Path, warm_modules: list[str] | None = None) -> R
 
 class KernelPool:
     """Hands out ready kernels for a sequence of notebooks, in order. ``ahead`` kernels are
-    started at once (with the modules their notebooks import); each one taken starts the
-    next, so the next notebook's kernel is ready when it is needed, and a run that stops
-    early has started at most ``ahead`` kernels it did not use."""
+    started one after the other (with the modules their notebooks import); each one taken
+    starts the next, so the next notebook's kernel is ready when it is needed, and a run that stops
+    early has started at most ``ahead`` kernels it did not use. A kernel whose notebook is
+    done is shut down in the background (:meth:`retire`: it takes a few tenths of a second
+    to exit), and :meth:`close` waits until every kernel has gone."""
 
     def __init__(self, notebooks: list[Path], cwd: Path, log_path: Path, ahead: int = 2):
-        self._executor = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="kernel-start")
+        # one start at a time: on a small machine two kernels starting together both come late,
+        # while the first notebook waits only for its own kernel
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-start")
+        self._retirer = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="kernel-stop")
         self._pending = [(cwd, log_path, nb) for nb in notebooks]
         self._queue: list[Future] = []
         for _ in range(ahead):
@@ -166,8 +171,13 @@ class KernelPool:
         self._start_next()
         return future.result()
 
+    def retire(self, ready: ReadyKernel) -> None:
+        """Shut down a kernel that has finished its notebook, without waiting for it to exit."""
+        self._retirer.submit(ready.shutdown)
+
     def close(self) -> None:
-        """Stop the kernels nobody took (a run that stopped early)."""
+        """Stop the kernels nobody took (a run that stopped early), and wait for every kernel
+        to be gone."""
         for future in self._queue:
             future.cancel()
         for future in self._queue:
@@ -179,3 +189,4 @@ class KernelPool:
         self._queue.clear()
         self._pending.clear()
         self._executor.shutdown(wait=True)
+        self._retirer.shutdown(wait=True)

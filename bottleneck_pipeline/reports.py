@@ -19,6 +19,7 @@ The machine names of the columns stay in the manifest (``columns``) and in the c
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -138,10 +139,17 @@ def products_csvs(
     )
 
 
-def read_extractions(con: duckdb.DuckDBPyConnection, files: list[str], table: str, dialect: str = "standard") -> None:
-    """The extraction CSVs (this run's or a previous one's, in either dialect, with French or
-    the former machine headers) as the temporary ``table`` with machine names and types,
-    and the file each row comes from (``file``)."""
+def read_extractions(
+    con: duckdb.DuckDBPyConnection,
+    files: list[str],
+    table: str,
+    dialect: str = "standard",
+    keep: Sequence[str] | None = None,
+) -> None:
+    """Product CSVs (this run's or a previous one's, in either dialect, with French or the
+    former machine headers) as the temporary ``table`` with machine names and types, and
+    the file each row comes from (``file``); ``keep``: only these columns (DuckDB then
+    parses no other)."""
     options = (
         sources.CSV_OPTIONS.replace("delim = ','", "delim = ';'") + ", decimal_separator = ','"
         if dialect == "excel-fr"
@@ -158,7 +166,7 @@ def read_extractions(con: duckdb.DuckDBPyConnection, files: list[str], table: st
     kinds = {"id": "bigint", "int": "bigint", "money": "double", "ratio": "double", "text": "varchar"}
     select = []
     for header in found:
-        if header in names:
+        if header in names and (keep is None or names[header] in keep):
             name = names[header]
             kind = PRODUCT_COLUMNS[name][1]
             value = db.ident(header)

@@ -127,6 +127,8 @@ def run(
             steps=[s for s in base.get("steps", []) if s["notebook"].removesuffix(".ipynb") not in to_run],
         )
     manifest.write(run_dir, base)
+    import papermill  # noqa: F401  (imported while the first kernel starts, not after)
+
     steps: list[dict[str, Any]] = list(base["steps"])
     error = None
     html_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html-export")
@@ -146,7 +148,7 @@ def run(
                 release_room(run_dir)  # room for the failed step's evidence, even on a full disk
             finally:
                 if ready is not None:
-                    ready.shutdown()
+                    pool.retire(ready)  # exits in the background; the next notebook's kernel is ready
             executed = run_dir / f"{step}.ipynb"
             if executed.exists():
                 exports[step] = html_worker.submit(

@@ -3,8 +3,16 @@
 
 -- A join key as text: control characters removed, trimmed, "15298.0" (a number read as
 -- float) -> "15298", blank -> null.
+-- (the regular expressions run only on the rare key that needs them)
 create or replace macro norm_key(x) as
-nullif(regexp_replace(trim(clean_text(x)), '\.0+$', ''), '');
+nullif(
+    case
+        when regexp_matches(cast(x as varchar), '[.]0+\s*$') or clean_text(x) <> cast(x as varchar)
+            then regexp_replace(trim(clean_text(x)), '\.0+$', '')
+        else trim(cast(x as varchar))
+    end,
+    ''
+);
 
 -- A whole-number id as text (ingestion checked its form): "004", "4" and "4.0" are the same
 -- id, "4", on both sides of every join.

@@ -1,4 +1,4 @@
-"""DuckDB's memory budget in each notebook, and where it spills."""
+"""The run's database: DuckDB's memory budget, where it spills, and a database another process holds."""
 
 import pytest
 
@@ -26,3 +26,29 @@ def test_a_limit_that_is_not_a_size_is_one_line(monkeypatch, value):
     monkeypatch.setenv(memory.MEMORY_ENV, value)
     with pytest.raises(ParamError, match=rf"^{memory.MEMORY_ENV}=.*: not a memory size \(e.g. 4GB, 1500MiB\)$"):
         memory.limit()
+
+
+def test_a_database_held_by_another_process_is_waited_for_then_named(tmp_path):
+    import subprocess
+    import sys
+
+    from bottleneck_pipeline.errors import PipelineError
+
+    db.connect(tmp_path).close()
+    hold = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+    hold += "time.sleep(float(sys.argv[2]))"
+    path = str(tmp_path / "work" / "pipeline.duckdb")
+    holder = subprocess.Popen([sys.executable, "-c", hold, path, "1"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    db.connect(tmp_path, wait=20).close()  # the holder exits after a second: then it opens
+    holder.wait()
+    holder = subprocess.Popen([sys.executable, "-c", hold, path, "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(
+            PipelineError, match=rf"^work/pipeline.duckdb: in use by another process \(PID {holder.pid}: "
+        ):
+            db.connect(tmp_path, wait=0.5)
+    finally:
+        holder.kill()
+        holder.wait()
