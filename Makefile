@@ -54,8 +54,8 @@ browser: ## install Debian's chromium for the headless-browser test (root, apt);
 office: ## install LibreOffice Calc and poppler for the workbook-as-PDF test (root, apt); the test skips without them
 	@command -v soffice >/dev/null && command -v pdftotext >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui poppler-utils fonts-dejavu-core)
 
-bench: $(VENV)/.dev ## benchmark: real data vs a naive papermill run, and a 10^4..10^7 products scale series
-	$(BIN)/python bench/run_bench.py
+bench: $(VENV)/.dev ## benchmark (about 15 min): real data vs a naive papermill loop; 10^4..10^7 products from CSV and Parquet; the targets
+	$(BIN)/python bench/run_bench.py --sizes 1e4,1e5,1e6,1e7
 
 lab: $(VENV)/.dev ## open JupyterLab on notebooks/ with the project's kernel
 	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(PIP_INSTALL) -e '.[lab]'

@@ -4,9 +4,10 @@ Each source is read by extension, checked for its required columns and for value
 cannot be read as their type (one pass over the data), and becomes ``raw_<source>``:
 
 * ``.csv`` and ``.parquet``: a view over the file, which DuckDB reads where it is, in
-  parallel and only for the columns a query needs; nothing is copied. The view is the
-  connection's own, so each notebook that reads raw data reopens it (:func:`reopen`) from
-  ``raw_sources``, after checking the file has not changed since 01_ingestion read it;
+  parallel and only for the columns a query needs; nothing is copied into the run's
+  database. The view is the connection's own: 02_cleaning_tests reopens the file
+  (:func:`reopen`, from ``raw_sources``) after checking it has not changed since
+  01_ingestion read it;
 * ``.xlsx``: read with python-calamine into a ``raw_<source>`` table of the run's database.
 
 Spreadsheet and CSV cells are kept as text; the cleaning SQL casts them, so all formats
@@ -227,10 +228,10 @@ def _remember(con: duckdb.DuckDBPyConnection, source: Source, path: Path, suffix
 
 def reopen(con: duckdb.DuckDBPyConnection, step: str) -> None:
     """Reopen the ``raw_*`` of the files 01_ingestion read, refusing a file that has changed
-    or gone since (its checks and fingerprint would no longer describe it). Parquet stays a
-    view (columnar: each query reads only its columns); a CSV, which every scan would parse
-    again, is read once into a temporary table of its required columns (in memory, spilling
-    to ``work/spill``; never written to the run's database)."""
+    or gone since (its checks and fingerprint would no longer describe it). The step scans
+    its raw data many times (staging, the cleaning log, the checks), so each file is read
+    once into a temporary table of its required columns (in memory, spilling to
+    ``work/spill``; never written to the run's database)."""
     db.require_tables(con, {FILES_TABLE: "01_ingestion"}, step)
     for name, path, size, mtime_ns, is_view in con.execute(f"select * from {FILES_TABLE} order by name").fetchall():
         if not is_view:
@@ -247,9 +248,6 @@ def reopen(con: duckdb.DuckDBPyConnection, step: str) -> None:
                 f"{file.name}: changed since 01_ingestion read it ({printable(path)}): run from 01_ingestion again"
             )
         source = SOURCES[name]
-        if file.suffix.lower() != ".csv":
-            _open(con, file, source.table)
-            continue
         _open(con, file, f"{source.table}_file")
         columns = ", ".join(db.ident(c) for c in source.columns)
         con.execute(f"create or replace temp table {source.table} as select {columns} from {source.table}_file")
