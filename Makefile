@@ -54,7 +54,7 @@ browser: ## install Debian's chromium for the headless-browser test (root, apt);
 office: ## install LibreOffice Calc and poppler for the workbook-as-PDF test (root, apt); the test skips without them
 	@command -v soffice >/dev/null && command -v pdftotext >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui poppler-utils fonts-dejavu-core)
 
-bench: $(VENV)/.dev ## benchmark (about 15 min): real data vs a naive papermill loop; 10^4..10^7 products from CSV and Parquet; the targets
+bench: $(VENV)/.dev ## benchmark (about 17 min): real data vs a naive papermill loop; 10^4..10^7 products from CSV and Parquet; the targets
 	$(BIN)/python bench/run_bench.py --sizes 1e4,1e5,1e6,1e7
 
 lab: $(VENV)/.dev ## open JupyterLab on notebooks/ with the project's kernel
