@@ -90,58 +90,47 @@ def test_past_the_row_limit_the_sheet_keeps_the_top_revenues_and_the_csv_has_eve
     assert "note" not in workbook_totals(reports.revenue_report(con, tmp_path / "s.xlsx", max_rows=5))
 
 
-def test_reconciliation_reads_the_written_reports_back_and_catches_a_broken_total(staged, tmp_path):
+def written_reports(staged, tmp_path):
+    """The CSVs of a tiny month written into ``tmp_path``, and ``failing()``: the export checks
+    that fail on what ``tmp_path`` holds now, {name: failing rows}."""
     from bottleneck_pipeline import checks, paths, reconcile
 
     con = classify(staged(), "zscore", 1.0)
-    reports.revenue_report(con, tmp_path / paths.REVENUE_REPORT, "run-1")
     reports.products_csvs(
         con,
         {tmp_path / paths.DETAIL_CSV: None, tmp_path / paths.PREMIUM_CSV: True, tmp_path / paths.ORDINARY_CSV: False},
     )
-    figures = dict(
-        zip(
-            ["total_revenue", "merged_rows"],
-            con.execute("select total_revenue, merged_rows from run_summary").fetchall()[0],
-        )
-    )
+    names = ["total_revenue", "merged_rows"]
+    figures = dict(zip(names, con.execute(f"select {', '.join(names)} from run_summary").fetchall()[0]))
 
-    def failing():
+    def failing() -> dict:
         reconcile.load_written(con, tmp_path)
-        return {r.name for r in checks.run_all(con, params=figures, stage="export") if r.status == "fail"}
+        return {r.name: r.observed for r in checks.run_all(con, params=figures, stage="export") if r.status == "fail"}
 
-    assert failing() == set()
+    return con, failing
+
+
+def test_reconciliation_reads_the_written_reports_back_and_catches_a_broken_total(staged, tmp_path):
+    from bottleneck_pipeline import paths
+
+    con, failing = written_reports(staged, tmp_path)
+    reports.revenue_report(con, tmp_path / paths.REVENUE_REPORT, "run-1")
+    assert failing() == {}
     wb = openpyxl.load_workbook(tmp_path / paths.REVENUE_REPORT)
     wb["CA total"]["B3"].value += 0.01  # a total one cent off
     wb.save(tmp_path / paths.REVENUE_REPORT)
-    assert failing() == {"reconcile_workbook_total"}
+    assert set(failing()) == {"reconcile_workbook_total"}
     csv = tmp_path / paths.ORDINARY_CSV
     lines = csv.read_text(encoding="utf-8-sig").splitlines()
     csv.write_text("\ufeff" + "\n".join(lines[:-1]) + "\n", encoding="utf-8")  # a product lost from a CSV
-    assert {"reconcile_extractions_cover_products", "reconcile_extractions_revenue"} <= failing()
+    assert {"reconcile_extractions_cover_products", "reconcile_extractions_revenue"} <= set(failing())
 
 
 def test_reconciliation_ties_a_shortened_sheet_to_the_detail_csv(staged, tmp_path):
-    from bottleneck_pipeline import checks, paths, reconcile
+    from bottleneck_pipeline import paths
 
-    con = classify(staged(), "zscore", 1.0)
+    con, failing = written_reports(staged, tmp_path)
     book = tmp_path / paths.REVENUE_REPORT
-    reports.products_csvs(
-        con,
-        {tmp_path / paths.DETAIL_CSV: None, tmp_path / paths.PREMIUM_CSV: True, tmp_path / paths.ORDINARY_CSV: False},
-    )
-    figures = dict(
-        zip(
-            ["total_revenue", "merged_rows"],
-            con.execute("select total_revenue, merged_rows from run_summary").fetchall()[0],
-        )
-    )
-
-    def failing():
-        reconcile.load_written(con, tmp_path)
-        found = checks.run_all(con, params=figures, stage="export")
-        return {r.name: r.observed for r in found if r.status == "fail"}
-
     reports.revenue_report(con, book, "run-1", max_rows=3)  # the top 2 of 4, with the note
     assert failing() == {}
     wb = openpyxl.load_workbook(book)
