@@ -137,3 +137,27 @@ def test_repair_never_deletes_a_key_the_archive_lacks(bucket, tmp_path):
     publish.publish(fake_run(tmp_path, "20261116T090000Z-bbbb"), f"s3://{name}/p/", log=logged.append)
     assert any("could not repair rapport_CA.xlsx" in line for line in logged)
     assert publish.verify(f"s3://{name}/p/") == []  # the new run replaced it, never a gap in between
+
+
+def test_a_report_the_published_run_did_not_have_is_expected_absent(bucket, tmp_path):
+    """Fixed keys published by an earlier release, before revenue_par_produit.csv existed."""
+    name, client = bucket
+    publish.publish(fake_run(tmp_path, "20261115T090000Z-aaaa"), f"s3://{name}/p/", log=lambda _: None)
+    for key in ("p/revenue_par_produit.csv", "p/runs/20261115T090000Z-aaaa/revenue_par_produit.csv"):
+        client.delete_object(Bucket=name, Key=key)
+    head = client.head_object(Bucket=name, Key="p/manifest.json")
+    old = json.loads(client.get_object(Bucket=name, Key="p/manifest.json")["Body"].read())
+    old["outputs"] = [o for o in old["outputs"] if o["path"] != paths.DETAIL_CSV]
+    client.put_object(Bucket=name, Key="p/manifest.json", Body=json.dumps(old).encode(), Metadata=head["Metadata"])
+    assert publish.verify(f"s3://{name}/p/") == []
+    client.delete_object(Bucket=name, Key="p/extraction_premium.csv")  # a report that run did have
+    assert publish.verify(f"s3://{name}/p/") == [
+        f"s3://{name}/p/extraction_premium.csv does not hold 20261115T090000Z-aaaa"
+    ]
+    logged = []
+    publish.publish(fake_run(tmp_path, "20261116T090000Z-bbbb"), f"s3://{name}/p/", log=logged.append)
+    assert not any("could not repair" in line for line in logged)
+    assert (
+        publish.verify(f"s3://{name}/p/") == []
+        and fixed(client, name)["p/revenue_par_produit.csv"] == "20261116T090000Z-bbbb"
+    )
