@@ -4,7 +4,8 @@
   of a DuckDB query (:class:`BulkSheet`, rendered by DuckDB, see :mod:`bulk_xlsx`); a
   bulk sheet keeps its first ``keep`` rows, and no sheet goes past Excel's row limit.
 * :func:`write_csv`: a query's result as UTF-8 with a BOM (Excel detects the encoding),
-  comma-separated, written in one pass.
+  comma-separated, written in one pass; :func:`write_csvs`: several files from one query
+  (each keeping the rows its condition selects), the query and the text rule run once.
 
 Every text cell is written by one rule (:mod:`cells`): no control character, formula-like
 text neutralised, Excel's cell limit kept. Files appear whole or not at all.

@@ -21,13 +21,16 @@ def clean_env(server: MailServer, password: str | None = None) -> dict:
     return {**env, **server.env, **({"SMTP_PASSWORD": password} if password else {})}
 
 
+def run_notifying(server: MailServer, run_dir, notify: str, *sets: str, to: str = TO, password: str | None = None):
+    """run_pipeline.py with ``notify`` to ``to`` (and more ``--set``), mailing through ``server``."""
+    args = [a for s in (f"notify={notify}", f"notify_to={to}", *sets) for a in ("--set", s)]
+    return run_pipeline(*args, "--run-dir", str(run_dir), env=clean_env(server, password))
+
+
 def test_the_month_is_mailed_with_its_reports_over_starttls_and_no_password_leaks(tmp_path):
     run_dir = tmp_path / "run"
     with MailServer(tmp_path, login=("pipeline@bottleneck.test", PASSWORD), starttls=True) as server:
-        proc = run_pipeline(
-            "--set", "notify=always", "--set", f"notify_to={TO}", "--run-dir", str(run_dir),
-            env=clean_env(server, PASSWORD),
-        )  # fmt: skip
+        proc = run_notifying(server, run_dir, "always", password=PASSWORD)
     assert proc.returncode == 0, proc.stderr
     m = json.loads((run_dir / "manifest.json").read_text())
     f = m["figures"]
@@ -65,10 +68,7 @@ def test_a_blocking_check_failure_is_mailed_with_the_error_and_the_failed_step(m
     folder = make_sources(erp=erp)
     run_dir = tmp_path / "run"
     with MailServer(tmp_path) as server:
-        proc = run_pipeline(
-            "--set", f"input_dir={folder}", "--set", "notify=failure", "--set", f"notify_to={TO}",
-            "--run-dir", str(run_dir), env=clean_env(server),
-        )  # fmt: skip
+        proc = run_notifying(server, run_dir, "failure", f"input_dir={folder}")
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
     (got,) = server.received
     msg = got.message
@@ -87,10 +87,7 @@ def test_a_missing_input_is_mailed(make_sources, tmp_path):
     (folder / "erp.xlsx").unlink()
     run_dir = tmp_path / "run"
     with MailServer(tmp_path) as server:
-        proc = run_pipeline(
-            "--set", f"input_dir={folder}", "--set", "notify=always", "--set", f"notify_to={TO}",
-            "--run-dir", str(run_dir), env=clean_env(server),
-        )  # fmt: skip
+        proc = run_notifying(server, run_dir, "always", f"input_dir={folder}")
     assert proc.returncode == 1
     msg = server.received[0].message
     assert msg["Subject"].endswith(": échec à l'étape 01_ingestion")
@@ -144,11 +141,10 @@ def test_a_mail_refused_by_the_server_leaves_a_failed_run_failed_with_its_one_er
         refuse={"pm@bottleneck.test"} if case == "refused recipient" else None,
     )
     with server:
-        env = clean_env(server, "canary-wrong-Secret/0a" if case == "refused login" else None)
-        proc = run_pipeline(
-            "--set", f"input_dir={folder}", "--set", "notify=failure", "--set", "notify_to=pm@bottleneck.test",
-            "--run-dir", str(run_dir), env=env,
-        )  # fmt: skip
+        password = "canary-wrong-Secret/0a" if case == "refused login" else None
+        proc = run_notifying(
+            server, run_dir, "failure", f"input_dir={folder}", to="pm@bottleneck.test", password=password
+        )
     assert proc.returncode == 1 and server.received == []
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: step 01_ingestion failed: ") and "web.xlsx" in line
@@ -164,10 +160,7 @@ def test_a_run_that_cannot_start_still_sends_its_alert(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with MailServer(tmp_path) as server:
-        proc = run_pipeline(
-            "--set", "notify=failure", "--set", f"notify_to={TO}", "--run-dir", str(blocker / "run"),
-            env=clean_env(server),
-        )  # fmt: skip
+        proc = run_notifying(server, blocker / "run", "failure")
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     msg = server.received[0].message
