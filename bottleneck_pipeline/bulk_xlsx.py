@@ -89,20 +89,18 @@ def number_rows(con: duckdb.DuckDBPyConnection, sheet: BulkSheet, table: str = N
     return con.execute(f"select count(*) from {table}").fetchall()[0][0]
 
 
-def row_xml_sql(
-    columns: list[tuple[str, str]], styles: dict[str, str], first: int, count: int, table: str = NUMBERED
-) -> str:
-    """A query returning, in order, one ``<row>`` element for each of the numbered rows
-    ``first + 1 .. first + count``, numbered from sheet row 2."""
+def row_xml_sql(columns: list[tuple[str, str]], styles: dict[str, str], table: str = NUMBERED) -> str:
+    """A query returning, in order, one ``<row>`` element for each numbered row of
+    ``table``, numbered from sheet row 2 (row 1 is the header)."""
     cells = " || ".join(
         _cell_sql(name, sql_type, get_column_letter(i + 1), styles.get(get_column_letter(i + 1), ""))
         for i, (name, sql_type) in enumerate(columns)
     )
     return f"""
-        with part as (
-            select *, _n - {first} + 1 as _sheet_row from {table} where _n > {first} and _n <= {first + count}
+        with numbered as (
+            select *, _n + 1 as _sheet_row from {table}
         )
-        select '<row r="' || _sheet_row || '">' || {cells} || '</row>' as xml from part order by _n
+        select '<row r="' || _sheet_row || '">' || {cells} || '</row>' as xml from numbered order by _n
     """
 
 
@@ -122,7 +120,6 @@ def template_styles(sheet_xml: str) -> dict[str, str]:
 class Fill:
     member: str  # e.g. xl/worksheets/sheet2.xml
     columns: list[tuple[str, str]]
-    first: int
     count: int
     table: str = NUMBERED  # the temporary table holding the sheet's numbered rows
 
@@ -152,7 +149,7 @@ def fill(con: duckdb.DuckDBPyConnection, skeleton: Path, fills: list[Fill], out:
                 member.write(prefix.encode("utf-8"))
                 db.copy_to_stream(
                     con,
-                    row_xml_sql(job.columns, template_styles(xml), job.first, job.count, job.table),
+                    row_xml_sql(job.columns, template_styles(xml), job.table),
                     "header false, quote '', escape '', delimiter '\x1f'",
                     member,
                 )

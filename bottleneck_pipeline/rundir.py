@@ -174,7 +174,8 @@ def prepare(run_dir: str | os.PathLike) -> Path:
     root = paths.resolve(run_dir)
     # papermill writes its output notebook before running it: `papermill 01_ingestion.ipynb
     # <run_dir>/01_ingestion.ipynb` finds that notebook, and only it, in a new run directory
-    being_written = {f"{s}.ipynb" for s in STEPS} | {LOCK}
+    # (01 is the step that prepares a run; any other file makes the folder someone else's)
+    being_written = {f"{STEPS[0]}.ipynb", LOCK}
     if not is_run_dir(root) and any(p.name not in being_written for p in root.iterdir()):
         raise ParamError(
             f"run_dir {str(run_dir)!r}: not empty and not a run directory (no valid "

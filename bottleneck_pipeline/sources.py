@@ -17,6 +17,7 @@ meet the same staging code.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,8 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise InputError(f"{label}: unsupported file type {suffix or '(none)'!r} (expected .xlsx, .csv or .parquet)")
-    if path.stat().st_size == 0:
+    before = path.stat()  # what 02 will expect to find again (see reopen)
+    if before.st_size == 0:
         raise InputError(f"{label}: the file is empty (0 bytes)")
     check_format(path, suffix, label)
 
@@ -199,7 +201,6 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
         raise _unreadable(exc, label, suffix) from None
     if rows == 0:
         raise InputError(f"{label}: no data rows (headers only)")
-    _remember(con, source, path, suffix)
     info = {
         "name": source.name,
         "file": label,
@@ -208,21 +209,25 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
         "columns": len(columns),
         **file_fingerprint(path),
     }
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):  # replaced while being read
+        raise InputError(f"{label}: changed while 01_ingestion read it (still being written?): run again")
+    _remember(con, source, path, before)
     if file.etag is not None:
         info["etag"] = file.etag
     return info
 
 
-def _remember(con: duckdb.DuckDBPyConnection, source: Source, path: Path, suffix: str) -> None:
-    """Record the file behind a view, so that later notebooks reopen the same file."""
+def _remember(con: duckdb.DuckDBPyConnection, source: Source, path: Path, stat: os.stat_result) -> None:
+    """Record the file behind a view (size and mtime as it was read), so that later
+    notebooks reopen the same file."""
     con.execute(
         f"create table if not exists {FILES_TABLE} "
         "(name varchar primary key, path varchar, bytes bigint, mtime_ns bigint, is_view boolean)"
     )
-    stat = path.stat()
     con.execute(
         f"insert or replace into {FILES_TABLE} values (?, ?, ?, ?, ?)",
-        [source.name, str(path.resolve()), stat.st_size, stat.st_mtime_ns, suffix != ".xlsx"],
+        [source.name, str(path.resolve()), stat.st_size, stat.st_mtime_ns, path.suffix.lower() != ".xlsx"],
     )
 
 

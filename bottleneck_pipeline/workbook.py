@@ -175,7 +175,7 @@ def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnectio
         return []
     template = con.execute(f"select * exclude (_n) from {table} where _n = 1").fetchall()[0]
     ws.append(_cells(ws, template, [sheet.formats.get(c) for c in names]))
-    return [bulk_xlsx.Fill(f"xl/worksheets/sheet{len(wb.worksheets)}.xml", columns, 0, count, table)]
+    return [bulk_xlsx.Fill(f"xl/worksheets/sheet{len(wb.worksheets)}.xml", columns, count, table)]
 
 
 def stream(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[list[str], Iterator[tuple]]:
@@ -208,23 +208,20 @@ def write_csvs(
     condition, SQL over the query's columns) gets the query's rows that its condition keeps,
     in the query's order, without the ``hidden`` columns. The text rule and the query run
     once for all the files (its rows are kept in a temporary table meanwhile)."""
-    columns = [(c, t) for c, t in bulk_xlsx.columns_of(con, sql)]
+    columns = bulk_xlsx.columns_of(con, sql)
     safe = ", ".join(
         f"safe_text({db.ident(c)}) as {db.ident(c)}" if t.upper() == "VARCHAR" and c not in hidden else db.ident(c)
         for c, t in columns
     )
     shown = ", ".join(db.ident(c) for c, _ in columns if c not in hidden)
-    source = f"(select {safe} from ({sql}))"
-    if len(files) > 1:
-        con.execute(f"create or replace temp table _csv_rows as select {safe} from ({sql})")
-        source = "_csv_rows"  # a filtered scan of a table keeps its order (preserve_insertion_order)
     written = []
-    try:
+    try:  # the table is filled in the query's order, and a filtered scan keeps it (preserve_insertion_order)
+        con.execute(f"create or replace temp table _csv_rows as select {safe} from ({sql})")
         for path, where in files.items():
             path = Path(path)
             with paths.atomic_path(path) as tmp, open(tmp, "wb") as out:
                 out.write("\ufeff".encode("utf-8"))
-                query = f"select {shown} from {source} where {where}"
+                query = f"select {shown} from _csv_rows where {where}"
                 db.copy_to_stream(con, query, f"header, delimiter '{delimiter}', quote '\"'", out)
             written.append(path)
     finally:

@@ -57,6 +57,19 @@ def test_a_folder_without_a_valid_marker_is_refused(tmp_path, marker):
     assert sorted(p.name for p in root.iterdir()) == sorted(["manifest.json"] + ([paths.RUN_MARKER] if marker else []))
 
 
+def test_a_new_folder_holding_only_papermills_output_of_01_is_a_run_to_prepare(tmp_path):
+    root = tmp_path / "run"
+    root.mkdir()
+    (root / "01_ingestion.ipynb").write_text("{}")  # papermill writes it before running it
+    assert rundir.prepare(root) == root and rundir.read_marker(root) is not None
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "02_cleaning_tests.ipynb").write_text("{}")  # someone's own notebook: not ours to take
+    with pytest.raises(ParamError, match="not empty and not a run directory"):
+        rundir.prepare(other)
+    assert [p.name for p in other.iterdir()] == ["02_cleaning_tests.ipynb"]
+
+
 def test_later_steps_need_the_run_an_earlier_step_made(tmp_path):
     with pytest.raises(ParamError, match="no run there: run 01_ingestion and 02_cleaning_tests first"):
         rundir.existing(tmp_path / "typo", "03_analysis")

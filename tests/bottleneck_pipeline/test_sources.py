@@ -128,3 +128,19 @@ def test_web_raw_keeps_attachment_and_blank_rows(make_sources):
     load(con, folder, "web")
     types = dict(con.execute("select coalesce(post_type, '-'), count(*) from raw_web group by all").fetchall())
     assert types == {"product": 4, "attachment": 1, "-": 1}
+
+
+def test_a_file_replaced_while_it_is_read_is_refused(make_sources, monkeypatch):
+    import os
+
+    folder = make_sources(fmt="csv")
+    real = sources.file_fingerprint
+
+    def written_meanwhile(path):  # another process rewrites the export during the read
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        return real(path)
+
+    monkeypatch.setattr(sources, "file_fingerprint", written_meanwhile)
+    with pytest.raises(InputError, match=r"^erp.csv: changed while 01_ingestion read it \(still being written\?\)"):
+        load(duckdb.connect(), folder, "erp", "erp.csv")
