@@ -5,6 +5,11 @@ a :class:`kernels.ReadyKernel` (``ready=``), already started, warmed up and conn
 the notebook's first cell runs at once. It is registered through papermill's extension
 point, the ``papermill.engine`` entry point (``pyproject.toml``), as
 ``bottleneck-ready-kernel``; papermill imports this module when it loads its engines.
+
+papermill writes the whole output notebook at the start and at the end of every cell (124
+writes for a month, each one bigger than the last once the charts are in); this engine
+writes it at most every :data:`SAVE_EVERY` seconds while cells run, and always when the
+notebook starts and when it ends, failed or not.
 """
 
 from __future__ import annotations
@@ -14,12 +19,57 @@ import logging
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_core.utils import run_sync
 from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine
+from papermill.engines import NBClientEngine, NotebookExecutionManager
 from papermill.utils import merge_kwargs, remove_args
+
+SAVE_EVERY = 2.0  # seconds between two writes of the output notebook while its cells run
+
+
+class PacedExecutionManager(NotebookExecutionManager):
+    """papermill's execution manager, writing the output notebook at a cell's start or end
+    only if :data:`SAVE_EVERY` seconds have passed since the last write; the first and the
+    last writes (the notebook's start and end) always happen."""
+
+    _always = False
+
+    def save(self, **kwargs):
+        if self._always or (self.now() - self.last_save_time).total_seconds() >= SAVE_EVERY:
+            super().save(**kwargs)
+
+    def notebook_start(self, **kwargs):
+        self._always = True
+        try:
+            super().notebook_start(**kwargs)
+        finally:
+            self._always = False
+
+    def notebook_complete(self, **kwargs):
+        self._always = True  # the final write, whatever the time since the last one
+        super().notebook_complete(**kwargs)
 
 
 class ReadyKernelEngine(NBClientEngine):
     """papermill's nbclient engine, on a kernel that is already running (``ready=``)."""
+
+    @classmethod
+    def execute_notebook(
+        cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False, autosave_cell_every=30, **kwargs
+    ):
+        """papermill's ``Engine.execute_notebook``, with the paced manager."""
+        nb_man = PacedExecutionManager(
+            nb,
+            output_path=output_path,
+            progress_bar=progress_bar,
+            log_output=log_output,
+            autosave_cell_every=autosave_cell_every,
+        )
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
 
     @classmethod
     def execute_managed_notebook(

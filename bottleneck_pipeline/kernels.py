@@ -88,13 +88,15 @@ class ReadyKernel:
     kc: KernelClient
     sockets: Path | None = field(default=None)
 
-    def shutdown(self) -> None:
+    def shutdown(self, now: bool = False) -> None:
+        """Stop the kernel: politely (it exits on its own, in a few tenths of a second), or
+        ``now`` (killed: for a kernel that never ran a notebook)."""
         try:
             self.kc.stop_channels()
         finally:
             try:
                 if self.km.is_alive():
-                    self.km.shutdown_kernel(now=False)
+                    self.km.shutdown_kernel(now=now)
             except Exception:
                 self.km.shutdown_kernel(now=True)
             finally:
@@ -146,10 +148,12 @@ def start(cwd: Path, log_path: Path, warm_modules: list[str] | None = None) -> R
 class KernelPool:
     """Hands out ready kernels for a sequence of notebooks, in order. ``ahead`` kernels are
     started one after the other (with the modules their notebooks import); each one taken
-    starts the next, so the next notebook's kernel is ready when it is needed, and a run that stops
-    early has started at most ``ahead`` kernels it did not use. A kernel whose notebook is
-    done is shut down in the background (:meth:`retire`: it takes a few tenths of a second
-    to exit), and :meth:`close` waits until every kernel has gone."""
+    starts the next, so the next notebook's kernel is ready when it is needed (one ahead is
+    not enough: on a small month a step can be shorter than a kernel's start), and a run that
+    stops early has started at most ``ahead`` kernels it did not use: :meth:`close` kills
+    them at once. A kernel whose
+    notebook is done is shut down in the background (:meth:`retire`: it takes a few tenths
+    of a second to exit), and :meth:`close` waits until every kernel has gone."""
 
     def __init__(self, notebooks: list[Path], cwd: Path, log_path: Path, ahead: int = 2):
         # one start at a time: on a small machine two kernels starting together both come late,
@@ -175,18 +179,25 @@ class KernelPool:
         """Shut down a kernel that has finished its notebook, without waiting for it to exit."""
         self._retirer.submit(ready.shutdown)
 
+    def stop(self) -> None:
+        """The run stops here (a step failed): start no more kernels, and kill the ones
+        started for notebooks that will not run, in the background, as soon as they are up."""
+        self._pending.clear()
+        for future in self._queue:
+            if not future.cancel():  # starting or started: kill it once it is up
+                self._retirer.submit(_kill_when_up, future)
+        self._queue.clear()
+
     def close(self) -> None:
         """Stop the kernels nobody took (a run that stopped early), and wait for every kernel
         to be gone."""
-        for future in self._queue:
-            future.cancel()
-        for future in self._queue:
-            if not future.cancelled():
-                try:
-                    future.result().shutdown()
-                except Exception:
-                    pass
-        self._queue.clear()
-        self._pending.clear()
+        self.stop()
         self._executor.shutdown(wait=True)
         self._retirer.shutdown(wait=True)
+
+
+def _kill_when_up(future: Future) -> None:
+    try:
+        future.result().shutdown(now=True)  # it never ran anything
+    except Exception:
+        pass  # it did not start: nothing to stop

@@ -145,6 +145,7 @@ def run(
                 run_step(step, run_dir, params_mod.for_step(step, notebook_params(params)), ready)
             except Exception as exc:  # PapermillExecutionError, the kernel died, the disk is full
                 status, error = "failed", _failure_line(step, exc)
+                pool.stop()  # no more steps: no more kernels
                 release_room(run_dir)  # room for the failed step's evidence, even on a full disk
             finally:
                 if ready is not None:

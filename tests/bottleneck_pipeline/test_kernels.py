@@ -73,6 +73,47 @@ def test_a_pool_closed_early_stops_the_kernels_nobody_took(tmp_path):
     assert kernel_processes() <= before
 
 
+def test_a_stopped_pool_starts_no_more_kernels_and_kills_the_started_ones(tmp_path, monkeypatch):
+    started = []
+    real_start = kernels.start
+    monkeypatch.setattr(kernels, "start", lambda *a: started.append(a) or real_start(*a))
+    notebooks = [tiny_notebook(tmp_path / f"n{i}.ipynb", "1") for i in range(4)]
+    before = kernel_processes()
+    pool = kernels.KernelPool(notebooks, tmp_path, tmp_path / "kernel.log")
+    first = pool.take()  # the first step fails at once: the second kernel is starting, the third queued
+    pool.stop()
+    pool.retire(first)
+    pool.close()
+    assert len(started) == 2  # the first and the one under way; the third never started
+    assert kernel_processes() <= before
+
+
+def test_the_output_notebook_is_written_at_its_start_and_end_not_at_every_cell(tmp_path, monkeypatch):
+    from papermill import iorw
+
+    from bottleneck_pipeline import engine
+
+    writes = []
+    write = iorw.write_ipynb
+    monkeypatch.setattr(
+        engine.NotebookExecutionManager,
+        "save",
+        lambda self, **kw: writes.append(self.nb) or write(self.nb, self.output_path),
+    )
+    nb = tiny_notebook(tmp_path / "many.ipynb", *[f"x{i} = {i}" for i in range(30)], "print(x29)")
+    ready = kernels.start(tmp_path, tmp_path / "kernel.log")
+    try:
+        out = papermill.execute_notebook(
+            str(nb), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE, ready=ready, progress_bar=False
+        )
+    finally:
+        ready.shutdown()
+    assert 2 <= len(writes) < 10  # papermill alone writes it 64 times (each cell's start and end)
+    saved = nbformat.read(tmp_path / "out.ipynb", as_version=4)  # the last write holds everything
+    assert saved.cells[-1].outputs[0]["text"] == "29\n" == out.cells[-1].outputs[0]["text"]
+    assert saved.metadata.papermill["end_time"] and saved.metadata.papermill["duration"] is not None
+
+
 def test_kernels_talk_over_private_unix_sockets_not_tcp_ports(tmp_path):
     """No TCP port to race for: with ports, a port chosen as free could be taken by another
     process before the kernel binds it, and the kernel died at start ("Address already in use")."""
