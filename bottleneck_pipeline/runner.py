@@ -60,7 +60,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _failure_line(step: str, exc: BaseException) -> str:
+def failure_line(step: str, exc: BaseException) -> str:
     """One line naming the step and the cause (the exception raised inside the notebook)."""
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
@@ -144,7 +144,7 @@ def run(
                 ready = pool.take()
                 run_step(step, run_dir, params_mod.for_step(step, notebook_params(params)), ready)
             except Exception as exc:  # PapermillExecutionError, the kernel died, the disk is full
-                status, error = "failed", _failure_line(step, exc)
+                status, error = "failed", failure_line(step, exc)
                 pool.stop()  # no more steps: no more kernels
                 release_room(run_dir)  # room for the failed step's evidence, even on a full disk
             finally:

@@ -1,7 +1,10 @@
-"""Bad months: one parameterized matrix of broken inputs, each run through the real CLI with
-publishing on, asserting the exit code, the one-line message, the HTML evidence of the failed
-step and that nothing reached the fixed keys. Add a case: one line in CASES and, if needed,
-a small function that breaks the inputs.
+"""Bad months: one parameterized matrix of broken inputs. Every case runs the step notebooks
+in this process (``tests/in_process.py``: the same cells, without a kernel) and asserts the
+step that fails and its one-line message. A few cases, one per step and per kind of source,
+also run through the real CLI with publishing on, asserting the exit code, the one line on
+stderr, the HTML evidence of the failed step and that nothing reached the fixed keys: what
+the runner does with a failed step does not depend on why it failed. Add a case: one line in
+CASES and, if needed, a small function that breaks the inputs.
 """
 
 import json
@@ -12,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests import in_process
 from tests.conftest import SAMPLE_DIR, erp_frame, keys, liaison_frame, run_pipeline, web_frame
 
 
@@ -420,8 +424,24 @@ CASES = [  # id, break the inputs, extra --set, failed step, message
 ]
 
 
+THROUGH_THE_CLI = {"renamed-column", "header-with-escapes", "corrupt-parquet", "negative-sales"}
+
+
 @pytest.mark.parametrize("case_id, breaker, sets, step, message", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(case_id, breaker, sets, step, message, tmp_path, bucket, s3_env):
+def test_bad_input(case_id, breaker, sets, step, message, tmp_path):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    breaker(inputs)
+    line = in_process.run_month(tmp_path / "run", [f"input_dir={inputs}", *sets])
+    assert line is not None and line.startswith(f"step {step} failed: ") and message in line, line
+
+
+@pytest.mark.parametrize(
+    "case_id, breaker, sets, step, message",
+    [c for c in CASES if c[0] in THROUGH_THE_CLI],
+    ids=sorted(THROUGH_THE_CLI, key=[c[0] for c in CASES].index),
+)
+def test_bad_input_through_the_cli(case_id, breaker, sets, step, message, tmp_path, bucket, s3_env):
     name, client = bucket
     inputs = tmp_path / "inputs"
     inputs.mkdir()
