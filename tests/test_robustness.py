@@ -15,6 +15,7 @@ import pytest
 
 from bottleneck_pipeline import db, manifest, paths, sources
 from bottleneck_pipeline.storage import fetch_input
+from tests import in_process
 from tests.conftest import ROOT, SAMPLE_DIR, erp_frame, keys, liaison_frame, run_pipeline, upload_dir, web_frame
 
 # (a carriage return cannot start an xlsx cell: XML turns it into a line feed; see test_reports)
@@ -37,8 +38,7 @@ def test_hostile_titles_are_neutralised_and_all_text_survives(make_sources, tmp_
         ws.cell(ws.max_row, 2).data_type = "s"
     wb.save(folder / "web.xlsx")
     run_dir = tmp_path / "run"
-    proc = run_pipeline("--set", f"input_dir={folder}", "--run-dir", str(run_dir))
-    assert proc.returncode == 0, proc.stderr
+    assert in_process.run_month(run_dir, [f"input_dir={folder}"]) is None
 
     raw = (run_dir / "extraction_ordinaire.csv").read_bytes() + (run_dir / "extraction_premium.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
@@ -74,14 +74,6 @@ def test_a_source_bigger_than_duckdbs_memory_is_streamed(tmp_path):
     assert info["rows"] == 3_000_000
 
 
-def test_same_inputs_give_byte_identical_csvs_and_the_same_figures(sample_run, tmp_path):
-    proc = run_pipeline("--run-dir", str(tmp_path / "again"))
-    assert proc.returncode == 0, proc.stderr
-    for name in ("extraction_premium.csv", "extraction_ordinaire.csv"):
-        assert (tmp_path / "again" / name).read_bytes() == (sample_run / name).read_bytes()
-    assert manifest.read(tmp_path / "again")["figures"] == manifest.read(sample_run)["figures"]
-
-
 def start(run_dir):
     return subprocess.Popen(
         [sys.executable, str(ROOT / "run_pipeline.py"), "--run-dir", str(run_dir)],
@@ -102,7 +94,7 @@ def wait_for(predicate, timeout=120):
     raise AssertionError("timed out")
 
 
-def test_sigkill_mid_run_leaves_earlier_runs_intact_and_the_next_run_succeeds(sample_run, tmp_path):
+def test_sigkill_mid_run_leaves_earlier_runs_intact_and_the_next_run_gives_the_same_reports(sample_run, tmp_path):
     before = {p: p.read_bytes() for p in sample_run.rglob("*") if p.is_file()}
     run_dir = tmp_path / "killed"
     proc = start(run_dir)
@@ -115,6 +107,10 @@ def test_sigkill_mid_run_leaves_earlier_runs_intact_and_the_next_run_succeeds(sa
     assert again.returncode == 0, again.stderr
     assert manifest.read(run_dir)["status"] == "succeeded"
     assert {p: p.read_bytes() for p in sample_run.rglob("*") if p.is_file()} == before
+    # the same inputs give byte-identical CSVs and the same figures
+    for name in ("extraction_premium.csv", "extraction_ordinaire.csv", "revenue_par_produit.csv"):
+        assert (run_dir / name).read_bytes() == (sample_run / name).read_bytes()
+    assert manifest.read(run_dir)["figures"] == manifest.read(sample_run)["figures"]
 
 
 def test_two_runs_never_share_a_run_dir(tmp_path):
@@ -129,9 +125,7 @@ def test_two_runs_never_share_a_run_dir(tmp_path):
         out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert manifest.read(run_dir)["status"] == "succeeded"
-    # two default runs started together get two run directories
-    a, b = start(tmp_path / "a"), start(tmp_path / "b")
-    assert a.wait(timeout=300) == 0 and b.wait(timeout=300) == 0
+    # two runs at once in two run directories: test_two_runs_publishing_at_once_leave_one_whole_set
 
 
 def test_run_dir_arguments_that_would_escape_or_clobber_are_refused(tmp_path):
@@ -166,25 +160,6 @@ def test_a_folder_holding_its_own_manifest_is_not_a_run_directory(tmp_path):
     assert run_pipeline("--run-dir", str(webapp)).returncode == 2
 
 
-def test_a_rerun_removes_only_what_a_run_writes(sample_run, tmp_path):
-    import shutil
-
-    run_dir = tmp_path / "run"
-    shutil.copytree(sample_run, run_dir)
-    (run_dir / "notes.txt").write_text("analyst's notes")
-    (run_dir / "extra").mkdir()
-    (run_dir / "extra" / "chart.png").write_bytes(b"png")
-    (run_dir / "work" / "stale.parquet").write_bytes(b"old")
-    proc = run_pipeline("--run-dir", str(run_dir))
-    assert proc.returncode == 0, proc.stderr
-    assert "left alone in the run directory (not written by a run, never published): extra, notes.txt" in proc.stdout
-    assert (run_dir / "notes.txt").read_text() == "analyst's notes" and (run_dir / "extra" / "chart.png").exists()
-    assert not (run_dir / "work" / "stale.parquet").exists()
-    outputs = {o["path"] for o in manifest.read(run_dir)["outputs"]}
-    assert "notes.txt" not in outputs and not any(o.startswith("extra/") for o in outputs)
-    assert not list(run_dir.glob(".trash-*"))
-
-
 def test_previous_run_may_not_be_the_run_directory(sample_run, tmp_path):
     import shutil
 
@@ -198,11 +173,15 @@ def test_previous_run_may_not_be_the_run_directory(sample_run, tmp_path):
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
-def test_sigkill_while_a_reused_run_dir_is_cleared_leaves_it_recognisable(sample_run, tmp_path):
+def test_a_reused_run_dir_killed_while_cleared_is_recognisable_and_loses_only_what_a_run_writes(sample_run, tmp_path):
     import shutil
 
     run_dir = tmp_path / "run"
     shutil.copytree(sample_run, run_dir)
+    (run_dir / "notes.txt").write_text("analyst's notes")  # not written by a run: left alone
+    (run_dir / "extra").mkdir()
+    (run_dir / "extra" / "chart.png").write_bytes(b"png")
+    (run_dir / "work" / "stale.parquet").write_bytes(b"old")  # in a folder a run writes: cleared
     crowd = run_dir / "work" / "crowd"
     crowd.mkdir()
     for i in range(60_000):  # clearing this takes a while: long enough to be killed in the middle
@@ -217,17 +196,29 @@ def test_sigkill_while_a_reused_run_dir_is_cleared_leaves_it_recognisable(sample
     assert again.returncode == 0, again.stderr
     assert manifest.read(run_dir)["status"] == "succeeded"
     assert not list(run_dir.glob(".trash-*")) and not crowd.exists()
+    assert "left alone in the run directory (not written by a run, never published): extra, notes.txt" in again.stdout
+    assert (run_dir / "notes.txt").read_text() == "analyst's notes" and (run_dir / "extra" / "chart.png").exists()
+    assert not (run_dir / "work" / "stale.parquet").exists()
+    outputs = {o["path"] for o in manifest.read(run_dir)["outputs"]}
+    assert "notes.txt" not in outputs and not any(o.startswith("extra/") for o in outputs)
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["rapport d'octobre", "y'; copy (select 'INJECTED') to 'f.txt'; --", 'quote"and double', "€ dossier $HOME `id`"],
-)
+HOSTILE_NAMES = ["rapport d'octobre", "y'; copy (select 'INJECTED') to 'f.txt'; --", 'quote"and double', "€ $HOME `id`"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_hostile_run_dir_names_are_paths_never_sql(name, tmp_path):
     run_dir = tmp_path / name
+    assert in_process.run_month(run_dir, []) is None
+    assert manifest.read(run_dir)["figures"]["merged_rows"] > 0
+    assert not (tmp_path / "f.txt").exists() and not (ROOT / "f.txt").exists()
+
+
+def test_a_run_dir_named_with_every_hostile_character_runs_through_the_cli(tmp_path):
+    run_dir = tmp_path / " ".join(HOSTILE_NAMES)  # the runner, the kernels, the HTML and the page too
     proc = run_pipeline("--run-dir", str(run_dir), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert manifest.read(run_dir)["figures"]["merged_rows"] > 0
+    assert manifest.read(run_dir)["figures"]["merged_rows"] > 0 and (run_dir / "index.html").is_file()
     assert not (tmp_path / "f.txt").exists() and not (ROOT / "f.txt").exists()
 
 
@@ -282,7 +273,7 @@ def test_a_full_disk_gives_one_line_and_a_failed_status(small_disk, size):
 # --- every text cell of every report: no formula, no control character, plain text in charts ----
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-PARQUET_FILES = [f"--set={name}_file={name}.parquet" for name in ("erp", "web", "liaison")]
+PARQUET_FILES = [f"{name}_file={name}.parquet" for name in ("erp", "web", "liaison")]
 
 
 def report_text_cells(run_dir):
@@ -309,8 +300,7 @@ def test_hostile_text_in_any_column_reaches_no_report_raw(make_sources, tmp_path
     links = liaison_frame([(i, str(100 + i)) for i in range(1, n + 1)])
     folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")  # parquet keeps every character
     run_dir = tmp_path / "run"
-    proc = run_pipeline("--set", f"input_dir={folder}", *PARQUET_FILES, "--run-dir", str(run_dir))
-    assert proc.returncode == 0, proc.stderr
+    assert in_process.run_month(run_dir, [f"input_dir={folder}", *PARQUET_FILES]) is None
 
     cells = report_text_cells(run_dir)
     assert len(cells) > 50
@@ -345,13 +335,25 @@ def held_by(client, bucket, key):
     return client.head_object(Bucket=bucket, Key=key)["Metadata"].get("run-id")
 
 
-def test_a_publisher_waits_for_the_lock_of_its_prefix_then_gives_up(bucket, s3_env, tmp_path):
+def publish_a_copy(sample_run, run_dir, bucket, run_id=None, log=lambda _: None):
+    """A copy of the session's sample run, published in this process (``run_id`` to pretend
+    another run): the keys as an earlier run left them. Returns its final manifest."""
+    import shutil
+
+    from bottleneck_pipeline import publish
+
+    shutil.copytree(sample_run, run_dir)
+    manifest.update(run_dir, status="publishing", **({"run_id": run_id} if run_id else {}))
+    return publish.publish(run_dir, f"s3://{bucket}/BottleNeck/", log=log)
+
+
+def test_a_publisher_waits_for_the_lock_of_its_prefix_then_gives_up(bucket, s3_env, tmp_path, sample_run):
     from bottleneck_pipeline import publish_lock
     from bottleneck_pipeline.s3 import S3Uri
 
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
-    assert s3_publish_run(s3_env, name, tmp_path / "first").returncode == 0
+    assert publish_a_copy(sample_run, tmp_path / "first", name)["status"] == "succeeded"
     before = fixed_set(client, name)
     with publish_lock.hold(S3Uri(name, "BottleNeck/"), "20991231T000000Z-beef", log=lambda _: None):
         proc = s3_publish_run(s3_env, name, tmp_path / "second", wait=2)
@@ -419,13 +421,12 @@ sys.exit(runner.main(sys.argv[2:]))
 """
 
 
-def test_sigkill_while_the_fixed_keys_are_replaced_is_detected_and_repaired(bucket, s3_env, tmp_path):
+def test_sigkill_while_the_fixed_keys_are_replaced_is_detected_and_repaired(bucket, s3_env, tmp_path, sample_run):
     from bottleneck_pipeline import publish
 
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
-    assert s3_publish_run(s3_env, name, tmp_path / "good").returncode == 0
-    good = manifest.read(tmp_path / "good")["run_id"]
+    good = publish_a_copy(sample_run, tmp_path / "good", name)["run_id"]  # the same month, published earlier
 
     copies = tmp_path / "copies"
     killed_dir = tmp_path / "killed"
@@ -465,15 +466,29 @@ def test_sigkill_while_the_fixed_keys_are_replaced_is_detected_and_repaired(buck
     assert {held_by(client, name, k) for k in fixed_set(client, name)} == {latest}
 
 
-@pytest.mark.parametrize(
-    "junk, why",
-    [
-        (b"<html>not json</html>", "not a JSON document (21 bytes)"),
-        (b'{"hello": "world"}', "not a manifest published by this pipeline"),
-    ],
-)
-def test_a_foreign_object_at_the_fixed_manifest_fails_the_run_and_touches_nothing(bucket, s3_env, tmp_path, junk, why):
+JUNK = {
+    "html": (b"<html>not json</html>", "not a JSON document (21 bytes)"),
+    "foreign-json": (b'{"hello": "world"}', "not a manifest published by this pipeline"),
+}
+
+
+@pytest.mark.parametrize("junk, why", JUNK.values(), ids=JUNK.keys())
+def test_a_foreign_object_at_the_fixed_manifest_stops_publishing_and_touches_nothing(
+    bucket, s3_env, tmp_path, sample_run, junk, why
+):
+    from bottleneck_pipeline.s3 import S3Error
+
     name, client = bucket
+    client.put_object(Bucket=name, Key="BottleNeck/manifest.json", Body=junk)
+    with pytest.raises(S3Error) as err:
+        publish_a_copy(sample_run, tmp_path / "run", name)
+    assert str(err.value).startswith(f"s3://{name}/BottleNeck/manifest.json: {why}")
+    assert fixed_set(client, name) == {"BottleNeck/manifest.json": junk}
+
+
+def test_a_foreign_fixed_manifest_fails_the_run_in_one_line_with_its_evidence_archived(bucket, s3_env, tmp_path):
+    name, client = bucket
+    junk, why = JUNK["html"]
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
     client.put_object(Bucket=name, Key="BottleNeck/manifest.json", Body=junk)
     proc = s3_publish_run(s3_env, name, tmp_path / "run")
@@ -490,19 +505,11 @@ def test_a_foreign_object_at_the_fixed_manifest_fails_the_run_and_touches_nothin
 
 
 def test_an_older_run_never_replaces_a_newer_one_at_the_fixed_keys(bucket, s3_env, tmp_path, sample_run):
-    import shutil
-
-    from bottleneck_pipeline import publish
-
     name, client = bucket
-    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
-    old = tmp_path / "old"
-    shutil.copytree(sample_run, old)  # a run that started before the one published next
-    manifest.update(old, run_id="20000101T000000Z-0ld0", status="publishing")
-    assert s3_publish_run(s3_env, name, tmp_path / "new").returncode == 0
+    assert publish_a_copy(sample_run, tmp_path / "new", name)["status"] == "succeeded"
     before = fixed_set(client, name)
-    logged = []
-    result = publish.publish(old, f"s3://{name}/BottleNeck/", log=logged.append)
+    logged = []  # a run that started before the one published (an older run id) publishes now
+    result = publish_a_copy(sample_run, tmp_path / "old", name, run_id="20000101T000000Z-0ld0", log=logged.append)
     assert result["status"] == "succeeded" and result["published"]["fixed"] == []
     assert "left alone" in logged[-1] and fixed_set(client, name) == before
     assert keys(client, name, "BottleNeck/runs/20000101T000000Z-0ld0/")
@@ -521,7 +528,7 @@ def csv_sources(folder, erp_rows, web_rows, link_rows):
     return folder
 
 
-CSV_FILES = [f"--set={name}_file={name}.csv" for name in ("erp", "web", "liaison")]
+CSV_FILES = [f"{name}_file={name}.csv" for name in ("erp", "web", "liaison")]
 
 
 def test_every_csv_row_is_read_even_one_starting_with_a_hash(tmp_path):
@@ -531,8 +538,7 @@ def test_every_csv_row_is_read_even_one_starting_with_a_hash(tmp_path):
         ["101,Un,3,product", "#102,Deux,1000,product"],
         ["1,101", "2,#102"],
     )
-    proc = run_pipeline("--set", f"input_dir={folder}", *CSV_FILES, "--run-dir", str(tmp_path / "run"))
-    assert proc.returncode == 0, proc.stderr
+    assert in_process.run_month(tmp_path / "run", [f"input_dir={folder}", *CSV_FILES]) is None
     f = manifest.read(tmp_path / "run")["figures"]
     assert (f["web_rows"], f["merged_rows"], f["total_revenue"]) == (2, 2, 10 * 3 + 20 * 1000)
 
@@ -544,10 +550,7 @@ def test_file_and_folder_names_are_never_glob_patterns(tmp_path):
     (folder / "erp1.csv").write_text((tmp_path / "in1" / "erp.csv").read_text())
     for erp_file in ("erp.csv", "erp[1].csv"):
         run_dir = tmp_path / f"run {erp_file}"
-        proc = run_pipeline(
-            "--set", f"input_dir={folder}", *CSV_FILES, "--set", f"erp_file={erp_file}", "--run-dir", str(run_dir)
-        )
-        assert proc.returncode == 0, proc.stderr
+        assert in_process.run_month(run_dir, [f"input_dir={folder}", *CSV_FILES, f"erp_file={erp_file}"]) is None
         m = manifest.read(run_dir)
         assert m["figures"]["total_revenue"] == 30.0
         erp = next(i for i in m["inputs"] if i["name"] == "erp")
@@ -579,8 +582,7 @@ def test_characters_xml_refuses_never_break_a_workbook(make_sources, tmp_path):
     links = liaison_frame([(i, str(100 + i)) for i in range(1, 5)])
     folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")
     run_dir = tmp_path / "run"
-    proc = run_pipeline("--set", f"input_dir={folder}", *PARQUET_FILES, "--run-dir", str(run_dir))
-    assert proc.returncode == 0, proc.stderr
+    assert in_process.run_month(run_dir, [f"input_dir={folder}", *PARQUET_FILES]) is None
     shown = {
         r[2]
         for r in openpyxl.load_workbook(run_dir / "rapport_CA.xlsx")["CA par produit"].iter_rows(
@@ -613,5 +615,5 @@ def test_a_failed_run_is_not_a_previous_month(sample_run, tmp_path):
     failed = tmp_path / "failed"
     shutil.copytree(sample_run, failed)
     manifest.update(failed, status="failed")
-    proc = run_pipeline("--set", f"previous_run={failed}", "--run-dir", str(tmp_path / "run"))
-    assert proc.returncode == 1 and "that run did not succeed (status failed)" in proc.stderr
+    line = in_process.run_month(tmp_path / "run", [f"previous_run={failed}"])
+    assert line.startswith("step 02_cleaning_tests failed: ") and "that run did not succeed (status failed)" in line
