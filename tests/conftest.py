@@ -195,6 +195,16 @@ def upload_dir(client, bucket: str, folder: Path, prefix: str) -> None:
         client.upload_file(str(f), bucket, f"{prefix}{f.name}")
 
 
+def publish_a_copy(sample_run, run_dir, bucket, run_id=None, log=lambda _: None):
+    """A copy of the session's sample run, published in this process (``run_id`` to pretend
+    another run): the keys as an earlier run left them. Returns its final manifest."""
+    from bottleneck_pipeline import manifest, publish
+
+    shutil.copytree(sample_run, run_dir)
+    manifest.update(run_dir, status="publishing", **({"run_id": run_id} if run_id else {}))
+    return publish.publish(run_dir, f"s3://{bucket}/BottleNeck/", log=log)
+
+
 def keys(client, bucket: str, prefix: str = "") -> list[str]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))

@@ -9,7 +9,16 @@ import pytest
 
 from bottleneck_pipeline import publish
 from bottleneck_pipeline.s3 import S3Error
-from tests.conftest import REPORTS, SAMPLE_DIR, erp_frame, keys, run_pipeline, upload_dir, workbook_totals
+from tests.conftest import (
+    REPORTS,
+    SAMPLE_DIR,
+    erp_frame,
+    keys,
+    publish_a_copy,
+    run_pipeline,
+    upload_dir,
+    workbook_totals,
+)
 from tests.conftest import STEP_HTML as HTMLS
 from tests.mail_server import MailServer
 
@@ -44,7 +53,7 @@ def get(client, bucket, key) -> bytes:
     return client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def test_round_trip_publishes_fixed_keys_and_the_run_archive(bucket, s3_env, tmp_path):
+def test_round_trip_publishes_fixed_keys_and_the_run_archive_that_verify_checks(bucket, s3_env, tmp_path):
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
     proc, run_dir = s3_run(s3_env, name, tmp_path)
@@ -75,13 +84,31 @@ def test_round_trip_publishes_fixed_keys_and_the_run_archive(bucket, s3_env, tmp
     )
     assert "published" in proc.stdout
 
+    # verify checks the archive and the fixed keys on S3, and names a key from another run
+    for target in (f"s3://{name}/BottleNeck/runs/{run_id}/", f"s3://{name}/BottleNeck/"):
+        ok = run_pipeline("verify", target, env=s3_env)
+        assert ok.returncode == 0 and ok.stdout.startswith("verified: "), ok.stdout + ok.stderr
+    client.copy_object(
+        Bucket=name,
+        Key="BottleNeck/extraction_premium.csv",
+        MetadataDirective="REPLACE",
+        CopySource={"Bucket": name, "Key": "BottleNeck/extraction_ordinaire.csv"},
+        Metadata={"run-id": "20261101T090000Z-0ld0"},
+    )  # a fixed key from another run
+    bad = run_pipeline("verify", f"s3://{name}/BottleNeck/", env=s3_env)
+    assert bad.returncode == 1
+    assert (
+        f"problem: s3://{name}/BottleNeck/extraction_premium.csv: holds run 20261101T090000Z-0ld0, not {run_id}"
+        in bad.stdout
+    )
 
-def test_second_run_of_the_month_replaces_the_fixed_keys_and_keeps_both_archives(bucket, s3_env, tmp_path):
+
+def test_second_run_of_the_month_replaces_the_fixed_keys_and_keeps_both_archives(bucket, s3_env, tmp_path, sample_run):
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
-    first, _ = s3_run(s3_env, name, tmp_path, name="one")
+    assert publish_a_copy(sample_run, tmp_path / "one", name)["status"] == "succeeded"  # the month's first run
     second, run2 = s3_run(s3_env, name, tmp_path, name="two")
-    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert second.returncode == 0, second.stderr
     run_id = json.loads((run2 / "manifest.json").read_text())["run_id"]
     runs = {k.split("/")[2] for k in keys(client, name, "BottleNeck/runs/")}
     assert len(runs) == 2 and run_id in runs
@@ -91,17 +118,15 @@ def test_second_run_of_the_month_replaces_the_fixed_keys_and_keeps_both_archives
     assert csv1[0] == csv1[1]  # same inputs, same extraction
 
 
-def publish_a_good_month(client, bucket, env, tmp_path) -> dict[str, bytes]:
-    """Publish the sample month; returns the fixed keys' contents."""
-    upload_dir(client, bucket, SAMPLE_DIR, "in/2026-11/")
-    ok, _ = s3_run(env, bucket, tmp_path, name="ok")
-    assert ok.returncode == 0, ok.stderr
+def publish_a_good_month(client, bucket, sample_run, tmp_path) -> dict[str, bytes]:
+    """Publish the sample month (a copy of the session's run); returns the fixed keys' contents."""
+    assert publish_a_copy(sample_run, tmp_path / "ok", bucket)["status"] == "succeeded"
     return {k: get(client, bucket, k) for k in fixed_keys(client, bucket)}
 
 
-def test_failed_run_publishes_its_evidence_only_under_runs(bucket, s3_env, tmp_path, make_sources):
+def test_failed_run_publishes_its_evidence_only_under_runs(bucket, s3_env, tmp_path, make_sources, sample_run):
     name, client = bucket
-    before = publish_a_good_month(client, name, s3_env, tmp_path)
+    before = publish_a_good_month(client, name, sample_run, tmp_path)
 
     erp = erp_frame()
     erp.loc[len(erp)] = (2, 1, 25.0, 1, "instock")  # conflicting duplicate: a blocking failure
@@ -119,7 +144,7 @@ def test_failed_run_publishes_its_evidence_only_under_runs(bucket, s3_env, tmp_p
 
 def test_failure_in_the_middle_of_publishing_leaves_the_previous_set(bucket, s3_env, tmp_path, sample_run):
     name, client = bucket
-    before = publish_a_good_month(client, name, s3_env, tmp_path)
+    before = publish_a_good_month(client, name, sample_run, tmp_path)
     previous_run = json.loads(before["BottleNeck/manifest.json"])["run_id"]
 
     import shutil
@@ -307,27 +332,3 @@ def test_canary_credentials_appear_nowhere(bucket, s3_env, tmp_path):
         leaks = [where for where, data in haystacks.items() if secret.encode() in data]
         assert not leaks, f"{secret} found in {leaks}"
     assert len(haystacks) > 20
-
-
-def test_verify_checks_the_archive_and_the_fixed_keys_on_s3(bucket, s3_env, tmp_path):
-    name, client = bucket
-    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
-    proc, run_dir = s3_run(s3_env, name, tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    run_id = json.loads((run_dir / "manifest.json").read_text())["run_id"]
-    for target in (f"s3://{name}/BottleNeck/runs/{run_id}/", f"s3://{name}/BottleNeck/"):
-        ok = run_pipeline("verify", target, env=s3_env)
-        assert ok.returncode == 0 and ok.stdout.startswith("verified: "), ok.stdout + ok.stderr
-    client.copy_object(
-        Bucket=name,
-        Key="BottleNeck/extraction_premium.csv",
-        MetadataDirective="REPLACE",
-        CopySource={"Bucket": name, "Key": "BottleNeck/extraction_ordinaire.csv"},
-        Metadata={"run-id": "20261101T090000Z-0ld0"},
-    )  # a fixed key from another run
-    bad = run_pipeline("verify", f"s3://{name}/BottleNeck/", env=s3_env)
-    assert bad.returncode == 1
-    assert (
-        f"problem: s3://{name}/BottleNeck/extraction_premium.csv: holds run 20261101T090000Z-0ld0, not {run_id}"
-        in bad.stdout
-    )

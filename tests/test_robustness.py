@@ -16,7 +16,17 @@ import pytest
 from bottleneck_pipeline import db, manifest, paths, sources
 from bottleneck_pipeline.storage import fetch_input
 from tests import in_process
-from tests.conftest import ROOT, SAMPLE_DIR, erp_frame, keys, liaison_frame, run_pipeline, upload_dir, web_frame
+from tests.conftest import (
+    ROOT,
+    SAMPLE_DIR,
+    erp_frame,
+    keys,
+    liaison_frame,
+    publish_a_copy,
+    run_pipeline,
+    upload_dir,
+    web_frame,
+)
 
 # (a carriage return cannot start an xlsx cell: XML turns it into a line feed; see test_reports)
 HOSTILE = ['=HYPERLINK("http://evil","x")', "+SUM(1,2)", "-2+3", "@SUM(A1)", "\tTabbed"]
@@ -333,18 +343,6 @@ def fixed_set(client, bucket):
 
 def held_by(client, bucket, key):
     return client.head_object(Bucket=bucket, Key=key)["Metadata"].get("run-id")
-
-
-def publish_a_copy(sample_run, run_dir, bucket, run_id=None, log=lambda _: None):
-    """A copy of the session's sample run, published in this process (``run_id`` to pretend
-    another run): the keys as an earlier run left them. Returns its final manifest."""
-    import shutil
-
-    from bottleneck_pipeline import publish
-
-    shutil.copytree(sample_run, run_dir)
-    manifest.update(run_dir, status="publishing", **({"run_id": run_id} if run_id else {}))
-    return publish.publish(run_dir, f"s3://{bucket}/BottleNeck/", log=log)
 
 
 def test_a_publisher_waits_for_the_lock_of_its_prefix_then_gives_up(bucket, s3_env, tmp_path, sample_run):
