@@ -22,6 +22,7 @@ REPORTS = [
     "debug/rapport_test.xlsx",
 ]
 STEP_HTML = ["01_ingestion.html", "02_cleaning_tests.html", "03_analysis.html", "04_export.html"]
+CODE_INPUT = 'class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor"'  # a code cell's input, in nbconvert's lab HTML
 ARTIFACTS = ROOT / "outputs" / "test-artifacts"  # what the rendering tests saw (git-ignored), for a look
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 needs_chromium = pytest.mark.skipif(
@@ -77,6 +78,8 @@ def sample_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("sample") / "run"
     proc = run_pipeline("--run-dir", str(run_dir))
     assert proc.returncode == 0, proc.stderr
+    for stream in ("stdout", "stderr"):  # what the console showed, for the tests that read it
+        (run_dir.parent / f"{stream}.txt").write_text(getattr(proc, stream))
     return run_dir
 
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from bottleneck_pipeline import manifest
+from tests import in_process
 from tests.conftest import ROOT, run_pipeline
 
 PAPERMILL = [sys.executable, "-m", "papermill", "--cwd", str(ROOT / "notebooks")]
@@ -77,22 +78,33 @@ def test_a_notebook_run_alone_marks_the_run_stale_and_verify_says_which(run_copy
     assert verify(run_copy).returncode == 0
 
 
+MISSPELT = (
+    "premium_treshold",
+    "2.5",
+    "ParamError: parameter premium_treshold: not a parameter of 03_analysis "
+    "(its parameters: premium_method, premium_threshold, top_n, run_dir); did you mean premium_threshold?",
+)
+
+
 @pytest.mark.parametrize(
     "param, value, message",
     [
-        (
-            "premium_treshold",
-            "2.5",
-            "ParamError: parameter premium_treshold: not a parameter of 03_analysis "
-            "(its parameters: premium_method, premium_threshold, top_n, run_dir); "
-            "did you mean premium_threshold?",
-        ),
+        (MISSPELT[0], 2.5, MISSPELT[2]),  # the values as papermill's -p gives them
         ("input_dir", "x", "ParamError: parameter input_dir: a parameter of 01_ingestion, not of 03_analysis"),
         ("premium_threshold", "abc", "ParamError: parameter premium_threshold: expected float, got 'abc'"),
-        ("top_n", "2.5", "ParamError: parameter top_n: expected int, got 2.5"),
+        ("top_n", 2.5, "ParamError: parameter top_n: expected int, got 2.5"),
     ],
 )
-def test_bad_papermill_parameters_give_one_clear_line(run_copy, tmp_path, param, value, message):
+def test_bad_papermill_parameters_are_refused_before_touching_the_run(run_copy, param, value, message):
+    before = (run_copy / "manifest.json").read_bytes()
+    with pytest.raises(Exception) as err:
+        in_process.run_notebook("03_analysis", {"run_dir": str(run_copy), param: value})
+    assert f"{type(err.value).__name__}: {err.value}".startswith(message)
+    assert (run_copy / "manifest.json").read_bytes() == before
+
+
+def test_a_misspelt_papermill_parameter_gives_one_clear_line(run_copy, tmp_path):
+    param, value, message = MISSPELT
     before = (run_copy / "manifest.json").read_bytes()
     proc = papermill_alone("03_analysis", tmp_path / "out.ipynb", ("run_dir", str(run_copy)), (param, value))
     assert proc.returncode != 0

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from bottleneck_pipeline import params
+from tests import in_process
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -61,25 +62,16 @@ def test_help_notebook_documents_the_parameters():
     assert "z-score above which a wine is premium" in out
 
 
-@pytest.mark.parametrize("step", ["01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"])
+@pytest.mark.parametrize("step", params.STEPS)
 def test_each_notebook_reruns_alone_on_an_existing_run_dir(step, sample_run, tmp_path):
+    """A notebook run alone, as papermill would run it (here in-process: the papermill CLI
+    itself is the next test), on a finished run."""
     run_dir = tmp_path / "run"
     shutil.copytree(sample_run, run_dir)
     before = json.loads((run_dir / "manifest.json").read_text())["figures"]
-    args = [
-        *PAPERMILL,
-        str(ROOT / "notebooks" / f"{step}.ipynb"),
-        str(tmp_path / "out.ipynb"),
-        "-p",
-        "run_dir",
-        str(run_dir),
-        "--cwd",
-        str(ROOT / "notebooks"),
-    ]
-    if step == "03_analysis":
-        args += ["-p", "premium_threshold", "1.0"]
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    in_process.run_notebook(
+        step, {"run_dir": str(run_dir), **({"premium_threshold": 1.0} if step == "03_analysis" else {})}
+    )
     after = json.loads((run_dir / "manifest.json").read_text())["figures"]
     if step == "03_analysis":
         assert after["premium_count"] > before["premium_count"]

@@ -4,7 +4,7 @@ import json
 
 import nbformat
 
-from tests.conftest import erp_frame, run_pipeline
+from tests.conftest import CODE_INPUT, erp_frame, run_pipeline
 
 
 def assert_failed_run(proc, run_dir, step, cause):
@@ -28,11 +28,17 @@ def test_blocking_check_stops_the_run_after_writing_the_test_report(make_sources
     erp.loc[len(erp)] = (2, 1, 25.0, 1, "instock")  # product 2 twice, another price
     folder = make_sources(erp=erp)
     run_dir = tmp_path / "run"
-    proc = run_pipeline("--set", f"input_dir={folder}", "--run-dir", str(run_dir))
+    proc = run_pipeline("--set", f"input_dir={folder}", "--set", "html_hide_code=true", "--run-dir", str(run_dir))
     m = assert_failed_run(proc, run_dir, "02_cleaning_tests", "CheckFailed: blocking data-quality check(s) failed")
     assert "erp.xlsx: erp_product_id_unique (1 row; expected: each ERP product_id appears once" in proc.stderr
     assert (run_dir / "debug" / "rapport_test.xlsx").is_file()
     assert [s["notebook"] for s in m["steps"]] == ["01_ingestion.ipynb", "02_cleaning_tests.ipynb"]
+    # with the code hidden for readers, the error stays (test_run_page.py: a successful run's code goes)
+    html = (run_dir / "02_cleaning_tests.html").read_text(encoding="utf-8")
+    assert "An Exception was encountered" in html and "CheckFailed" in html and "erp_product_id_unique" in html
+    assert CODE_INPUT not in html  # no code cell input; the traceback shows its own context
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert 'id="run-status">échoué<' in index and "CheckFailed" in index
 
 
 def test_missing_column_names_the_file_and_the_column(make_sources, tmp_path):

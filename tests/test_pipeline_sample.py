@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from bottleneck_pipeline import manifest as manifest_mod
-from tests import oracle
-from tests.conftest import REPORTS, SAMPLE_DIR, run_pipeline, workbook_detail, workbook_totals
+from tests import in_process, oracle
+from tests.conftest import REPORTS, SAMPLE_DIR, workbook_detail, workbook_totals
 
 STEPS = ["01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"]
 
@@ -96,14 +96,15 @@ def test_html_evidence_shows_outputs_and_charts(sample_run):
     assert injected and "run_dir" in injected[0].source
 
 
-def test_progress_is_shown_per_step_and_reports_are_named(tmp_path):
-    proc = run_pipeline(
-        "--run-dir", str(tmp_path / "run"), "--set", "premium_method=iqr", "--set", "premium_threshold=1.5"
-    )
-    assert proc.returncode == 0, proc.stderr
+def test_progress_is_shown_per_step_and_reports_are_named(sample_run):
+    stdout = (sample_run.parent / "stdout.txt").read_text()
     for i, step in enumerate(STEPS, 1):
-        assert f"[{i}/4] {step} ... succeeded (" in proc.stdout
-    assert "rapport_CA.xlsx" in proc.stdout and str(tmp_path / "run") in proc.stdout
-    assert proc.stderr == ""
+        assert f"[{i}/4] {step} ... succeeded (" in stdout
+    assert "rapport_CA.xlsx" in stdout and str(sample_run) in stdout
+    assert (sample_run.parent / "stderr.txt").read_text() == ""
+
+
+def test_the_premium_method_is_a_parameter(tmp_path):
+    assert in_process.run_month(tmp_path / "run", ["premium_method=iqr", "premium_threshold=1.5"]) is None
     m = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert m["params"]["premium_method"] == "iqr"
+    assert m["params"]["premium_method"] == "iqr" and m["params"]["premium_threshold"] == 1.5
