@@ -65,6 +65,12 @@ def run_pipeline(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subpr
     )
 
 
+def pytest_collection_modifyitems(items):
+    """The slow tests first (``@pytest.mark.slow``): a long test started last keeps one
+    worker busy while the others have finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest in order
+
+
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     if not all((REAL_DIR / f).is_file() for f in ("erp.xlsx", "web.xlsx", "liaison.xlsx")):

@@ -59,6 +59,7 @@ def test_rerun_refuses_a_parameter_only_an_earlier_step_uses(run_copy):
     assert run_pipeline("--from", "03_analysis").returncode == 2  # which run? --run-dir is required
 
 
+@pytest.mark.slow
 def test_a_notebook_run_alone_marks_the_run_stale_and_verify_says_which(run_copy, tmp_path):
     proc = papermill_alone(
         "03_analysis", tmp_path / "out.ipynb", ("run_dir", str(run_copy)), ("premium_threshold", "1.0")

@@ -220,6 +220,7 @@ def test_emulated_kestra_run_of_a_scheduled_month(flow, s3_env, tmp_path):
     assert run.stderr.strip() == ""  # Kestra shows each stderr line as an error
 
 
+@pytest.mark.slow
 def test_emulated_kestra_run_with_a_period_input_and_the_real_install(flow, s3_env, tmp_path):
     run, *rest = emulated_run(flow, s3_env, tmp_path, inputs={"period": "2026-10"}, real_install=True)
     assert rest[3] == "2026-10"

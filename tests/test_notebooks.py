@@ -80,6 +80,7 @@ def test_each_notebook_reruns_alone_on_an_existing_run_dir(step, sample_run, tmp
         assert after == before
 
 
+@pytest.mark.slow
 def test_the_papermill_cli_runs_the_four_steps_into_a_new_run_dir(tmp_path):
     """The loop a user writes by hand: each executed notebook saved in the run directory."""
     run_dir = tmp_path / "run"

@@ -64,6 +64,7 @@ def held(client, bucket, key):
     return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())["run_id"]
 
 
+@pytest.mark.slow
 def test_a_backfill_publishes_its_month_and_leaves_the_latest_month_alone(bucket, s3_env, tmp_path):
     name, client = bucket
     for month in ("10", "11"):

@@ -53,6 +53,7 @@ def get(client, bucket, key) -> bytes:
     return client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+@pytest.mark.slow
 def test_round_trip_publishes_fixed_keys_and_the_run_archive_that_verify_checks(bucket, s3_env, tmp_path):
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
@@ -301,6 +302,7 @@ CANARY_SECRET = "canary/Secret+Value/4f9d0c2b7a1e8f3d6c5b"
 CANARY_SMTP_PASSWORD = "canary-smtp/Pa55+word/1e7b"
 
 
+@pytest.mark.slow
 def test_canary_credentials_appear_nowhere(bucket, s3_env, tmp_path):
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")

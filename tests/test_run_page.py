@@ -86,6 +86,7 @@ def tiny_month(folder: Path, erp, web, liaison) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_month_over_month(tmp_path):
     sales = {101: 3.0, 102: 1.0, 103: 2.0, 104: 4.0, 105: 1.0}
     october = tiny_month(tmp_path / "october", erp_frame(), web_frame(), liaison_frame())
