@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 
 import openpyxl
 import pandas as pd
@@ -95,19 +96,26 @@ def test_a_missing_input_is_mailed(make_sources, tmp_path):
     assert [p.get_filename() for p in msg.iter_attachments()] == ["01_ingestion.html"]
 
 
-def test_an_unreachable_smtp_server_leaves_the_month_succeeded(tmp_path):
+def test_an_unreachable_smtp_server_leaves_the_month_succeeded(sample_run, tmp_path, monkeypatch, capsys):
+    """What the runner does after a succeeded month (``runner.notify_run``, here on a copy of the
+    session's sample run; its exit code follows the status it returns)."""
+    from bottleneck_pipeline import manifest, runner
+
     run_dir = tmp_path / "run"
+    shutil.copytree(sample_run, run_dir)
     port = free_port()
     env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": "none", "SMTP_FROM": "p@bottleneck.test"}
-    proc = run_pipeline(
-        "--set", "notify=always", "--set", f"notify_to={TO}", "--run-dir", str(run_dir), env=env
-    )  # fmt: skip
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    for name in ("SMTP_USER", "SMTP_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    run_params = {**manifest.read(run_dir)["params"], "notify": "always", "notify_to": TO}
+    result = runner.notify_run(run_dir, run_params, manifest.read(run_dir), error_line="")
     m = json.loads((run_dir / "manifest.json").read_text())
-    assert m["status"] == "succeeded" and m["notification"]["status"] == "failed"
+    assert result["status"] == m["status"] == "succeeded" and m["notification"]["status"] == "failed"
     reason = f"cannot reach the SMTP server 127.0.0.1:{port} (ConnectionRefusedError"
     assert m["notification"]["error"].startswith(reason)
-    assert f"warning: notification not sent: {reason}" in proc.stdout
+    assert f"warning: notification not sent: {reason}" in capsys.readouterr().out
     assert "non envoyé" in (run_dir / "index.html").read_text(encoding="utf-8")
 
 
