@@ -54,13 +54,21 @@ def get(client, bucket, key) -> bytes:
 
 
 @pytest.mark.slow
-def test_round_trip_publishes_fixed_keys_and_the_run_archive_that_verify_checks(bucket, s3_env, tmp_path):
+def test_round_trip_replaces_the_months_first_run_keeps_both_archives_and_verifies(
+    bucket, s3_env, tmp_path, sample_run
+):
     name, client = bucket
     upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
+    first = publish_a_copy(sample_run, tmp_path / "first", name)["run_id"]  # the month's first run, published
     proc, run_dir = s3_run(s3_env, name, tmp_path)
     assert proc.returncode == 0, proc.stderr
     m = json.loads((run_dir / "manifest.json").read_text())
     run_id = m["run_id"]
+
+    # the second run of the month holds the fixed keys; both runs keep their archive
+    assert {k.split("/")[2] for k in keys(client, name, "BottleNeck/runs/")} == {first, run_id}
+    premium = [get(client, name, f"BottleNeck/runs/{r}/extraction_premium.csv") for r in (first, run_id)]
+    assert premium[0] == premium[1]  # same inputs, same extraction
 
     assert fixed_keys(client, name) == [f"BottleNeck/{k}" for k in FIXED]
     archived = keys(client, name, f"BottleNeck/runs/{run_id}/")
@@ -102,21 +110,6 @@ def test_round_trip_publishes_fixed_keys_and_the_run_archive_that_verify_checks(
         f"problem: s3://{name}/BottleNeck/extraction_premium.csv: holds run 20261101T090000Z-0ld0, not {run_id}"
         in bad.stdout
     )
-
-
-def test_second_run_of_the_month_replaces_the_fixed_keys_and_keeps_both_archives(bucket, s3_env, tmp_path, sample_run):
-    name, client = bucket
-    upload_dir(client, name, SAMPLE_DIR, "in/2026-11/")
-    assert publish_a_copy(sample_run, tmp_path / "one", name)["status"] == "succeeded"  # the month's first run
-    second, run2 = s3_run(s3_env, name, tmp_path, name="two")
-    assert second.returncode == 0, second.stderr
-    run_id = json.loads((run2 / "manifest.json").read_text())["run_id"]
-    runs = {k.split("/")[2] for k in keys(client, name, "BottleNeck/runs/")}
-    assert len(runs) == 2 and run_id in runs
-    assert json.loads(get(client, name, "BottleNeck/manifest.json"))["run_id"] == run_id
-    assert fixed_keys(client, name) == [f"BottleNeck/{k}" for k in FIXED]
-    csv1 = [get(client, name, f"BottleNeck/runs/{r}/extraction_premium.csv") for r in sorted(runs)]
-    assert csv1[0] == csv1[1]  # same inputs, same extraction
 
 
 def publish_a_good_month(client, bucket, sample_run, tmp_path) -> dict[str, bytes]:
