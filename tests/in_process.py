@@ -38,7 +38,7 @@ def run_month(run_dir: Path, sets: list[str], steps: tuple[str, ...] = params_mo
     would; returns the runner's error line for the step that failed (without ``error: ``),
     or None if every step succeeded."""
     params = params_mod.load(runner.DEFAULT_PARAMS, sets)
-    params["period"] = periods.resolve(params["period"])
+    params = runner.notebook_params({**params, "period": periods.resolve(params["period"])})  # previous_run: auto
     for step in steps:
         try:
             run_notebook(step, {**params_mod.for_step(step, params), "run_dir": str(run_dir)})

