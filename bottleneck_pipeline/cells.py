@@ -38,6 +38,13 @@ def clean(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def visible(text: str) -> str:
+    """Raw text as the notebooks' tables show it (a preview of an export): each character that
+    :func:`clean` would remove written as its escape (``\\x00``, ``\\u202e``), so the evidence
+    shows what the file holds and stays valid HTML."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 def safe(text: str) -> str:
     text = clean(text)
     return "'" + text if _FORMULA.match(text) and not _NUMBER.match(text) else text

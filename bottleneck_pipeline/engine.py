@@ -9,7 +9,9 @@ point, the ``papermill.engine`` entry point (``pyproject.toml``), as
 papermill writes the whole output notebook at the start and at the end of every cell (124
 writes for a month, each one bigger than the last once the charts are in); this engine
 writes it at most every :data:`SAVE_EVERY` seconds while cells run, and always when the
-notebook starts and when it ends, failed or not.
+notebook starts and when it ends, failed or not (a kernel that dies included). A run killed
+with -9 leaves an output notebook up to that many seconds behind (the cell that was running
+may not show as running); the manifest still names the step.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from . import fr
+from . import cells, fr
 
 MONEY = {
     "price",
@@ -39,7 +39,9 @@ class Table:
         self.columns, self.rows, self.caption = list(columns), [list(r) for r in rows], caption
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th style='text-align:left'>{html.escape(fr.label(c))}</th>" for c in self.columns)
+        head = "".join(
+            f"<th style='text-align:left'>{html.escape(cells.visible(fr.label(c)))}</th>" for c in self.columns
+        )
         if not self.rows:
             body = f"<tr><td colspan='{len(self.columns)}' style='text-align:left'><em>aucune ligne</em></td></tr>"
         else:
@@ -74,7 +76,7 @@ def _cell(column: str, value: Any) -> str:
     elif value is None:
         text, align = "", "left"
     else:
-        text, align = str(value), "left"
+        text, align = cells.visible(str(value)), "left"
     return (
         f"<td style='text-align:{align};white-space:{'nowrap' if align == 'right' else 'normal'}'>"
         f"{html.escape(text)}</td>"

@@ -8,13 +8,29 @@ the CLI runs (``run_pipeline``) that each matrix keeps for a few of its cases.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
+from bottleneck_pipeline import kernels, periods, runner
 from bottleneck_pipeline import params as params_mod
-from bottleneck_pipeline import periods, runner
+
+
+@contextlib.contextmanager
+def as_a_kernel():
+    """The working directory and environment a kernel gets (``notebooks/``, no ``SMTP_*``);
+    not ``BOTTLENECK_RUNNER``: a step run here is a notebook run alone, as with papermill."""
+    hidden = {k: v for k, v in os.environ.items() if k not in kernels.kernel_env()}
+    for name in hidden:
+        del os.environ[name]
+    try:
+        with contextlib.chdir(params_mod.notebooks_dir()):
+            yield
+    finally:
+        os.environ.update(hidden)
 
 
 def run_notebook(step: str, parameters: dict) -> dict:
@@ -23,9 +39,10 @@ def run_notebook(step: str, parameters: dict) -> dict:
     nb = parameterize_notebook(load_notebook_node(str(params_mod.notebook_path(step))), parameters)
     namespace: dict = {"__name__": "__main__", "In": [""]}
     try:
-        for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-            namespace["In"].append(cell.source)
-            exec(compile(cell.source, f"<{step} cell {i}>", "exec"), namespace)  # noqa: S102 (our own notebook)
+        with as_a_kernel():
+            for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+                namespace["In"].append(cell.source)
+                exec(compile(cell.source, f"<{step} cell {i}>", "exec"), namespace)  # noqa: S102 (our own notebook)
     finally:
         con = namespace.get("con")
         if con is not None:

@@ -115,7 +115,9 @@ def test_an_unreachable_smtp_server_leaves_the_month_succeeded(sample_run, tmp_p
     assert result["status"] == m["status"] == "succeeded" and m["notification"]["status"] == "failed"
     reason = f"cannot reach the SMTP server 127.0.0.1:{port} (ConnectionRefusedError"
     assert m["notification"]["error"].startswith(reason)
-    assert f"warning: notification not sent: {reason}" in capsys.readouterr().out
+    console = capsys.readouterr()
+    assert f"warning: notification not sent: {reason}" in console.out
+    assert console.err == ""  # Kestra shows every stderr line as an error
     assert "non envoyé" in (run_dir / "index.html").read_text(encoding="utf-8")
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bottleneck_pipeline import periods, publish
+from bottleneck_pipeline import periods, verify
 from bottleneck_pipeline.errors import ParamError
 from tests.conftest import SAMPLE_DIR, keys, run_pipeline, upload_dir
 from tests.test_pipeline_s3 import fixed_keys
@@ -81,14 +81,14 @@ def test_a_backfill_publishes_its_month_and_leaves_the_latest_month_alone(bucket
     assert held(client, name, "BottleNeck/2026-10/manifest.json") == october["run_id"]
     assert held(client, name, "BottleNeck/2026-11/manifest.json") == november["run_id"]
     assert len(keys(client, name, "BottleNeck/2026-10/")) == len(fixed_keys(client, name))
-    assert publish.verify(f"s3://{name}/BottleNeck/2026-10/") == []  # (verify's CLI: test_pipeline_s3.py)
+    assert verify.verify_s3(f"s3://{name}/BottleNeck/2026-10/")[1] == []  # what `run_pipeline.py verify` checks
 
     _, again = month_run(s3_env, name, tmp_path, "2026-11", "nov2", "--set", "previous_run=auto")
     assert held(client, name, "BottleNeck/manifest.json") == again["run_id"]  # a later run of the month refreshes both
     assert held(client, name, "BottleNeck/2026-11/manifest.json") == again["run_id"]
     assert again["comparison"]["status"] == "compared" and again["comparison"]["run_id"] == october["run_id"]
     for target in ("BottleNeck/", "BottleNeck/2026-11/", "BottleNeck/2026-10/"):
-        assert publish.verify(f"s3://{name}/{target}") == []
+        assert verify.verify_s3(f"s3://{name}/{target}")[1] == []
     page = client.get_object(Bucket=name, Key="BottleNeck/index.html")["Body"].read().decode()
     assert "novembre 2026" in page
 

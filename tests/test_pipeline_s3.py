@@ -65,6 +65,8 @@ def test_round_trip_replaces_the_months_first_run_keeps_both_archives_and_verifi
     m = json.loads((run_dir / "manifest.json").read_text())
     run_id = m["run_id"]
 
+    assert m["params"]["input_dir"] == f"s3://{name}/in/2026-11/"  # the runner records the --set values
+    assert m["params"]["publish_to"] == f"s3://{name}/BottleNeck/"
     # the second run of the month holds the fixed keys; both runs keep their archive
     assert {k.split("/")[2] for k in keys(client, name, "BottleNeck/runs/")} == {first, run_id}
     premium = [get(client, name, f"BottleNeck/runs/{r}/extraction_premium.csv") for r in (first, run_id)]

@@ -208,15 +208,30 @@ def test_hostile_run_dir_names_are_paths_never_sql(name, tmp_path):
     run_dir = tmp_path / name
     assert in_process.run_month(run_dir, []) is None
     assert manifest.read(run_dir)["figures"]["merged_rows"] > 0
-    assert not (tmp_path / "f.txt").exists() and not (ROOT / "f.txt").exists()
+    assert not any((where / "f.txt").exists() for where in (tmp_path, ROOT, ROOT / "notebooks"))
 
 
-def test_a_run_dir_named_with_every_hostile_character_runs_through_the_cli(tmp_path):
-    run_dir = tmp_path / " ".join(HOSTILE_NAMES)  # the runner, the kernels, the HTML and the page too
-    proc = run_pipeline("--run-dir", str(run_dir), cwd=tmp_path)
+def test_hostile_names_and_text_go_through_the_cli_kernels_html_and_page(make_sources, tmp_path):
+    """The hostile run-dir names and texts above, in one CLI run: through the runner, the
+    kernels, the executed notebooks, their HTML and the run page."""
+    titles = ["Vin\x01 caché\x00 là\x1b", "Château \uffff", "\u202eetor", "Prix $5$ et $10$", *HOSTILE, *FRIENDLY]
+    erp = erp_frame([(i, 1, 10.0 * i, 1, "instock") for i in range(1, len(titles) + 1)])
+    web = web_frame([(str(100 + i), t, 2.0, "product") for i, t in enumerate(titles, 1)])
+    links = liaison_frame([(i, str(100 + i)) for i in range(1, len(titles) + 1)])
+    folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")  # parquet keeps every character
+    run_dir = tmp_path / " ".join(HOSTILE_NAMES)
+    proc = run_pipeline(
+        "--set", f"input_dir={folder}", *(f"--set={s}" for s in PARQUET_FILES), "--run-dir", str(run_dir), cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
-    assert manifest.read(run_dir)["figures"]["merged_rows"] > 0 and (run_dir / "index.html").is_file()
-    assert not (tmp_path / "f.txt").exists() and not (ROOT / "f.txt").exists()
+    m = manifest.read(run_dir)
+    assert m["status"] == "succeeded" and m["figures"]["merged_rows"] == len(titles)
+    ingestion = (run_dir / "01_ingestion.html").read_text(encoding="utf-8")  # 01 previews the first titles
+    assert "Prix $5$ et $10$" in ingestion and "=HYPERLINK(" in ingestion
+    assert not [ch for ch in "\x00\x01\x1b" if ch in ingestion] and "caché\\x00 là\\x1b" in ingestion  # shown, escaped
+    assert (run_dir / "index.html").is_file()
+    for where in (tmp_path, ROOT, ROOT / "notebooks"):
+        assert not (where / "f.txt").exists()
 
 
 def test_a_backslash_in_a_path_is_refused_not_misread(tmp_path):

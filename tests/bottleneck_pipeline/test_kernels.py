@@ -49,7 +49,7 @@ def test_the_engine_refuses_to_start_a_kernel_itself(tmp_path):
 
 
 def test_a_kernel_that_dies_fails_the_notebook_and_leaves_no_process(tmp_path):
-    nb = tiny_notebook(tmp_path / "dies.ipynb", "import os", "os._exit(1)", "print('never')")
+    nb = tiny_notebook(tmp_path / "dies.ipynb", "import os; print('before')", "os._exit(1)", "print('never')")
     before = kernel_processes()
     ready = kernels.start(tmp_path, tmp_path / "kernel.log")
     try:
@@ -61,6 +61,8 @@ def test_a_kernel_that_dies_fails_the_notebook_and_leaves_no_process(tmp_path):
         ready.shutdown()
     assert "dead" in str(err.value).lower() or "died" in str(err.value).lower()
     assert kernel_processes() <= before
+    saved = nbformat.read(tmp_path / "out.ipynb", as_version=4)  # the evidence on disk: up to the death
+    assert saved.cells[0].outputs[0]["text"] == "before\n" and saved.metadata.papermill["end_time"]
 
 
 def test_a_pool_closed_early_stops_the_kernels_nobody_took(tmp_path):
@@ -73,34 +75,55 @@ def test_a_pool_closed_early_stops_the_kernels_nobody_took(tmp_path):
     assert kernel_processes() <= before
 
 
-def test_a_stopped_pool_starts_no_more_kernels_and_kills_the_started_ones(tmp_path, monkeypatch):
-    started = []
-    real_start = kernels.start
+def spy_on_kernels(monkeypatch):
+    """Record each kernel start and each shutdown's ``now``."""
+    started, stopped = [], []
+    real_start, real_shutdown = kernels.start, kernels.ReadyKernel.shutdown
     monkeypatch.setattr(kernels, "start", lambda *a: started.append(a) or real_start(*a))
+    monkeypatch.setattr(
+        kernels.ReadyKernel, "shutdown", lambda self, now=False: stopped.append(now) or real_shutdown(self, now)
+    )
+    return started, stopped
+
+
+def test_a_stopped_pool_starts_no_more_kernels(tmp_path, monkeypatch):
+    started, _ = spy_on_kernels(monkeypatch)
     notebooks = [tiny_notebook(tmp_path / f"n{i}.ipynb", "1") for i in range(4)]
     before = kernel_processes()
     pool = kernels.KernelPool(notebooks, tmp_path, tmp_path / "kernel.log")
-    first = pool.take()  # the first step fails at once: the second kernel is starting, the third queued
+    first = pool.take()  # the first step fails at once: the second kernel starting (or about to), the third queued
     pool.stop()
     pool.retire(first)
     pool.close()
-    assert 1 <= len(started) <= 2  # the first and the one under way, if any; the third never started
+    assert 1 <= len(started) <= 2  # the first and the one under way, if any; never the third
     assert kernel_processes() <= before
 
 
-def test_the_output_notebook_is_written_at_its_start_and_end_not_at_every_cell(tmp_path, monkeypatch):
-    from papermill import iorw
+def test_a_stopped_pool_kills_the_kernels_nobody_will_take(tmp_path, monkeypatch):
+    started, stopped = spy_on_kernels(monkeypatch)
+    notebooks = [tiny_notebook(tmp_path / f"n{i}.ipynb", "1") for i in range(2)]
+    before = kernel_processes()
+    pool = kernels.KernelPool(notebooks, tmp_path, tmp_path / "kernel.log")
+    first = pool.take()
+    pool._queue[0].result()  # the second kernel is up
+    pool.stop()
+    pool.retire(first)
+    pool.close()
+    assert len(started) == 2 and sorted(stopped) == [False, True]  # the used one politely, the other killed
+    assert kernel_processes() <= before
 
+
+def test_the_output_notebook_is_written_at_its_start_and_end_and_every_few_seconds(tmp_path, monkeypatch):
     from bottleneck_pipeline import engine
 
     writes = []
-    write = iorw.write_ipynb
+    real_save = engine.NotebookExecutionManager.save
     monkeypatch.setattr(
-        engine.NotebookExecutionManager,
-        "save",
-        lambda self, **kw: writes.append(self.nb) or write(self.nb, self.output_path),
+        engine.NotebookExecutionManager, "save", lambda self, **kw: writes.append(1) or real_save(self, **kw)
     )
-    nb = tiny_notebook(tmp_path / "many.ipynb", *[f"x{i} = {i}" for i in range(30)], "print(x29)")
+    monkeypatch.setattr(engine, "SAVE_EVERY", 1.0)
+    cells = [f"x{i} = {i}" for i in range(30)]
+    nb = tiny_notebook(tmp_path / "many.ipynb", *cells[:15], "import time; time.sleep(1.2)", *cells[15:], "print(x29)")
     ready = kernels.start(tmp_path, tmp_path / "kernel.log")
     try:
         out = papermill.execute_notebook(
@@ -108,7 +131,7 @@ def test_the_output_notebook_is_written_at_its_start_and_end_not_at_every_cell(t
         )
     finally:
         ready.shutdown()
-    assert 2 <= len(writes) < 10  # papermill alone writes it 64 times (each cell's start and end)
+    assert 3 <= len(writes) < 20  # the start, after the slow cell, the end; papermill alone: 66 (each cell twice)
     saved = nbformat.read(tmp_path / "out.ipynb", as_version=4)  # the last write holds everything
     assert saved.cells[-1].outputs[0]["text"] == "29\n" == out.cells[-1].outputs[0]["text"]
     assert saved.metadata.papermill["end_time"] and saved.metadata.papermill["duration"] is not None

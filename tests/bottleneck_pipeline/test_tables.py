@@ -85,3 +85,13 @@ def test_check_results_read_in_french():
         "",
         "stocks ERP négatifs",
     ]
+
+
+def test_characters_a_reader_cannot_see_are_shown_as_escapes():
+    """A preview of an export shows what the file holds: a NUL, an ANSI escape or a bidi
+    override is written as its escape, never put raw into the HTML evidence."""
+    row = {"post_title\x1b[2K": "Vin\x01 caché\x00 là\x1b[31m \u202eetor \uffff", "n": 1}
+    html = tables.records([row])._repr_html_()
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]", html)
+    assert cells(html)[0] == ("left", "Vin\\x01 caché\\x00 là\\x1b[31m \\u202eetor \\uffff")
+    assert "post_title\\x1b[2K" in html
