@@ -149,11 +149,10 @@ class KernelPool:
     """Hands out ready kernels for a sequence of notebooks, in order. ``ahead`` kernels are
     started one after the other (with the modules their notebooks import); each one taken
     starts the next, so the next notebook's kernel is ready when it is needed (one ahead is
-    not enough: on a small month a step can be shorter than a kernel's start), and a run that
-    stops early has started at most ``ahead`` kernels it did not use: :meth:`close` kills
-    them at once. A kernel whose
-    notebook is done is shut down in the background (:meth:`retire`: it takes a few tenths
-    of a second to exit), and :meth:`close` waits until every kernel has gone."""
+    not enough: on a small month a step can be shorter than a kernel's start). A run that
+    stops early (:meth:`stop`) starts no more kernels and kills the ones it will not use. A
+    kernel whose notebook is done is shut down in the background (:meth:`retire`: it takes a
+    few tenths of a second to exit), and :meth:`close` waits until every kernel has gone."""
 
     def __init__(self, notebooks: list[Path], cwd: Path, log_path: Path, ahead: int = 2):
         # one start at a time: on a small machine two kernels starting together both come late,
