@@ -14,6 +14,8 @@ from .errors import ParamError
 MEMORY_ENV = "BOTTLENECK_DUCKDB_MEMORY"  # DuckDB's memory limit in a kernel, e.g. 4GB (default: see limit)
 MEMORY_SHARE = 0.25  # of the machine's (or the container's) memory, by default
 MEMORY_SIZE = re.compile(r"\s*([0-9]+(?:[.][0-9]+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
+UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+MEMORY_MINIMUM_MIB = 64  # below this, DuckDB runs out of memory on the first query instead of spilling
 
 
 def machine_memory() -> int | None:
@@ -45,4 +47,6 @@ def limit() -> str | None:
     size = MEMORY_SIZE.fullmatch(value)
     if not size or float(size.group(1)) <= 0:
         raise ParamError(f"{MEMORY_ENV}={value[:40]!r}: not a memory size (e.g. 4GB, 1500MiB)")
+    if float(size.group(1)) * UNITS[size.group(2).lower()] < MEMORY_MINIMUM_MIB * 2**20:
+        raise ParamError(f"{MEMORY_ENV}={value[:40]!r}: too small for a run (at least {MEMORY_MINIMUM_MIB}MiB)")
     return value.strip()

@@ -28,6 +28,15 @@ def test_a_limit_that_is_not_a_size_is_one_line(monkeypatch, value):
         memory.limit()
 
 
+@pytest.mark.parametrize("value", ["0.0001KB", "63MiB", "60MB"])
+def test_a_limit_too_small_for_any_query_is_one_line(monkeypatch, value):
+    monkeypatch.setenv(memory.MEMORY_ENV, value)
+    with pytest.raises(ParamError, match=rf"^{memory.MEMORY_ENV}='{value}': too small for a run \(at least 64MiB\)$"):
+        memory.limit()
+    monkeypatch.setenv(memory.MEMORY_ENV, "64MiB")
+    assert memory.limit() == "64MiB"
+
+
 def test_a_database_held_by_another_process_is_waited_for_then_named(tmp_path):
     import subprocess
     import sys
