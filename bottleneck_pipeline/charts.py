@@ -108,3 +108,27 @@ def top_revenue(con: duckdb.DuckDBPyConnection, top_n: int = 20):
         fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def revenue_trend(labels: list[str], values: list[float | None]):
+    """The revenue of the last months, for the e-mail: small bars; a month with no figure is
+    a gap marked « n.p. » (non publié), never a zero."""
+    with plt.rc_context(STYLE | {"savefig.bbox": None}):
+        fig, ax = plt.subplots(figsize=(6.0, 2.4))
+        known = [v for v in values if v is not None]
+        top = max([0.0, *known]) or 1.0
+        for x, value in enumerate(values):
+            if value is None:
+                ax.text(x, top * 0.02, "n.p.", ha="center", va="bottom", fontsize=7, color="#8a8a8a")
+            else:
+                ax.bar(x, value, width=0.7, color=WINE)
+        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_ylim(min([0.0, *known]) * 1.1, top * 1.12)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _pos=None: fr.compact_money(x)))
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="x", visible=False)
+        ax.set_title("Chiffre d'affaires des derniers mois", fontsize=9, loc="left")
+        fig.tight_layout()
+    plt.close(fig)
+    return fig

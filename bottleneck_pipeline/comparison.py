@@ -7,6 +7,10 @@ module only compares, in DuckDB. Cleaning (02) loads the previous run's products
 manifest's ``comparison`` section. Analysis (03) reads that section and reports the revenue
 change (the two runs' own ``total_revenue`` figures), wines entering or leaving the
 premium set, products that appeared or disappeared, and the largest price changes.
+
+The same month last year (``comparison.year_before``) is found by 02 where the previous
+month is (:func:`history.year_before`); 03 adds the changes in revenue and premium count
+(:func:`year_over_year`).
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ def load_previous(con: duckdb.DuckDBPyConnection, files: list[str], dialect: str
 def month_over_month(con: duckdb.DuckDBPyConnection, info: dict[str, Any]) -> dict[str, Any]:
     """The comparison shown to readers (and recorded in the manifest); ``info`` is what 02
     recorded (:func:`describe`)."""
+    if info.get("year_before"):
+        info = {**info, "year_before": year_over_year(con, info["year_before"])}
     if info.get("status") != "compared":
         return info
     db.run_file(con, "comparison/product_changes.sql")
@@ -96,4 +102,23 @@ def month_over_month(con: duckdb.DuckDBPyConnection, info: dict[str, Any]) -> di
             "abs(price_change) desc, product_id",
             "product_id, post_title, previous_price, price, round(price_change * 100, 1) as change_pct",
         ),
+    }
+
+
+def year_over_year(con: duckdb.DuckDBPyConnection, found: dict[str, Any]) -> dict[str, Any]:
+    """This month's revenue and premium count against the same month last year, as 02 found
+    it (:func:`history.year_before`); unchanged when that month was not found."""
+    if found.get("status") != "found":
+        return found
+    revenue, premium = con.execute("select total_revenue, premium_count from run_summary").fetchall()[0]
+    before, before_premium = found.get("year_before_total_revenue"), found.get("year_before_premium_count")
+    change = round(revenue - before, 2) if before is not None else None
+    return {
+        **found,
+        "status": "compared",
+        "total_revenue": revenue,
+        "premium_count": premium,
+        "revenue_change": change,
+        "revenue_change_pct": round(change / before * 100, 2) if before else None,
+        "premium_count_change": premium - before_premium if before_premium is not None else None,
     }

@@ -82,6 +82,12 @@ LABELS = {
     "previous_run": "Run précédent",
     "drift_threshold": "Seuil de variation",
     "stage": "Étape",
+    "where": "Emplacement",
+    "problem": "Problème",
+    "why": "Raison",
+    "year_before_total_revenue": "CA du même mois l'an dernier",
+    "year_before_premium_count": "Vins premium le même mois l'an dernier",
+    "premium_count_change": "Évolution des vins premium",
 }
 STATUS = {
     "pass": "conforme",
@@ -178,8 +184,60 @@ def month(period: str) -> str:
     return label(period)
 
 
+MONTHS_SHORT = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+
+
+def month_short(period: str, year: bool = True) -> str:
+    """``2026-11`` on a chart's axis: ``nov. 2026`` (``nov.`` without the year)."""
+    from .periods import PERIOD
+
+    if not PERIOD.fullmatch(period or ""):
+        return ""
+    name = MONTHS_SHORT[int(period[5:]) - 1]
+    return f"{name}{NBSP}{period[:4]}" if year else name
+
+
+def signed_number(x: Any, decimals: int = 0) -> str:
+    """A change in a count: ``+3``, ``-2``, ``0``."""
+    return MISSING if not _finite(x) else ("+" if x > 0 else "") + number(x, decimals)
+
+
+def compact_money(x: Any) -> str:
+    """An amount on a chart's axis: ``950 €``, ``70 k€``, ``1,2 M€``."""
+    if not _finite(x):
+        return MISSING
+    if abs(x) >= 1_000_000:
+        return f"{number(x / 1_000_000, 1 if abs(x) < 10_000_000 else 0)}{NBSP}M€"
+    if abs(x) >= 10_000:
+        return f"{number(x / 1000)}{NBSP}k€"
+    return f"{number(x)}{NBSP}€"
+
+
 def status(value: str) -> str:
     """A status (a run's, a check's, a comparison's) as a reader reads it."""
     if value.startswith("previous run not found at "):
         return f"run précédent introuvable ({value.removeprefix('previous run not found at ')})"
-    return {**STATUS, "compared": "comparé", "no previous run given": "aucun run précédent indiqué"}.get(value, value)
+    return {**STATUS, **COMPARISON}.get(value, value)
+
+
+COMPARISON = {
+    "compared": "comparé",
+    "no previous run given": "aucun run précédent indiqué",
+    "found": "trouvé",
+    "not published": "non publié",
+    "unusable": "manifeste inutilisable",
+    "not looked up": "non cherché",
+}
+
+
+def year_before(yb: dict[str, Any]) -> str:
+    """Why there is no comparison with the same month last year, as a reader reads it."""
+    name = month(yb.get("period") or "") or "le même mois l'an dernier"
+    status = yb.get("status")
+    if status == "not published":
+        return f"{name[:1].upper()}{name[1:]} n'a pas été publié ({yb.get('where')}) : pas de comparaison."
+    if status == "unusable":
+        return f"Le manifeste {of(name)} est inutilisable ({yb.get('problem')}) : pas de comparaison."
+    if status == "found":
+        return f"{name[:1].upper()}{name[1:]} est publié, mais ce run s'est arrêté avant l'analyse."
+    return "Pas de comparaison : aucun mois précédent n'a été indiqué (previous_run), ni donc où chercher."

@@ -36,7 +36,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from . import fr, index_page, paths
+from . import fr, history_page, index_page, paths
 from .errors import ParamError, PipelineError
 from .locations import printable, redact
 
@@ -210,6 +210,8 @@ def compose(
     files, left_out, why = _attachments(run_dir, names, params.get("notify_attach_max_mb", 10.0))
     checks = m.get("checks", [])
     month = fr.month(m.get("period") or "") or "mois non précisé"
+    trend = history_page.mail_trend(m, run_dir) if succeeded else None  # the last months: figures, PNG, page
+    chart_id = make_msgid(idstring="tendance", domain=sender.rsplit("@", 1)[-1])
     context = {
         "m": m,
         "fr": fr,
@@ -227,6 +229,8 @@ def compose(
         "left_out": left_out,
         "left_out_why": why,
         "finished": fr.when(m.get("finished_at")),
+        "trend": trend,
+        "chart_src": f"cid:{chart_id[1:-1]}" if trend and trend["png"] else None,
     }
     kind = "success" if succeeded else "failure"
     folder = paths.PACKAGE_DIR / "templates" / "email"
@@ -241,6 +245,10 @@ def compose(
     msg["X-BottleNeck-Run"] = str(m.get("run_id", ""))
     msg.set_content(text_env.get_template(f"{kind}.txt.j2").render(**context), cte="quoted-printable")
     msg.add_alternative(html_env.get_template(f"{kind}.html.j2").render(**context), subtype="html")
+    if context["chart_src"]:  # shown in the HTML by its cid, not listed as an attachment
+        msg.get_body(("html",)).add_related(
+            trend["png"], "image", "png", cid=chart_id, disposition="inline", filename="tendance.png"
+        )
     for path in files:
         maintype, subtype = MIME.get(path.suffix, ("application", "octet-stream"))
         charset = {"charset": "utf-8"} if maintype == "text" else None  # the bytes as written, UTF-8

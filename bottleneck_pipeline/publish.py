@@ -12,6 +12,7 @@ Layout under the publish prefix (``publish_to``, production ``s3://<bucket>/Bott
     <prefix>0N_<step>.html
     <prefix>index.html                 the run's page
     <prefix>manifest.json              written last: names the run the fixed keys hold
+    <prefix>historique.html            the months side by side, rebuilt by every publish (history_page)
     <prefix>.publish.lock              while a run publishes (see publish_lock)
 
 S3 has no multi-key transaction, so the fixed set is kept whole by these rules:
@@ -35,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import manifest, outcome, paths, publish_lock, s3, storage
+from . import history_page, manifest, outcome, paths, publish_lock, s3, storage
 from .s3 import S3Error, S3Uri
 
 
@@ -157,6 +158,7 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
         outcome.record(run_dir, published=section)
         _upload_record(run_dir, archive, meta, staged=False)
         log(f"archived the failed run's evidence to {archive}")
+        _rebuild_history(run_dir, prefix, archive, section, log, staged=False, lock_as=run_id)
         return manifest.read(run_dir)
 
     # 2. the month's keys and the fixed keys, by one publisher at a time
@@ -179,6 +181,7 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
             targets.append((what, where, current, newer))
         promoted = [(what, where, current) for what, where, current, newer in targets if newer]
         section["month"] = str(month) if month else None
+        section["history"] = str(prefix.join(history_page.NAME))
         section["fixed"] = (
             [str(prefix.join(n)) for n in [*fixed_names(), paths.MANIFEST]]
             if any(where == prefix for _, where, _ in promoted)
@@ -212,6 +215,7 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
                 if replaced[where]
             )
             raise S3Error(f"publishing the fixed keys failed ({exc}); {restored or 'nothing was replaced'}") from None
+        _rebuild_history(run_dir, prefix, archive, section, log, staged=True)  # after the month's keys
     final = outcome.commit(run_dir)
     for what, where, _ in promoted:
         log(f"published {what} at {where} (manifest.json -> run {run_id}, {period or 'no period'})")
@@ -243,3 +247,22 @@ def _restore(prefix: S3Uri, replaced: list[str], current: dict[str, Any] | None,
             "from the run manifest.json names"
         )
     return f"the fixed keys still hold run {current['run_id']}" if current else "no fixed key was left behind"
+
+
+def _rebuild_history(
+    run_dir: Path, prefix: S3Uri, archive: S3Uri, section: dict[str, Any], log, staged: bool, lock_as: str | None = None
+) -> None:
+    """Rebuild the history page; a failure is a warning of the run (recorded in its archived
+    page and manifest), never its failure, and leaves the previous page."""
+    warning = history_page.refresh(str(prefix), log, lock_as=lock_as)
+    if not warning:
+        return
+    section["history_warning"] = warning
+    try:
+        if staged:
+            outcome.record(run_dir, staged=True, status="succeeded", published=section)
+        else:
+            outcome.record(run_dir, published=section)
+        _upload_record(run_dir, archive, {"run-id": manifest.read(run_dir)["run_id"]}, staged=staged)
+    except S3Error as exc:
+        log(f"warning: recording that warning in the archive failed too ({exc})")

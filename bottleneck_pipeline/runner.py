@@ -311,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import verify
 
         return verify.main(argv[1:])
+    if argv[:1] == ["history"]:
+        from . import history_page
+
+        return history_page.main(argv[1:])
     args = parse_args(argv)
     s3.load_env_file()  # before any kernel starts: kernels inherit the environment
     s3.quiet_botocore_logs()
@@ -462,6 +466,9 @@ def _main(
                 shutil.copyfile(kernel_log, run_dir / paths.WORK_DIR / "kernel.log")
         except OSError:
             pass
+    from . import history_page
+
+    history_page.refresh_local(run_dir)  # outputs/historique.html, for a run in outputs/
     error_line = f"{result['error']} (evidence: {run_dir})" if result["status"] != "succeeded" else ""
     result = notify_run(run_dir, params, result, error_line)
     if args.kestra:

@@ -25,6 +25,7 @@ MONEY = {
     "price_cutoff",
     "previous_total_revenue",
     "revenue_change",
+    "year_before_total_revenue",
 }
 PERCENT = {"change_pct", "revenue_change_pct"}
 FRACTIONS = {"drift_threshold"}  # 0.2 reads as 20 %
