@@ -384,6 +384,8 @@ def month_run(source: str, period: str) -> Run | Problem:
         except s3.S3Error as exc:
             return Problem(source, "unreadable", str(exc), period)
         return _read_s3(prefix.join(f"{period}/{paths.MANIFEST}"), base=f"{period}/", period=period, prefix=str(prefix))
+    if not Path(source).is_dir():
+        return Problem(f"{source}/", "missing", "no such folder", period)
     try:
         month = collect_local(source).month(period)
     except OSError as exc:

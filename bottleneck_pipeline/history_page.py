@@ -209,7 +209,11 @@ def _row(h: History, month: Month) -> dict[str, Any]:
         "change_pct": pct,
         "has_previous": before is not None and before.run is not None,
         "previous_month": fr.month(history.shift(month.period, -1)),
-        "links": [(shown.base + n, LINKS[n]) for n in shown.files if n in LINKS] if shown else [],
+        "links": [
+            (shown.base + n, LINKS[n] if n != paths.INDEX or shown is run else "page du run")
+            for n in (shown.files if shown else ())
+            if n in LINKS
+        ],
         "evidence": [(shown.base + n, n[:2]) for n in shown.files if n.endswith(".html") and n != paths.INDEX]
         if shown
         else [],

@@ -14,6 +14,7 @@ import io
 import json
 import re
 import shutil
+import struct
 import threading
 import time
 from pathlib import Path
@@ -22,10 +23,11 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from bottleneck_pipeline import fr, history, history_page, manifest, outcome, publish, runner
+from bottleneck_pipeline import params as params_mod
 from tests import in_process
 from tests.conftest import ARTIFACTS, boto3_client, chromium, keys, needs_chromium, run_pipeline
 from tests.mail_server import MailServer
-from tests.test_reader_rendering import measure, png_size
+from tests.test_reader_rendering import png_size
 from tests.test_run_page import EXTERNAL, links_of
 
 PREFIX = "BottleNeck/"
@@ -232,7 +234,8 @@ CHART_PROBE = r"""
 <script>
 window.addEventListener("load", () => {
   const widest = Math.max(...[...document.querySelectorAll("header, main, main *")]  // not the probes' output
-    .map(e => e.getBoundingClientRect().left + (e instanceof SVGElement ? e.getBoundingClientRect().width : e.scrollWidth)));
+    .map(e => e.getBoundingClientRect().left
+              + (e instanceof SVGElement ? e.getBoundingClientRect().width : e.scrollWidth)));
   const out = {rows: document.querySelectorAll("tr[id^=month-]").length, viewport: window.innerWidth,
                page_width: Math.ceil(widest)};
   for (const key of ["revenue", "premium"]) {
@@ -310,3 +313,293 @@ def screenshot(page: Path, tmp_path: Path, width: int, height: int = 2400) -> Pa
     Image.open(full).crop((0, 0, width, height)).save(shot)
     assert png_size(shot) == (width, height)
     return shot
+
+
+# --- the same month last year, and the month's e-mail with its trend -----------------------------
+
+
+def wine_bars(png: bytes) -> int:
+    """How many bars of the charts' wine colour a PNG chart shows (runs of columns holding it)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    wine = (0x7B, 0x1E, 0x3A)
+    width, height = image.size
+    pixels = image.load()
+    columns = [
+        any(all(abs(c - w) <= 12 for c, w in zip(pixels[x, y], wine)) for y in range(height)) for x in range(width)
+    ]
+    return sum(1 for x in range(width) if columns[x] and (x == 0 or not columns[x - 1]))
+
+
+@pytest.mark.slow
+def test_the_same_month_last_year_and_the_months_email_with_its_trend(bucket, sample_run, tmp_path, monkeypatch):
+    """March 2026 run through the notebooks (in this process) with ``previous_run: auto``: it
+    finds February and March 2025 where they are published, says so on its page and in its
+    e-mail, whose trend chart is read back from the ``.eml``."""
+    name, client = bucket
+    prefix = f"s3://{name}/{PREFIX}"
+    year_before = publish_month(sample_run, tmp_path, name, "2025-03", 0.9, "20250415T070000Z-0301")
+    publish_month(sample_run, tmp_path, name, "2026-01", 1.0, "20260215T080000Z-0101")
+    february = publish_month(sample_run, tmp_path, name, "2026-02", 1.1, "20260315T080000Z-0201")
+    run_id = "20260415T080000Z-0303"
+    monkeypatch.setenv("BOTTLENECK_RUNNER", run_id)  # the notebooks run as the runner runs them
+    run_dir = tmp_path / "march"
+    assert in_process.run_month(run_dir, ["period=2026-03", f"publish_to={prefix}", "previous_run=auto"]) is None
+    m = manifest.read(run_dir)
+    c, f = m["comparison"], m["figures"]
+    assert c["status"] == "compared" and c["run_id"] == february["run_id"]
+    yb = c["year_before"]
+    before = year_before["figures"]
+    assert (yb["status"], yb["period"], yb["run_id"]) == ("compared", "2025-03", year_before["run_id"])
+    assert yb["where"] == f"{prefix}2025-03/manifest.json"
+    assert yb["year_before_total_revenue"] == before["total_revenue"] and yb["total_revenue"] == f["total_revenue"]
+    assert yb["revenue_change"] == round(f["total_revenue"] - before["total_revenue"], 2)
+    assert yb["revenue_change_pct"] == round(yb["revenue_change"] / before["total_revenue"] * 100, 2)
+    assert yb["premium_count_change"] == f["premium_count"] - before["premium_count"]
+
+    sets = [f"publish_to={prefix}", "previous_run=auto", "notify=always", "notify_to=pm@bottleneck.test"]
+    params = {**params_mod.load(runner.DEFAULT_PARAMS, sets), "period": "2026-03"}  # as the runner records them
+    published = {  # as publishing records it (this run has no HTML evidence to publish: no kernel ran it)
+        "to": prefix,
+        "archive": f"{prefix}runs/{run_id}/",
+        "month": f"{prefix}2026-03/",
+        "fixed": [],
+        "history": f"{prefix}historique.html",
+    }
+    final = outcome.record(run_dir, run_id=run_id, status="succeeded", params=params, published=published)
+    page = (run_dir / "index.html").read_text(encoding="utf-8")
+    table = text(re.search(r'<table id="year-before-table">.*?</table>', page, re.S).group(0))
+    change = f"{fr.signed_money(yb['revenue_change'])} ({fr.percent(yb['revenue_change_pct'], 1, True)})"
+    assert fr.money(before["total_revenue"]) in table and change in table, table
+    assert fr.signed_number(yb["premium_count_change"]) in table and "mars 2025" in table
+
+    with MailServer(tmp_path) as server:
+        for key, value in server.env.items():
+            monkeypatch.setenv(key, value)
+        result = runner.notify_run(run_dir, params, final, "")
+    assert result["notification"]["status"] == "sent", result["notification"]
+    eml = email.message_from_bytes((run_dir / "notification.eml").read_bytes(), policy=email.policy.default)
+    assert eml.as_bytes() == server.received[0].message.as_bytes()  # the .eml is what was sent
+    html = eml.get_body(("html",)).get_content()
+    cid = re.search(r'<img src="cid:([^"]+)"', html).group(1)
+    (image,) = [part for part in eml.walk() if part.get("Content-ID") == f"<{cid}>"]
+    assert image.get_content_type() == "image/png" and image.get_content_disposition() == "inline"
+    png = image.get_content()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (600, 240)  # as the HTML says
+    assert len(png) < 50_000  # small: a mail, not a report
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "email-trend.png").write_bytes(png)  # for a look
+    with_figures = {"2026-01", "2026-02", "2026-03"}  # of April 2025 to March 2026 (March 2025: 13 months back)
+    assert wine_bars(png) == len(with_figures)
+    assert {p.get_filename() for p in eml.iter_attachments()} == {
+        "rapport_CA.xlsx",
+        "extraction_premium.csv",
+        "extraction_ordinaire.csv",
+    }  # the chart is shown, not attached
+    plain = eml.get_body(("plain",)).get_content()
+    for period in (history.shift("2026-03", -i) for i in range(12)):
+        amount = fr.money(f["total_revenue"]) if period == "2026-03" else "non publié"
+        if period in ("2026-01", "2026-02"):
+            amount = fr.money(client_figures(client, name, period)["total_revenue"])
+        line = f"- {fr.month(period)} : {amount}"
+        assert line in plain, line
+        assert f"{fr.month(period)} {amount}" in html_lib.unescape(html)  # the image's text alternative
+    for body in (plain, html):
+        assert f"{prefix}historique.html" in body
+        assert "Par rapport au même mois l'an dernier (mars 2025)" in html_lib.unescape(body)
+        assert fr.money(before["total_revenue"]) in html_lib.unescape(body)
+
+
+def client_figures(client, bucket: str, period: str) -> dict:
+    key = f"{PREFIX}{period}/manifest.json"
+    return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())["figures"]
+
+
+def test_a_year_before_month_not_published_is_said(tmp_path):
+    """The same month last year looked up beside a local previous run: none there, said."""
+    from bottleneck_pipeline import history as h
+
+    found = h.year_before(str(tmp_path / "runs" / "oct"), "2026-11")
+    assert (found["status"], found["period"]) == ("not published", "2025-11")
+    assert fr.year_before(found).startswith("Novembre 2025 n'a pas été publié")
+    assert h.year_before("", "2026-11")["status"] == "not looked up"
+
+
+# --- run_pipeline.py history, on S3 and on a local folder ---------------------------------------
+
+
+def test_the_history_command_rebuilds_the_page_and_prints_the_months(published):
+    b, env = published
+    before = b.page()
+    b.client.delete_object(Bucket=b.name, Key=f"{PREFIX}historique.html")  # a manual clean-up went too far
+    proc = run_pipeline("history", f"s3://{b.name}/{PREFIX}", env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["month", "status", "revenue", "premium", "ordinary", "vs", "month", "before", "runs"]
+    april = next(line for line in lines if line.startswith("2026-04"))
+    revenue = json.loads(b.get(f"{PREFIX}2026-04/manifest.json"))["figures"]["total_revenue"]
+    assert april.split()[:3] == ["2026-04", "succeeded", f"{revenue:,.2f}"]
+    assert any(line.startswith("2025-12  failed") for line in lines)
+    assert any(line.startswith("2025-11  unreadable") and "2025-11/manifest.json" in line for line in lines)
+    assert lines[-1].startswith(f"rebuilt s3://{b.name}/{PREFIX}historique.html: 5 month(s) with figures, 8 listed")
+    assert rows(b.page()) == rows(before)  # rebuilt, the same months
+    bad = run_pipeline("history", f"s3://no-such-bucket-h/{PREFIX}", env=env)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: bucket s3://no-such-bucket-h/ does not exist"
+
+
+def local_run(sample_run, folder: Path, name: str, period: str, run_id: str, status="succeeded", scale=1.0) -> Path:
+    run_dir = folder / name
+    shutil.copytree(sample_run, run_dir)
+    m = manifest.read(run_dir)
+    figures = {**m["figures"], "total_revenue": round(m["figures"]["total_revenue"] * scale, 2)}
+    manifest.update(run_dir, run_id=run_id, period=period, status=status, figures=figures)
+    return run_dir
+
+
+def test_the_local_history_lists_the_latest_run_of_each_month_with_links_to_the_others(sample_run, tmp_path):
+    outputs = tmp_path / "my outputs"  # a folder with a space: links are URL-quoted
+    outputs.mkdir()
+    local_run(sample_run, outputs, "oct", "2026-10", "20261115T090000Z-aaaa")
+    local_run(sample_run, outputs, "nov first", "2026-11", "20261215T090000Z-bbbb", scale=1.1)
+    local_run(sample_run, outputs, "nov again", "2026-11", "20261216T090000Z-cccc", status="failed")
+    (outputs / "notes").mkdir()  # not a run directory: ignored
+    broken = outputs / "broken"
+    shutil.copytree(sample_run, broken)
+    (broken / "manifest.json").write_text("{not json")
+    proc = run_pipeline("history", str(outputs))
+    assert proc.returncode == 0, proc.stderr
+    page = (outputs / "historique.html").read_text(encoding="utf-8")
+    found = rows(page)
+    assert list(found) == ["2026-11", "2026-10"]
+    november = found["2026-11"]
+    revenue = round(manifest.read(sample_run)["figures"]["total_revenue"] * 1.1, 2)
+    assert fr.money(revenue) in text(november) and "réussi" in text(november)
+    assert 'href="nov%20first/index.html"' in november and 'href="nov%20again/index.html"' in november
+    assert "échoué" in text(november)  # the later, failed run: linked as another run of the month
+    assert f"manifeste illisible : {broken / 'manifest.json'} (not JSON)" in text(page)
+    for link in links_of(page):
+        assert (outputs / unquote(link)).is_file(), link
+    assert "2026-11" in proc.stdout and "problem: " in proc.stdout
+    missing = run_pipeline("history", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and missing.stderr.strip() == f"error: history {tmp_path / 'nowhere'}: not a folder"
+
+
+# --- the lock, a failed rebuild ------------------------------------------------------------------
+
+
+def slow_history_puts(seconds: float):
+    """A slow network for the history page's PUT only (a hook on this process's S3 client)."""
+    from bottleneck_pipeline import s3
+
+    def hook(params, **kwargs):
+        if params.get("Key", "").endswith(history_page.NAME):
+            time.sleep(seconds)
+
+    s3.client().meta.events.register("before-parameter-build.s3.PutObject", hook)
+    return lambda: s3.client().meta.events.unregister("before-parameter-build.s3.PutObject", hook)
+
+
+def test_two_publishers_rebuilding_at_once_leave_one_complete_page(bucket, sample_run, tmp_path):
+    name, client = bucket
+    prefix = f"s3://{name}/{PREFIX}"
+    publish_month(sample_run, tmp_path, name, "2026-10", 1.0, "20261115T090000Z-0a0a")
+    logs: dict[str, list[str]] = {"a": [], "b": []}
+    undo = slow_history_puts(1.5)
+    try:
+        threads = [
+            threading.Thread(target=history_page.refresh, args=(prefix, logs[k].append, f"20261116T09000{i}Z-000{i}"))
+            for i, k in enumerate(logs)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        undo()
+    said = logs["a"] + logs["b"]
+    assert sum(line.startswith("published the history page") for line in said) == 2, said
+    assert any(line.startswith("waiting: run ") for line in said), said  # one waited for the other's lock
+    page = client.get_object(Bucket=name, Key=f"{PREFIX}historique.html")["Body"].read().decode()
+    assert page.rstrip().endswith("</html>") and list(rows(page)) == ["2026-10"]
+    assert ".publish.lock" not in str(keys(client, name))
+
+
+def test_a_failed_rebuild_leaves_the_previous_page_and_is_a_warning_of_the_run(bucket, sample_run, tmp_path):
+    name, client = bucket
+    publish_month(sample_run, tmp_path, name, "2026-10", 1.0, "20261115T090000Z-0a0a")
+    previous = client.get_object(Bucket=name, Key=f"{PREFIX}historique.html")["Body"].read()
+    from bottleneck_pipeline import s3
+
+    def refuse(params, **kwargs):
+        if params.get("Key", "").endswith(history_page.NAME):
+            raise ConnectionError("network dropped")
+
+    s3.client().meta.events.register("before-parameter-build.s3.PutObject", refuse)
+    try:
+        m = publish_month(sample_run, tmp_path, name, "2026-11", 1.1, "20261215T090000Z-0b0b")
+    finally:
+        s3.client().meta.events.unregister("before-parameter-build.s3.PutObject", refuse)
+    assert m["status"] == "succeeded" and m["published"]["fixed"]  # the month is published all the same
+    warning = m["published"]["history_warning"]
+    assert warning.startswith(f"the history page s3://{name}/{PREFIX}historique.html was not rebuilt (")
+    assert warning.endswith("the previous one stays")
+    assert client.get_object(Bucket=name, Key=f"{PREFIX}historique.html")["Body"].read() == previous
+    archived = json.loads(
+        client.get_object(Bucket=name, Key=f"{PREFIX}runs/20261215T090000Z-0b0b/manifest.json")["Body"].read()
+    )
+    assert archived["published"]["history_warning"] == warning  # recorded with the run's evidence
+    assert "non mis à jour par ce run" in (tmp_path / "20261215T090000Z-0b0b" / "index.html").read_text()
+
+
+# --- 200 months ----------------------------------------------------------------------------------
+
+
+def two_hundred_months() -> history.History:
+    """200 months of runs as the reader builds them (every link, some failed runs)."""
+    months, names = [], history.linked_names()
+    for i in range(200):
+        period = history.shift("2026-11", -i)
+        run = history.Run(
+            run_id=f"{period.replace('-', '')}15T090000Z-{i:04x}",
+            period=period,
+            status="succeeded",
+            where=f"s3://b/{PREFIX}{period}/manifest.json",
+            base=f"{period}/",
+            files=names,
+            finished_at="2026-11-15T09:05:00+00:00",
+            total_revenue=70568.6 + 1000 * (i % 17) - 300 * (i % 5),
+            premium_count=30 + i % 7,
+            ordinary_count=684 - i % 7,
+        )
+        failed = history.Run(**{**run.__dict__, "run_id": run.run_id[:-4] + "ffff", "status": "failed"})
+        months.append(history.Month(period, run=run, others=[failed] if i % 10 == 0 else []))
+    return history.History(f"s3://b/{PREFIX}", months)
+
+
+@needs_chromium
+def test_a_page_of_200_months_stays_under_a_megabyte_and_is_timed_in_chromium(tmp_path, capsys):
+    page = tmp_path / "historique.html"
+    page.write_text(history_page.render(two_hundred_months(), latest="index.html"), encoding="utf-8")
+    size = page.stat().st_size
+    assert size < 1_000_000, size
+    timing = r"""<script>window.addEventListener("load", () => setTimeout(() => {
+      document.body.offsetHeight;  // the layout, forced
+      const nav = performance.getEntriesByType("navigation")[0];
+      const pre = document.createElement("pre"); pre.id = "timing";
+      pre.textContent = JSON.stringify({load: nav.loadEventStart, now: performance.now(),
+                                        rows: document.querySelectorAll("tr[id^=month-]").length});
+      document.body.appendChild(pre);
+    }, 0));</script>"""
+    timed = tmp_path / "timed.html"
+    timed.write_text(page.read_text(encoding="utf-8").replace("</body>", timing + "</body>"), encoding="utf-8")
+    started = time.perf_counter()
+    dom = chromium(tmp_path / "profile", "--dump-dom", timed.as_uri(), size=(1366, 900))
+    wall = time.perf_counter() - started
+    found = json.loads(html_lib.unescape(re.search(r'<pre id="timing">(.*?)</pre>', dom.stdout, re.S).group(1)))
+    assert found["rows"] == 200
+    with capsys.disabled():
+        print(
+            f"\n200 months: {size / 1024:.0f} KiB; Chromium: loaded in {found['load']:.0f} ms, laid out by "
+            f"{found['now']:.0f} ms after navigation ({wall:.1f} s for the whole browser process)"
+        )
