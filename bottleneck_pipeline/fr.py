@@ -84,7 +84,6 @@ LABELS = {
     "stage": "Étape",
     "where": "Emplacement",
     "problem": "Problème",
-    "why": "Raison",
     "year_before_total_revenue": "CA du même mois l'an dernier",
     "year_before_premium_count": "Vins premium le même mois l'an dernier",
     "premium_count_change": "Évolution des vins premium",

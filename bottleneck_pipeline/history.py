@@ -401,11 +401,11 @@ def year_before(previous_run: str, period: str) -> dict[str, Any]:
     the changes (:func:`comparison.year_over_year`). Never raises: a month not published, or
     one whose manifest cannot be used, is said."""
     if not periods.PERIOD.fullmatch(period or ""):
-        return {"period": None, "status": "not looked up", "why": "the run has no period"}
+        return {"period": None, "status": "not looked up"}  # the run has no month
     target = shift(period, -12)
     source = _source_of(previous_run or "")
     if source is None:
-        return {"period": target, "status": "not looked up", "why": "no previous_run given"}
+        return {"period": target, "status": "not looked up"}  # no previous_run: nowhere to look
     found = month_run(source, target)
     if isinstance(found, Problem):
         status = "not published" if found.kind == "missing" else "unusable"

@@ -468,7 +468,7 @@ def test_bad_input_through_the_cli(case_id, breaker, sets, step, message, tmp_pa
     assert any(v in html for v in (visible, escape(visible), escape(visible, quote=False))), visible
 
     published = keys(client, name, "BottleNeck/")
-    assert [k for k in published if "/runs/" not in k] == []  # nothing at the fixed keys
+    assert [k for k in published if "/runs/" not in k] == ["BottleNeck/historique.html"]  # no fixed key: the history
     archived = json.loads(
         client.get_object(Bucket=name, Key=f"BottleNeck/runs/{manifest['run_id']}/manifest.json")["Body"].read()
     )

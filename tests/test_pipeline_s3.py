@@ -41,8 +41,13 @@ def s3_run(env, bucket, tmp_path, source=SAMPLE_DIR, name="run", extra=()):
 
 
 def fixed_keys(client, bucket):
-    """The keys the business reads as the latest month (not the archive, not a month's keys)."""
-    return [k for k in keys(client, bucket, "BottleNeck/") if not re.match(r"BottleNeck/(runs/|\d{4}-\d{2}/)", k)]
+    """The keys the business reads as the latest month (not the archive, a month's keys or the
+    history page, which every publish rebuilds)."""
+    return [
+        k
+        for k in keys(client, bucket, "BottleNeck/")
+        if not re.match(r"BottleNeck/(runs/|\d{4}-\d{2}/|historique\.html$)", k)
+    ]
 
 
 def month_keys(client, bucket, period):
