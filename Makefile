@@ -72,5 +72,5 @@ lock: ## re-pin every transitive dependency into requirements.lock
 	/tmp/bottleneck-lock/bin/pip install --quiet -e '.[dev,lab]'
 	/tmp/bottleneck-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
-clean: ## remove .venv and every run under outputs/
-	rm -rf $(VENV) outputs/*/ .pytest_cache
+clean: ## remove .venv and every run under outputs/ (and their history page)
+	rm -rf $(VENV) outputs/*/ outputs/historique.html .pytest_cache

@@ -336,7 +336,8 @@ def table(h: History) -> list[str]:
             lines.append(f"{month.period:<8} {month.problem.kind:<12} {printable(str(month.problem))}")
             if not shown:
                 continue
-        run = month.run or shown
+        run = month.run  # a failed run's figures are not the month's
+        status = (run or shown).status
         change = (
             f"{row['change']:+,.2f} ({row['change_pct']:+.1f}%)"
             if row["change"] is not None and row["change_pct"] is not None
@@ -344,12 +345,12 @@ def table(h: History) -> list[str]:
             if row["change"] is not None
             else "-"
         )
-        money = f"{run.total_revenue:,.2f}" if run.total_revenue is not None else "-"
-        premium = run.premium_count if run.premium_count is not None else "-"
-        ordinary = run.ordinary_count if run.ordinary_count is not None else "-"
+        money = f"{run.total_revenue:,.2f}" if run and run.total_revenue is not None else "-"
+        premium = run.premium_count if run and run.premium_count is not None else "-"
+        ordinary = run.ordinary_count if run and run.ordinary_count is not None else "-"
         lines.append(
-            f"{month.period:<8} {run.status:<12} {money:>14} {premium!s:>7} {ordinary!s:>8} {change:>22} "
-            f"{1 + len(row['others']) if month.run else len(month.others)}"
+            f"{month.period:<8} {status:<12} {money:>14} {premium!s:>7} {ordinary!s:>8} {change:>22} "
+            f"{len(month.others) + (1 if run else 0)}"
         )
     for problem in h.problems:
         lines.append(f"problem: {printable(str(problem))}")
