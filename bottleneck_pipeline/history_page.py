@@ -252,32 +252,44 @@ def render(h: History, built_at: str | None = None, latest: str | None = None) -
     )
 
 
-def write_local(folder: str | Path) -> tuple[History, Path]:
-    """Rebuild ``<folder>/historique.html`` from the run directories in ``folder``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise PipelineError(f"history {folder}: not a folder")
-    h = history.collect_local(folder)
-    out = folder / NAME
+def put_local(folder: Path, h: History) -> Path:
+    """Write ``<folder>/historique.html`` for ``h``: beside it, then renamed into place."""
+    out = Path(folder) / NAME
     with paths.atomic_path(out) as tmp:
         tmp.write_text(render(h), encoding="utf-8")
-    return h, out
+    return out
 
 
-def write_s3(prefix_uri: str) -> tuple[History, str]:
-    """Rebuild ``<prefix>historique.html`` from the months published there (the caller holds
-    the publish lock). One PUT, checked against the page's SHA-256: whole or not at all."""
+def write_local(folder: str | Path) -> tuple[History, Path]:
+    """Rebuild ``<folder>/historique.html`` from the run directories in ``folder``."""
+    h = history.collect_local(_folder(folder))
+    return h, put_local(Path(folder), h)
+
+
+def _folder(folder: str | Path) -> Path:
+    if not Path(folder).is_dir():
+        raise PipelineError(f"history {folder}: not a folder")
+    return Path(folder)
+
+
+def put_s3(prefix_uri: str, h: History) -> str:
+    """Write ``<prefix>historique.html`` for ``h`` (the caller holds the publish lock): one PUT,
+    checked against the page's SHA-256, so readers get the whole page or the previous one."""
     from . import manifest, s3
 
     prefix = s3.S3Uri.parse(prefix_uri, prefix=True, what="history")
-    h = history.collect_s3(str(prefix))
     latest = paths.INDEX if s3.head(prefix.join(paths.INDEX)) is not None else None
-    page = render(h, latest=latest)
     with tempfile.TemporaryDirectory(prefix="bottleneck-history-") as tmp:
         local = Path(tmp) / NAME
-        local.write_text(page, encoding="utf-8")
+        local.write_text(render(h, latest=latest), encoding="utf-8")
         s3.upload(local, prefix.join(NAME), manifest.file_fingerprint(local)["sha256"], {"kind": "history"})
-    return h, str(prefix.join(NAME))
+    return str(prefix.join(NAME))
+
+
+def write_s3(prefix_uri: str) -> tuple[History, str]:
+    """Rebuild ``<prefix>historique.html`` from the months published there."""
+    h = history.collect_s3(prefix_uri)
+    return h, put_s3(prefix_uri, h)
 
 
 def refresh(prefix_uri: str, log: Callable[[str], None] = print, lock_as: str | None = None) -> str | None:
@@ -364,30 +376,42 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("target", help="a publish prefix s3://bucket/prefix/ or a local folder of runs (outputs/)")
     args = parser.parse_args(argv)
-    try:
-        if args.target.startswith("s3://"):
-            from . import publish_lock, s3
+    if not args.target.startswith("s3://"):
+        try:
+            h = history.collect_local(_folder(paths.resolve(args.target)))
+        except (PipelineError, OSError) as exc:
+            return _fail(args.target, exc, 2)  # the target cannot be read
+        try:
+            where = str(put_local(paths.resolve(args.target), h))
+        except OSError as exc:
+            return _fail(args.target, exc, 1)  # the page cannot be written
+    else:
+        from . import publish_lock, s3
 
+        try:
             s3.load_env_file()
             s3.check_endpoint()
             s3.quiet_botocore_logs()
             prefix = s3.S3Uri.parse(args.target, prefix=True, what="history")
             history.folders(prefix)  # the target answers, before the lock is taken
+        except PipelineError as exc:
+            return _fail(args.target, exc, 2)  # the target cannot be read
+        try:
             with publish_lock.hold(prefix, paths.new_run_id()):
-                h, where = write_s3(str(prefix))
-        else:
-            h, out = write_local(paths.resolve(args.target))
-            where = str(out)
-    except PipelineError as exc:
-        print(f"error: {printable(str(exc))}", file=sys.stderr)
-        return 2 if not isinstance(exc, OSError) else 1
-    except OSError as exc:
-        print(f"error: history {printable(args.target)}: {type(exc).__name__}: {printable(exc)}", file=sys.stderr)
-        return 1
+                h = history.collect_s3(str(prefix))
+                where = put_s3(str(prefix), h)
+        except PipelineError as exc:  # the lock was not had in time, or the page could not be written
+            return _fail(args.target, exc, 1)
     for line in table(h):
         print(line)
     print(f"rebuilt {where}: {summary(h)}")
     return 0
+
+
+def _fail(target: str, exc: BaseException, code: int) -> int:
+    why = str(exc) if isinstance(exc, PipelineError) else f"history {target}: {type(exc).__name__}: {exc}"
+    print(f"error: {printable(why)}", file=sys.stderr)
+    return code
 
 
 # --- the e-mail's trend ----------------------------------------------------------------------

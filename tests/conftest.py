@@ -165,13 +165,18 @@ def s3_server():
 @pytest.fixture
 def s3_env(s3_server, monkeypatch, tmp_path):
     """Environment pointing boto3 at the test server, for this process and for subprocesses."""
+    return point_at_s3(monkeypatch, s3_server, tmp_path)
+
+
+def point_at_s3(monkeypatch, endpoint: str, folder: Path) -> dict:
+    """Set (with ``monkeypatch``) and return the environment that points boto3 at ``endpoint``."""
     env = {
-        "AWS_ENDPOINT_URL_S3": s3_server,
+        "AWS_ENDPOINT_URL_S3": endpoint,
         "AWS_ACCESS_KEY_ID": S3_TEST_KEY,
         "AWS_SECRET_ACCESS_KEY": S3_TEST_SECRET,
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_CONFIG_FILE": str(folder / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "no-aws-credentials"),
     }
     for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(k, raising=False)

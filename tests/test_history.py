@@ -25,7 +25,7 @@ import pytest
 from bottleneck_pipeline import fr, history, history_page, manifest, outcome, publish, runner
 from bottleneck_pipeline import params as params_mod
 from tests import in_process
-from tests.conftest import ARTIFACTS, boto3_client, chromium, keys, needs_chromium, run_pipeline
+from tests.conftest import ARTIFACTS, boto3_client, chromium, keys, needs_chromium, point_at_s3, run_pipeline
 from tests.mail_server import MailServer
 from tests.test_reader_rendering import png_size
 from tests.test_run_page import EXTERNAL, links_of
@@ -70,21 +70,8 @@ def published(sample_run, s3_server, tmp_path_factory):
     import uuid
 
     with pytest.MonkeyPatch.context() as mp:
-        from tests.conftest import S3_TEST_KEY, S3_TEST_SECRET
-
         folder = tmp_path_factory.mktemp("months")
-        env = {
-            "AWS_ENDPOINT_URL_S3": s3_server,
-            "AWS_ACCESS_KEY_ID": S3_TEST_KEY,
-            "AWS_SECRET_ACCESS_KEY": S3_TEST_SECRET,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": str(folder / "none"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(folder / "none"),
-        }
-        for k, v in env.items():
-            mp.setenv(k, v)
-        for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            mp.delenv(k, raising=False)
+        env = point_at_s3(mp, s3_server, folder)
         name = f"bn-{uuid.uuid4().hex[:12]}"
         client = boto3_client(s3_server)
         client.create_bucket(Bucket=name)
