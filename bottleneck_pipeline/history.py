@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -269,7 +269,7 @@ def collect_s3(prefix_uri: str) -> History:
             prefix.join(f"{period}/{paths.MANIFEST}"), base=f"{period}/", period=period, prefix=str(prefix)
         )
         if isinstance(found, Run):  # the month's keys hold the fixed set of the run its manifest names
-            found = Run(**{**found.__dict__, "files": tuple(n for n in month_files if n in found.files)})
+            found = replace(found, files=tuple(n for n in month_files if n in found.files))
         return found
 
     with ThreadPoolExecutor(max_workers=READERS) as pool:

@@ -7,6 +7,7 @@ through the notebooks; the month's e-mail with its inline trend chart, read back
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import html as html_lib
@@ -559,7 +560,7 @@ def two_hundred_months() -> history.History:
             premium_count=30 + i % 7,
             ordinary_count=684 - i % 7,
         )
-        failed = history.Run(**{**run.__dict__, "run_id": run.run_id[:-4] + "ffff", "status": "failed"})
+        failed = dataclasses.replace(run, run_id=run.run_id[:-4] + "ffff", status="failed")
         months.append(history.Month(period, run=run, others=[failed] if i % 10 == 0 else []))
     return history.History(f"s3://b/{PREFIX}", months)
 
