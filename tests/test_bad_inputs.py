@@ -5,18 +5,32 @@ CLI with publishing on, asserting the exit code, the one line on stderr, the HTM
 the failed step and that nothing reached the fixed keys: what the runner does with a failed
 step does not depend on why it failed. Add a case: one line in
 CASES and, if needed, a small function that breaks the inputs.
+
+Each case and test names the promise it checks, one of the README's "Rules the pipeline
+keeps" (:data:`PROMISES`).
 """
 
 import json
 import shutil
 from html import escape
 from pathlib import Path
+from typing import NamedTuple
 
+import openpyxl
 import pandas as pd
 import pytest
 
 from tests import in_process
 from tests.conftest import SAMPLE_DIR, erp_frame, keys, liaison_frame, run_pipeline, web_frame
+
+# The README's "Rules the pipeline keeps", as the tests name them.
+RIGHT = "right figures or one clear failure"
+NOTHING_LOST = "nothing lost or dropped silently"
+NO_FILE_OUTSIDE = "no file outside a run is touched"
+NO_CODE = "no value becomes code"
+NO_SECRET = "no secret in any artifact"
+THE_MONTH = "the month is the one it says"
+PROMISES = (RIGHT, NOTHING_LOST, NO_FILE_OUTSIDE, NO_CODE, NO_SECRET, THE_MONTH)
 
 
 def tiny(folder: Path, erp=None, web=None, liaison=None) -> None:
@@ -219,7 +233,7 @@ def header_with_escapes(d):
     )
 
 
-CASES = [  # id, break the inputs, extra --set, failed step, message
+FIRST_PASS = [  # id, break the inputs, extra --set, failed step, message
     ("file-missing", missing_file, [], "01_ingestion", "InputError: web.xlsx: file not found in "),
     (
         "corrupt",
@@ -274,12 +288,13 @@ CASES = [  # id, break the inputs, extra --set, failed step, message
         "01_ingestion",
         "InputError: liaison.xlsx: column 'product_id' has 1 value(s) that are not whole-number ids (e.g. 'P-2')",
     ),
-    (
+    (  # the cause a person can act on (#22.11), not DuckDB's "Invalid unicode (byte sequence mismatch)"
         "invalid-utf8-csv",
         invalid_utf8_csv,
         ["erp_file=erp.csv"],
         "01_ingestion",
-        "InputError: erp.csv: not a readable csv file (",
+        "InputError: erp.csv: not UTF-8 text (line 3 has the byte 0xe9, as Latin-1 or Windows-1252 write 'é'): "
+        "export it again as CSV UTF-8",
     ),
     (
         "corrupt-parquet",
@@ -424,13 +439,170 @@ CASES = [  # id, break the inputs, extra --set, failed step, message
 ]
 
 
+class Case(NamedTuple):
+    id: str
+    breaker: object
+    sets: list
+    step: str
+    message: str
+    promise: str = RIGHT
+
+
+# --- the second red-team pass (#22): each of these held no more than a warning, a traceback or a
+# DuckDB message alone before its fix ---------------------------------------------------------------
+
+
+def linked_post_type(value):
+    """The one row of a linked product (SKU 104) with another post_type: its sales would vanish."""
+
+    def breaker(d):
+        web = web_frame()
+        web.loc[5, "post_type"] = value
+        tiny(d, web=web)
+
+    return breaker
+
+
+def workbook(path: Path, sheets: list[tuple[str, pd.DataFrame, str]]) -> None:
+    """An xlsx of several sheets: (title, rows, state), state "visible" or "hidden"."""
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, frame, state in sheets:
+        ws = wb.create_sheet(title)
+        if len(frame.columns):
+            ws.append(list(frame.columns))
+        for row in frame.itertuples(index=False):
+            ws.append([None if pd.isna(v) else v for v in row])
+        ws.sheet_state = state
+    wb.active = next(i for i, (_, _, state) in enumerate(sheets) if state == "visible")
+    wb.save(path)
+
+
+def hidden_first_sheet(d):
+    tiny(d)
+    last_month = web_frame().assign(total_sales=[30.0, 30.0, None, 10.0, 20.0, 40.0])
+    workbook(d / "web.xlsx", [("octobre", last_month, "hidden"), ("novembre", web_frame(), "visible")])
+
+
+def two_sheets_with_data(d):
+    tiny(d)
+    workbook(d / "web.xlsx", [("export", web_frame(), "visible"), ("copie", web_frame(), "visible")])
+
+
+def formulas_without_values(d):
+    tiny(d)  # prices computed by formulas, saved by a tool that does not compute them (openpyxl, a script)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(list(erp_frame().columns))
+    for i, row in enumerate(erp_frame().itertuples(index=False), start=2):
+        ws.append([row.product_id, row.onsale_web, f"=D{i}*10", row.stock_quantity, row.stock_status])
+    wb.save(d / "erp.xlsx")
+
+
+ERP_CSV_HEADER = "product_id,onsale_web,price,stock_quantity,stock_status\n"
+
+
+def erp_csv(data: bytes):
+    def breaker(d):
+        tiny(d)
+        (d / "erp.csv").write_bytes(data)
+
+    return breaker
+
+
+GOOD_ROWS = "1,1,10,5,instock\n2,1,20,0,outofstock\n"
+
+SECOND_PASS = [
+    Case(
+        "linked-sku-blank-post-type",
+        linked_post_type(None),
+        [],
+        "02_cleaning_tests",
+        "web.xlsx: web_linked_sku_dropped (1 row; expected: every web SKU the link file references keeps its "
+        "product row (post_type product); e.g. sku '104', post_type (blank)",
+        NOTHING_LOST,
+    ),
+    Case(
+        "linked-sku-product-variation",
+        linked_post_type("product_variation"),
+        [],
+        "02_cleaning_tests",
+        "web_linked_sku_dropped (1 row; expected: every web SKU the link file references keeps its product row "
+        "(post_type product); e.g. sku '104', post_type 'product_variation'",
+        NOTHING_LOST,
+    ),
+    Case(
+        "hidden-first-sheet",
+        hidden_first_sheet,
+        [],
+        "01_ingestion",
+        "InputError: web.xlsx: 2 sheets hold data ('octobre' (hidden), 'novembre'): only one may, the export "
+        "(a hidden sheet is not what a person opening the file sees): delete the others",
+    ),
+    Case(
+        "two-sheets-with-data",
+        two_sheets_with_data,
+        [],
+        "01_ingestion",
+        "InputError: web.xlsx: 2 sheets hold data ('export', 'copie'): only one may, the export",
+    ),
+    Case(
+        "formulas-without-values",
+        formulas_without_values,
+        [],
+        "01_ingestion",
+        "InputError: erp.xlsx: column 'price' has 4 formula cell(s) saved without their computed value "
+        "(e.g. C2: =D2*10): open the workbook in Excel or LibreOffice and save it again",
+    ),
+    Case(
+        "utf16-csv",
+        erp_csv((ERP_CSV_HEADER + GOOD_ROWS).encode("utf-16")),
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: UTF-16 text, not UTF-8: export it again as CSV UTF-8",
+    ),
+    Case(
+        "nul-byte-csv",
+        erp_csv((ERP_CSV_HEADER + GOOD_ROWS).encode() + b"\x00" * 64),  # a copy cut short, its tail zeroed
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: line 4 holds a NUL byte (binary data, not CSV text): export it again",
+    ),
+    Case(
+        "decimal-comma-csv",
+        erp_csv((ERP_CSV_HEADER + GOOD_ROWS + "3,1,9,5,2,instock\n").encode()),
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: line 4 has 6 values, the header 5 (a comma inside an unquoted value, such as a "
+        "decimal comma? quote the value, or write decimals with a point)",
+    ),
+    Case(
+        "short-row-csv",
+        erp_csv((ERP_CSV_HEADER + GOOD_ROWS + "3,1\n").encode()),
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: line 4 has 2 values, the header 5 (a row cut short?)",
+    ),
+    Case(
+        "semicolon-csv",
+        erp_csv((ERP_CSV_HEADER + GOOD_ROWS).replace(",", ";").encode()),
+        ["erp_file=erp.csv"],
+        "01_ingestion",
+        "InputError: erp.csv: the header is one column 'product_id;onsale_web;price;stock_quantity;stock_status': "
+        "the file is separated by ';' and CSV sources are read comma-separated: export it with commas",
+    ),
+]
+
+CASES = [Case(*c, promise=NO_CODE if c[0] == "header-with-escapes" else RIGHT) for c in FIRST_PASS] + SECOND_PASS
+
 # The runner does the same with any failed step: one case here (the line it prints must escape what
 # the input carries); test_pipeline_failure.py and test_pipeline_s3.py run a failed 01 and 02 through the CLI.
 THROUGH_THE_CLI = {"header-with-escapes"}
 
 
-@pytest.mark.parametrize("case_id, breaker, sets, step, message", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(case_id, breaker, sets, step, message, tmp_path):
+@pytest.mark.parametrize("case_id, breaker, sets, step, message, promise", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case_id, breaker, sets, step, message, promise, tmp_path):
+    assert promise in PROMISES
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     breaker(inputs)
@@ -439,11 +611,12 @@ def test_bad_input(case_id, breaker, sets, step, message, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case_id, breaker, sets, step, message",
-    [c for c in CASES if c[0] in THROUGH_THE_CLI],
-    ids=sorted(THROUGH_THE_CLI, key=[c[0] for c in CASES].index),
+    "case_id, breaker, sets, step, message, promise",
+    [c for c in CASES if c.id in THROUGH_THE_CLI],
+    ids=sorted(THROUGH_THE_CLI, key=[c.id for c in CASES].index),
 )
-def test_bad_input_through_the_cli(case_id, breaker, sets, step, message, tmp_path, bucket, s3_env):
+def test_bad_input_through_the_cli(case_id, breaker, sets, step, message, promise, tmp_path, bucket, s3_env):
+    """Promise: right figures or one clear failure (what the runner does with any failed step)."""
     name, client = bucket
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -499,6 +672,7 @@ def test_bad_input_through_the_cli(case_id, breaker, sets, step, message, tmp_pa
     ],
 )
 def test_hostile_parameters_are_refused_before_any_work(setting, shown, tmp_path, bucket, s3_env):
+    """Promises: no secret in any artifact; no file outside a run is touched."""
     name, client = bucket
     run_dir = tmp_path / "run"
     proc = run_pipeline(
@@ -519,6 +693,7 @@ def test_hostile_parameters_are_refused_before_any_work(setting, shown, tmp_path
 
 
 def test_an_endpoint_url_carrying_credentials_is_refused_and_never_shown(tmp_path, bucket, s3_env):
+    """Promise: no secret in any artifact."""
     name, client = bucket
     endpoint = s3_env["AWS_ENDPOINT_URL_S3"].replace("http://", "http://admin:endpointsecret@")
     run_dir = tmp_path / "run"
@@ -539,6 +714,7 @@ def test_an_endpoint_url_carrying_credentials_is_refused_and_never_shown(tmp_pat
 
 
 def test_an_s3_download_never_lands_outside_the_run(tmp_path, bucket, s3_env):
+    """Promise: no file outside a run is touched."""
     from bottleneck_pipeline.errors import InputError
     from bottleneck_pipeline.storage import fetch_input
 
@@ -553,9 +729,178 @@ def test_an_s3_download_never_lands_outside_the_run(tmp_path, bucket, s3_env):
     assert victim.read_text() == "precious" and oct(victim.stat().st_mode & 0o777) == "0o644"
 
 
-def test_a_memory_limit_that_is_not_a_size_stops_the_run_before_any_work(tmp_path):
+@pytest.mark.parametrize(
+    "value, line",
+    [
+        ("half", "error: BOTTLENECK_DUCKDB_MEMORY='half': not a memory size (e.g. 4GB, 1500MiB)"),
+        (  # DuckDB's own parser refused it in 01, after the run had started (#22.10)
+            "99999999999TB",
+            "error: BOTTLENECK_DUCKDB_MEMORY='99999999999TB': more than this machine's memory (",
+        ),
+    ],
+)
+def test_a_memory_limit_that_is_not_a_usable_size_stops_the_run_before_any_work(tmp_path, value, line):
+    """Promise: right figures or one clear failure (a setting: refused before any work)."""
     run_dir = tmp_path / "run"
-    proc = run_pipeline("--run-dir", str(run_dir), env={"BOTTLENECK_DUCKDB_MEMORY": "half"})
+    proc = run_pipeline("--run-dir", str(run_dir), env={"BOTTLENECK_DUCKDB_MEMORY": value})
     assert proc.returncode == 2
-    assert proc.stderr == "error: BOTTLENECK_DUCKDB_MEMORY='half': not a memory size (e.g. 4GB, 1500MiB)\n"
+    assert proc.stderr.startswith(line) and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert not run_dir.exists()
+
+
+# --- the second red-team pass (#22): parameters and months that were taken at their word ---------
+
+
+def months_ahead(n: int) -> str:
+    """The month ``n`` months after the current one in Paris, by the real clock (two months ahead
+    is ahead whenever the test runs, even across a month's last midnight)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Europe/Paris"))
+    index = now.year * 12 + now.month - 1 + n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+@pytest.mark.parametrize(
+    "setting, line, promise",
+    [
+        (
+            "input_dir=exports/{period:x}/",
+            "error: parameter input_dir: a placeholder takes no format or conversion ('{period:x}' in "
+            "'exports/{period:x}/'): write {period}, {year} or {month}",
+            RIGHT,
+        ),
+        (
+            "erp_file=erp-{month!r}.xlsx",
+            "error: parameter erp_file: a placeholder takes no format or conversion ('{month!r}'",
+            RIGHT,
+        ),
+        (
+            "publish_to=s3://bottleneck-data/BottleNeck/{year}/",
+            "error: parameter publish_to: placeholders ({period}, {year}, {month}) are filled in input_dir and "
+            "the file names only: the months are published under publish_to (<publish_to><period>/)",
+            THE_MONTH,
+        ),
+        (
+            "previous_run=outputs/{period}/",
+            "error: parameter previous_run: placeholders ({period}, {year}, {month}) are filled in input_dir and "
+            "the file names only: give the previous month's run, or auto",
+            THE_MONTH,
+        ),
+        (
+            f"period={months_ahead(2)}",
+            f"error: parameter period: {months_ahead(2)} has not begun (the current month in Paris is ",
+            THE_MONTH,
+        ),
+    ],
+)
+def test_a_parameter_taken_at_its_word_would_mislead_so_it_is_refused(tmp_path, setting, line, promise):
+    """Placeholders where they are not filled, or a format that would break filling them, and a
+    month that has not begun: exit 2 and one line before any work (#22.4, #22.7, #22.10)."""
+    assert promise in PROMISES
+    run_dir = tmp_path / "run"
+    proc = run_pipeline("--set", setting, "--run-dir", str(run_dir))
+    assert proc.returncode == 2 and proc.stderr.startswith(line), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not run_dir.exists()
+
+
+def a_previous_month(sample_run, folder: Path, **changes) -> Path:
+    """A copy of the session's sample run, its manifest changed (``figures`` merged key by key)."""
+    from bottleneck_pipeline import manifest
+
+    shutil.copytree(sample_run, folder)
+    manifest.update(folder, **changes)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "changes, sets, message, promise",
+    [
+        (  # a manifest edited by hand: "unsupported operand type(s) for -: 'float' and 'str'" in 03
+            {"figures": {"total_revenue": "70000"}},
+            [],
+            "InputError: previous_run {prev}: {prev}/manifest.json: figures.total_revenue: expected a number, "
+            "got '70000'",
+            RIGHT,
+        ),
+        (  # the same month, accepted as its own previous month
+            {},
+            [],
+            "InputError: previous_run {prev}: it reports {period}, the month of this run: compare with an "
+            "earlier month",
+            THE_MONTH,
+        ),
+        (  # a later month, labelled "Mois précédent"
+            {"period": "{period}"},
+            ["period={earlier}"],
+            "InputError: previous_run {prev}: it reports {period}, after this run's month ({earlier}): compare "
+            "with an earlier month",
+            THE_MONTH,
+        ),
+    ],
+    ids=["total-revenue-as-text", "same-month", "later-month"],
+)
+def test_a_previous_month_that_cannot_be_what_it_claims_stops_the_run(
+    sample_run, tmp_path, changes, sets, message, promise
+):
+    from bottleneck_pipeline import manifest, periods
+
+    assert promise in PROMISES
+    period = manifest.read(sample_run)["period"]
+    fill = {"period": period, "earlier": periods.previous(period)}
+    changes = {k: v.format(**fill) if isinstance(v, str) else v for k, v in changes.items()}
+    prev = a_previous_month(sample_run, tmp_path / "prev", **changes)
+    sets = [s.format(**fill) for s in sets]
+    line = in_process.run_month(tmp_path / "run", [f"previous_run={prev}", *sets])
+    expected = message.format(prev=prev, **fill)
+    assert line is not None and line.startswith("step 02_cleaning_tests failed: ") and expected in line, line
+
+
+def test_post_type_is_read_as_woocommerce_means_it_and_every_drop_says_why(tmp_path):
+    """Promise: nothing lost or dropped silently (#22.2). Case, surrounding blanks and invisible
+    characters do not change a post_type; a row dropped is logged with its true reason."""
+    web = web_frame(
+        [
+            ("101", "Château Un 2015", 3.0, "Product"),
+            ("101", "Château Un 2015", 3.0, "attachment"),
+            (None, None, None, None),  # a blank row
+            ("102", "Domaine Deux 2016", 1.0, "product "),
+            ("bon-cadeau-25-euros", "Bon cadeau", 2.0, "\u200bPRODUCT"),
+            ("104", "Grand Cru Quatre", 4.0, "product"),
+            ("105", "Brouillon", 9.0, None),  # a row with data but no post_type, linked to nothing
+            ("106", "Magnum Six", 5.0, "product_variation"),  # a variation, linked to nothing
+        ]
+    )
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    tiny(inputs, web=web)
+    run_dir = tmp_path / "run"
+    assert in_process.run_month(run_dir, [f"input_dir={inputs}"]) is None
+    from bottleneck_pipeline import manifest
+
+    m = manifest.read(run_dir)
+    expected = 10.0 * 3 + 20.0 * 1 + 30.0 * 2 + 100.0 * 4  # every product, whatever its case or blanks
+    assert (m["figures"]["merged_rows"], m["figures"]["total_revenue"]) == (4, expected)
+    web_log = {row["action"]: row["row_count"] for row in m["cleaning"] if row["source"] == "web"}
+    assert web_log == {
+        "lignes lues": 8,
+        "écartées : ligne vide": 1,
+        "écartées : post_type 'attachment'": 1,
+        "écartées : post_type 'product_variation'": 1,
+        "écartées : post_type vide": 1,
+        "gardées": 4,
+    }
+
+
+def test_a_hidden_empty_first_sheet_is_passed_over_for_the_first_visible_one(tmp_path):
+    """Promise: right figures or one clear failure (#22.3): the sheet read is the one a person sees."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    tiny(inputs)
+    workbook(inputs / "web.xlsx", [("vide", pd.DataFrame(), "hidden"), ("export", web_frame(), "visible")])
+    run_dir = tmp_path / "run"
+    assert in_process.run_month(run_dir, [f"input_dir={inputs}"]) is None
+    from bottleneck_pipeline import manifest
+
+    assert manifest.read(run_dir)["figures"]["total_revenue"] == 10.0 * 3 + 20.0 * 1 + 30.0 * 2 + 100.0 * 4

@@ -110,3 +110,20 @@ def test_placeholders_are_checked_for_any_month():
 
     with pytest.raises(ParamError, match="expected a file name inside input_dir"):
         params.load(None, ["erp_file={year}/erp.xlsx"])  # a folder sneaking in through a placeholder
+
+
+def test_a_month_is_refused_until_it_has_begun_in_paris():
+    """The clock is a parameter (``now``), so the boundary is tested without faking time; the
+    CLI test in test_bad_inputs asks the real clock for a month two months ahead."""
+    from datetime import datetime
+
+    last_evening = datetime.fromisoformat("2026-11-30T22:30:00+00:00")  # 23:30 in Paris: still November
+    first_night = datetime.fromisoformat("2026-11-30T23:30:00+00:00")  # 00:30 in Paris: December has begun
+    assert periods.current(last_evening) == "2026-11" and periods.current(first_night) == "2026-12"
+    periods.check("2026-11", now=last_evening)  # the current month may run (a preview)
+    periods.check("2026-12", now=first_night)
+    with pytest.raises(ParamError, match=r"^parameter period: 2026-12 has not begun \(the current month in Paris"):
+        periods.check("2026-12", now=last_evening)
+    with pytest.raises(ParamError, match="9999-12 has not begun"):
+        periods.resolve("9999-12")
+    assert periods.following("2026-12") == "2027-01" and periods.following("2026-01") == "2026-02"

@@ -610,3 +610,339 @@ def test_a_failed_run_is_not_a_previous_month(sample_run, tmp_path):
     manifest.update(failed, status="failed")
     line = in_process.run_month(tmp_path / "run", [f"previous_run={failed}"])
     assert line.startswith("step 02_cleaning_tests failed: ") and "that run did not succeed (status failed)" in line
+
+
+# --- the second red-team pass (#22): evidence, months and folders that could be fooled -------------
+# Each test names the promise it checks (the README's "Rules the pipeline keeps").
+
+
+def get_object(client, bucket, key) -> bytes:
+    return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def a_published_month(sample_run, run_dir, bucket, **params):
+    """A copy of the session's sample run, its recorded parameters changed (as production's
+    params files give them), published in this process; returns its final manifest."""
+    import shutil
+
+    from bottleneck_pipeline import publish
+
+    shutil.copytree(sample_run, run_dir)
+    manifest.update(run_dir, status="publishing", params=params)
+    return publish.publish(run_dir, f"s3://{bucket}/BottleNeck/", log=lambda _: None)
+
+
+@pytest.mark.slow
+def test_a_replay_publishes_nothing_and_names_the_input_and_the_cell_that_differ(bucket, s3_env, tmp_path, sample_run):
+    """Promise: evidence never contradicts itself (#22.1). A replay of the fixed manifest took the
+    fixed keys, then compared the replay with itself: "same"."""
+    import shutil
+
+    name, client = bucket
+    inputs = tmp_path / "inputs"
+    shutil.copytree(SAMPLE_DIR, inputs)
+    publish_to = f"s3://{name}/BottleNeck/"
+    recorded = a_published_month(sample_run, tmp_path / "month", name, input_dir=str(inputs), publish_to=publish_to)
+    top = pd.read_csv(tmp_path / "month" / "revenue_par_produit.csv", encoding="utf-8-sig").iloc[0]
+    wb = openpyxl.load_workbook(inputs / "erp.xlsx")  # one ERP price changed since the month was published
+    ws = wb.active
+    header = [c.value for c in ws[1]]
+    row = next(r for r in ws.iter_rows(min_row=2) if r[header.index("product_id")].value == top["Produit"])
+    row[header.index("price")].value += 1000
+    wb.save(inputs / "erp.xlsx")
+    fixed_before, archives_before = fixed_set(client, name), keys(client, name, "BottleNeck/runs/")
+
+    proc = run_pipeline("--replay", f"{publish_to}manifest.json", "--run-dir", str(tmp_path / "replay"), env=s3_env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert fixed_set(client, name) == fixed_before and keys(client, name, "BottleNeck/runs/") == archives_before
+    replayed = manifest.read(tmp_path / "replay")
+    assert replayed["params"]["publish_to"] == "" and replayed["params"]["notify"] == "never"
+    assert "published" not in replayed and replayed["status"] == "succeeded"
+    out = proc.stdout
+    total = recorded["figures"]["total_revenue"]
+    assert f"DIFFERS: figure total_revenue = {replayed['figures']['total_revenue']} (recorded {total})" in out
+    erp_then = next(i for i in recorded["inputs"] if i["name"] == "erp")["sha256"]
+    erp_now = next(i for i in replayed["inputs"] if i["name"] == "erp")["sha256"]
+    assert f"DIFFERS: input erp.xlsx (SHA-256 {erp_now[:12]}…, recorded {erp_then[:12]}…)" in out
+    assert "same: input web.xlsx" in out and "same: input liaison.xlsx" in out
+    assert "DIFFERS: rapport_CA.xlsx: 'CA total'!B3 is " in out  # the cell, from the archived workbook
+    assert out.strip().splitlines()[-1] == f"replay of run {recorded['run_id']}: DIFFERENT"
+
+
+def test_a_replay_takes_publishing_and_mail_only_from_set(tmp_path):
+    """Promise: evidence never contradicts itself (#22.1): a replay leaves the published month alone
+    unless told, and compares with the same previous month the recorded run did."""
+    from bottleneck_pipeline import params, runner
+
+    recorded = {
+        **params.defaults(),
+        "period": "2026-10",
+        "publish_to": "s3://bottleneck-data/BottleNeck/",
+        "previous_run": "auto",
+        "notify": "always",
+        "notify_to": "pm@bottleneck.test",
+    }
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"run_id": "20261115T080000Z-ab12", "params": recorded}))
+    planned, _, _ = runner.plan(runner.parse_args(["--replay", str(path)]), "20261128T000000Z-0000")
+    assert planned["publish_to"] == "" and planned["notify"] == "never"
+    assert planned["previous_run"] == "s3://bottleneck-data/BottleNeck/2026-09/manifest.json"
+    told = ["--replay", str(path), "--set", "publish_to=s3://bottleneck-data/Replays/"]
+    planned, _, _ = runner.plan(runner.parse_args(told), "20261128T000000Z-0000")
+    assert planned["publish_to"] == "s3://bottleneck-data/Replays/"
+
+
+@pytest.mark.slow
+def test_a_failed_rerun_of_a_published_run_leaves_its_published_archive_as_it_was(bucket, s3_env, tmp_path, sample_run):
+    """Promise: evidence never contradicts itself (#22.6). The failed re-run rewrote the archive's
+    manifest as failed while the fixed keys still named that archive as their evidence."""
+    name, client = bucket
+    run_dir = tmp_path / "run"
+    first = a_published_month(sample_run, run_dir, name, publish_to=f"s3://{name}/BottleNeck/")
+    old = first["run_id"]
+    archived = {k: get_object(client, name, k) for k in keys(client, name, f"BottleNeck/runs/{old}/")}
+    (run_dir / "work" / "pipeline.duckdb").unlink()  # the re-run's 04_export finds no run database
+    proc = run_pipeline("--run-dir", str(run_dir), "--from", "04_export", env=s3_env)
+    assert proc.returncode == 1 and "04_export failed" in proc.stderr, proc.stderr
+    assert {k: get_object(client, name, k) for k in keys(client, name, f"BottleNeck/runs/{old}/")} == archived
+    for target in (f"s3://{name}/BottleNeck/runs/{old}/", f"s3://{name}/BottleNeck/"):
+        checked = run_pipeline("verify", target, env=s3_env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    m = manifest.read(run_dir)
+    assert m["run_id"] != old and m["status"] == "failed" and m["reruns"][-1]["rerun_of"] == old
+    assert m["published"]["archive"] == f"s3://{name}/BottleNeck/runs/{m['run_id']}/"
+    failed = json.loads(get_object(client, name, f"BottleNeck/runs/{m['run_id']}/manifest.json"))
+    assert failed["status"] == "failed"
+
+
+@pytest.fixture
+def run_copy(sample_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(sample_run, run_dir)
+    return run_dir
+
+
+def verify_here(capsys, target) -> tuple[int, str, str]:
+    """``run_pipeline.py verify TARGET`` in this process: exit code, stdout, stderr."""
+    from bottleneck_pipeline import verify
+
+    code = verify.main([str(target)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def edit_manifest(run_dir, edit) -> None:
+    m = manifest.read(run_dir)
+    edit(m)
+    (run_dir / "manifest.json").write_text(json.dumps(m))
+
+
+def test_verify_rederives_the_figures_and_requires_every_report(run_copy, capsys):
+    """Promise: evidence never contradicts itself (#22.8): verify trusted the manifest's list of
+    files and its figures, which the e-mail and Kestra repeat."""
+    code, out, _ = verify_here(capsys, run_copy / "manifest.json")  # the manifest's own path: that run
+    assert code == 0 and out.startswith("verified: ") and "figures re-derived from the reports" in out, out
+
+    figures = manifest.read(run_copy)["figures"]
+    total, premium = figures["total_revenue"], figures["premium_count"]
+    edit_manifest(run_copy, lambda m: m["figures"].update(total_revenue=total + 6000))
+    code, out, _ = verify_here(capsys, run_copy)
+    assert code == 1
+    assert (
+        f"problem: figures.total_revenue: the manifest says {total + 6000}, the reports say {total} "
+        "(revenue_par_produit.csv, rapport_CA.xlsx)" in out
+    )
+    edit_manifest(run_copy, lambda m: m["figures"].update(total_revenue=total, premium_count=premium + 1))
+    code, out, _ = verify_here(capsys, run_copy)
+    assert code == 1 and f"problem: figures.premium_count: the manifest says {premium + 1}, the reports say" in out
+
+    edit_manifest(run_copy, lambda m: m["figures"].update(premium_count=premium))
+    (run_copy / "rapport_CA.xlsx").write_bytes(b"PK\x03\x04 not what the run wrote")  # replaced, and unlisted
+    edit_manifest(run_copy, lambda m: m.update(outputs=[o for o in m["outputs"] if o["path"] != "rapport_CA.xlsx"]))
+    code, out, _ = verify_here(capsys, run_copy)
+    assert code == 1 and "problem: rapport_CA.xlsx: a report every run writes, not in the manifest's files" in out
+
+
+@pytest.mark.parametrize("hostile", ["/etc/hostname", "../outside.txt", "work/../../outside.txt"])
+def test_verify_never_reads_a_file_outside_the_run(run_copy, capsys, hostile):
+    """Promise: no file outside a run is touched (#22.8): an output path of the manifest made
+    verify hash a system file and print its size and SHA-256."""
+    (run_copy.parent / "outside.txt").write_text("someone else's file")
+    edit_manifest(run_copy, lambda m: m["outputs"].append({"path": hostile, "bytes": 1, "sha256": "0" * 64}))
+    code, out, err = verify_here(capsys, run_copy)
+    assert code == 2 and out == ""
+    n = len(manifest.read(run_copy)["outputs"]) - 1
+    assert err == (
+        f"error: {run_copy / 'manifest.json'}: outputs[{n}].path: {hostile!r} is not a file inside the run\n"
+    )
+
+
+MALFORMED = {  # a manifest of the wrong shape, read from anywhere: one line naming the file and the field
+    "params-a-list": (lambda m: m.update(params=[1, 2]), "params: expected an object, got a list"),
+    "params-text": (lambda m: m.update(params="premium_threshold=3"), "params: expected an object, got a str"),
+    "figures-a-list": (lambda m: m.update(figures=[70568.6]), "figures: expected an object, got a list"),
+    "outputs-text": (lambda m: m.update(outputs="all of them"), "outputs: expected a list, got a str"),
+    "steps-without-names": (lambda m: m.update(steps=[{}]), "steps[0].notebook: missing"),
+    "period-a-number": (lambda m: m.update(period=202610), "period: expected a month as YYYY-MM"),
+}
+
+
+@pytest.mark.parametrize("edit, field", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_manifest_of_the_wrong_shape_is_refused_at_the_door_in_one_line(run_copy, tmp_path, capsys, edit, field):
+    """Promise: right figures or one clear failure (#22.10): verify, --replay and --from each met a
+    TypeError, KeyError or AttributeError (--replay after a full run)."""
+    edit_manifest(run_copy, edit)
+    where = run_copy / "manifest.json"
+    code, out, err = verify_here(capsys, run_copy)
+    assert (code, out) == (2, "") and err.startswith(f"error: {where}: {field}") and err.count("\n") == 1, err
+    for argv in (["--replay", str(where)], ["--run-dir", str(run_copy), "--from", "03_analysis"]):
+        replay_dir = tmp_path / "replay"
+        proc = run_pipeline(*argv, *(["--run-dir", str(replay_dir)] if "--replay" in argv else []))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert proc.stderr.startswith(f"error: {where}: {field}") and len(proc.stderr.splitlines()) == 1
+        assert not replay_dir.exists()
+
+
+def test_verify_on_s3_refuses_a_malformed_manifest_and_rederives_the_figures(bucket, s3_env, tmp_path, sample_run):
+    """Promises: right figures or one clear failure; evidence never contradicts itself (#22.8, #22.10)."""
+    name, client = bucket
+    published = a_published_month(sample_run, tmp_path / "month", name)
+    key = "BottleNeck/manifest.json"
+    m = json.loads(get_object(client, name, key))
+    edited = {**m, "figures": {**m["figures"], "total_revenue": m["figures"]["total_revenue"] + 6000}}
+    client.put_object(Bucket=name, Key=key, Body=json.dumps(edited).encode())
+    proc = run_pipeline("verify", f"s3://{name}/BottleNeck/", env=s3_env)
+    assert proc.returncode == 1 and "problem: figures.total_revenue: the manifest says" in proc.stdout, proc.stdout
+    client.put_object(Bucket=name, Key=key, Body=json.dumps({**m, "figures": "lots"}).encode())
+    proc = run_pipeline("verify", f"s3://{name}/BottleNeck/", env=s3_env)
+    assert proc.returncode == 2
+    assert proc.stderr == f"error: s3://{name}/{key}: figures: expected an object, got a str\n"
+    assert published["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    "period, why",
+    [
+        ("9999-12", "period: 9999-12 has not begun (the current month in Paris is "),
+        (202610, "period: expected a month as YYYY-MM (e.g. 2026-11), got 202610"),
+    ],
+)
+def test_a_fixed_manifest_from_the_future_or_of_the_wrong_shape_is_refused_and_kept(
+    bucket, s3_env, tmp_path, sample_run, period, why
+):
+    """Promise: the month is the one it says (#22.4, #22.10): a fixed manifest edited to 9999-12
+    froze the fixed keys (every later month "succeeded" and left them alone); 202610 gave
+    "'>=' not supported" in the publish."""
+    from bottleneck_pipeline.errors import PipelineError
+
+    name, client = bucket
+    a_published_month(sample_run, tmp_path / "first", name)
+    key = "BottleNeck/manifest.json"
+    m = json.loads(get_object(client, name, key))
+    client.put_object(Bucket=name, Key=key, Body=json.dumps({**m, "period": period}).encode())
+    before = fixed_set(client, name)
+    with pytest.raises(PipelineError) as err:
+        a_published_month(sample_run, tmp_path / "second", name)
+    assert str(err.value).startswith(f"s3://{name}/{key}: {why}"), str(err.value)
+    assert fixed_set(client, name) == before
+
+
+def test_the_fixed_keys_move_back_to_an_earlier_month_the_documented_way(bucket, s3_env, tmp_path, sample_run):
+    """Promise: the month is the one it says (#22.4): the README's way to move the fixed keys back on
+    purpose (move manifest.json aside, publish the month they should hold) works and verifies."""
+    from bottleneck_pipeline import periods, publish
+
+    name, client = bucket
+    later = a_published_month(sample_run, tmp_path / "later", name)
+    earlier_period = periods.previous(later["period"])
+    client.copy_object(
+        Bucket=name,
+        Key="BottleNeck/manifest.json.moved",
+        CopySource={"Bucket": name, "Key": "BottleNeck/manifest.json"},
+    )
+    client.delete_object(Bucket=name, Key="BottleNeck/manifest.json")
+    import shutil
+
+    shutil.copytree(sample_run, tmp_path / "earlier")
+    manifest.update(tmp_path / "earlier", status="publishing", period=earlier_period, run_id="20000101T000000Z-0ld0")
+    earlier = publish.publish(tmp_path / "earlier", f"s3://{name}/BottleNeck/", log=lambda _: None)
+    assert earlier["published"]["fixed"]  # the fixed keys hold the earlier month, although its run is older
+    assert json.loads(get_object(client, name, "BottleNeck/manifest.json"))["period"] == earlier_period
+    assert publish.verify(f"s3://{name}/BottleNeck/") == []
+
+
+def test_a_copied_marker_does_not_make_a_folder_a_run_directory(sample_run, tmp_path):
+    """Promise: no file outside a run is touched (#22.9): a copy of .bottleneck-run into a folder of
+    one's own made the run delete that folder's index.html, work/notes.txt and debug/trace.log."""
+    import shutil
+
+    mine = tmp_path / "mine"
+    files = {"index.html": "<h1>my site</h1>", "work/notes.txt": "notes", "debug/trace.log": "trace"}
+    for rel, text in files.items():
+        (mine / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mine / rel).write_text(text)
+    shutil.copy(sample_run / ".bottleneck-run", mine / ".bottleneck-run")
+    proc = run_pipeline("--run-dir", str(mine))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (
+        f"error: --run-dir '{mine}': not empty and not a run directory (no valid .bottleneck-run "
+        "marker); refusing to write into it"
+    )
+    assert {p.relative_to(mine).as_posix(): p.read_text() for p in mine.rglob("*") if p.is_file()} == {
+        **files,
+        ".bottleneck-run": (sample_run / ".bottleneck-run").read_text(),
+    }
+
+
+def test_text_that_french_excel_would_read_as_a_number_or_a_date_stays_text(make_sources, tmp_path):
+    """Promise: no value becomes code (#22.12): with csv_dialect=excel-fr a title such as -1,5 was
+    written bare, and French Excel showed it as a number."""
+    titles = ["-1,5", "1 000,50", "12/03", "3 mars", "VRAI", "00123", "2,5E3", "15 %", "Château 1,5 litre"]
+    erp = erp_frame([(i, 1, 10.0 * i, 1, "instock") for i in range(1, len(titles) + 1)])
+    web = web_frame([(str(100 + i), t, 2.0, "product") for i, t in enumerate(titles, 1)])
+    links = liaison_frame([(i, str(100 + i)) for i in range(1, len(titles) + 1)])
+    folder = make_sources(erp=erp, web=web, liaison=links, fmt="parquet")
+    run_dir = tmp_path / "run"
+    assert in_process.run_month(run_dir, [f"input_dir={folder}", *PARQUET_FILES, "csv_dialect=excel-fr"]) is None
+    rows = [
+        line.split(";")
+        for name in ("extraction_premium.csv", "extraction_ordinaire.csv")
+        for line in (run_dir / name).read_text(encoding="utf-8-sig").splitlines()[1:]
+    ]
+    written = {r[2] for r in rows}  # Produit;SKU;Vin;…
+    assert written == {"'" + t for t in titles[:-1]} | {"Château 1,5 litre"}
+    assert {r[1] for r in rows} == {f"'{100 + i}" for i in range(1, len(titles) + 1)}  # a SKU stays a code
+    assert all(r[0].isdigit() for r in rows)  # the product id is a number, and written as one
+    assert in_process.run_month(tmp_path / "std", [f"input_dir={folder}", *PARQUET_FILES]) is None
+    standard = (tmp_path / "std" / "extraction_ordinaire.csv").read_text(encoding="utf-8-sig")
+    assert ",-1,5," not in standard and '"-1,5"' in standard  # the standard dialect is for machines: as it is
+
+
+def test_the_compared_month_is_named_and_a_month_that_is_not_the_one_before_is_flagged(sample_run, tmp_path):
+    """Promise: the month is the one it says (#22.5): a run compared with a month that was not the
+    one before said "Mois précédent", and the page never named the month compared with."""
+    import shutil
+
+    from bottleneck_pipeline import fr, index_page, notify, periods
+
+    period = manifest.read(sample_run)["period"]
+    before, two_before = periods.previous(period), periods.previous(periods.previous(period))
+    for compared, gap in ((before, False), (two_before, True)):
+        prev = tmp_path / f"prev-{compared}"
+        shutil.copytree(sample_run, prev)
+        manifest.update(prev, period=compared)
+        run_dir = tmp_path / f"run-{compared}"
+        assert in_process.run_month(run_dir, [f"previous_run={prev}"]) is None
+        m = {**manifest.read(run_dir), "status": "succeeded"}
+        c = m["comparison"]
+        assert (c["status"], c["previous_period"], c["expected_period"]) == ("compared", compared, before)
+        page = index_page.render(m, run_dir)
+        text = notify.compose(m, run_dir, {"notify_to": "pm@bottleneck.test"}, "bn@bottleneck.test")
+        mail = text.get_body(("plain",)).get_content()
+        assert f"Comparé à <strong>{fr.month(compared)}</strong>" in page
+        assert f"Par rapport à {fr.month(compared)}" in mail
+        flagged = f"la comparaison porte sur {fr.month(compared)}, et non sur le mois précédent ({fr.month(before)})"
+        assert (flagged in page, flagged in mail) == (gap, gap)
+        assert ('id="comparison-gap"' in page) == gap

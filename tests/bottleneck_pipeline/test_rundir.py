@@ -85,3 +85,42 @@ def test_later_steps_need_the_run_an_earlier_step_made(tmp_path):
 def test_run_dir_arguments_that_would_escape_or_be_misread(bad):
     with pytest.raises(ParamError):
         rundir.check_argument(bad)
+
+
+def test_a_marker_copied_into_another_folder_proves_nothing(tmp_path):
+    real, lock, _ = rundir.claim(str(tmp_path / "real"), RUN_ID)
+    lock.release()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.html").write_text("<h1>mine</h1>")
+    (mine / paths.RUN_MARKER).write_bytes((real / paths.RUN_MARKER).read_bytes())
+    with pytest.raises(ParamError, match="not empty and not a run directory"):
+        rundir.claim(str(mine), "20261115T090001Z-0001")
+    with pytest.raises(ParamError, match="not empty and not a run directory"):
+        rundir.prepare(mine)
+    assert (mine / "index.html").read_text() == "<h1>mine</h1>"
+    moved = tmp_path / "moved"  # a whole run directory moved or copied (its manifest names the marker's run)
+    (real / paths.MANIFEST).write_text(json.dumps({"run_id": RUN_ID}))
+    real.rename(moved)
+    claimed, lock, _ = rundir.claim(str(moved), "20261115T090001Z-0001")
+    lock.release()
+
+
+def test_inside_work_and_debug_only_what_a_run_writes_is_cleared(tmp_path):
+    root, lock, _ = rundir.claim(str(tmp_path / "run"), RUN_ID)
+    lock.release()
+    for rel in ("work/pipeline.duckdb", "work/spill/x.tmp", "work/inputs/erp.xlsx", "debug/rapport_test.xlsx"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("a run's")
+    (root / "work" / "notes.txt").write_text("mine")
+    (root / "debug" / "trace.log").write_text("mine")
+    _, lock, others = rundir.claim(str(root), "20261115T090001Z-0001")
+    lock.release()
+    assert others == ["debug/trace.log", "work/notes.txt"]
+    assert (root / "work" / "notes.txt").read_text() == "mine" and (root / "debug" / "trace.log").read_text() == "mine"
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
+        ".bottleneck-run",
+        ".lock",
+        "debug/trace.log",
+        "work/notes.txt",
+    ]
