@@ -262,9 +262,22 @@ def summary_frame(results: list[CheckResult]):
     return pd.DataFrame([r.as_manifest() for r in results])
 
 
+def _example(row: dict[str, Any], columns: int = 4) -> str:
+    """A failing row as the error line shows it: its first columns, text quoted, blanks said."""
+    shown = []
+    for name, value in list(row.items())[:columns]:
+        if value is None or value == "":
+            text = "(blank)"
+        else:
+            text = repr(value[:40] + "…" if len(value) > 40 else value) if isinstance(value, str) else str(value)
+        shown.append(f"{name} {text}")
+    return ", ".join(shown)
+
+
 def raise_on_blocking(results: list[CheckResult], files: dict[str, str] | None = None) -> None:
     """Stop the run if a blocking check failed: one line naming each failed check, the
-    source file it concerns (``files``: source -> file name) and what should hold."""
+    source file it concerns (``files``: source -> file name), what should hold and the first
+    failing row (e.g. the SKU and the post_type)."""
     failed = [r for r in results if r.status == "fail"]
     if failed:
         files = files or {}
@@ -272,5 +285,6 @@ def raise_on_blocking(results: list[CheckResult], files: dict[str, str] | None =
         for r in failed:
             where = f"{files.get(r.source, r.source)}: " if r.source else ""
             rows = f"{r.observed} row{'s' if r.observed != 1 else ''}"
-            parts.append(f"{where}{r.name} ({rows}; expected: {r.description})")
+            example = f"; e.g. {_example(r.sample[0])}" if r.sample else ""
+            parts.append(f"{where}{r.name} ({rows}; expected: {r.description}{example})")
         raise CheckFailed(f"blocking data-quality check(s) failed: {'; '.join(parts)}; see debug/rapport_test.xlsx")

@@ -20,18 +20,40 @@ from typing import Any
 import duckdb
 
 from . import db
+from .errors import InputError
+from .locations import redact
 
 LISTED = 20  # products listed per kind of change (all of them are counted)
 
 
-def describe(previous_run: str, previous: dict[str, Any] | None, drift_threshold: float) -> dict[str, Any]:
-    """What 02 found of the previous run (the manifest's ``comparison`` section)."""
+def describe(
+    previous_run: str, previous: dict[str, Any] | None, drift_threshold: float, period: str = ""
+) -> dict[str, Any]:
+    """What 02 found of the previous run (the manifest's ``comparison`` section), with the month
+    it reports (``previous_period``) and the month before ``period`` (``expected_period``): the
+    page and the e-mail name the one and flag a comparison with another month than the other.
+    A run of the same month or a later one is no previous month: InputError."""
+    from . import periods
+
     info: dict[str, Any] = {"previous_run": previous_run or None, "drift_threshold": drift_threshold}
     if not previous_run:
         return {**info, "status": "no previous run given"}
     if previous is None:
         return {**info, "status": f"previous run not found at {previous_run}"}
-    return {**info, "status": "compared", "run_id": previous.get("run_id"), "figures": previous.get("figures", {})}
+    compared = previous.get("period")
+    if period and compared and compared >= period:
+        where = "the month of this run" if compared == period else f"after this run's month ({period})"
+        raise InputError(
+            f"previous_run {redact(previous_run)}: it reports {compared}, {where}: compare with an earlier month"
+        )
+    return {
+        **info,
+        "status": "compared",
+        "run_id": previous.get("run_id"),
+        "previous_period": compared,
+        "expected_period": periods.previous(period) if period else None,
+        "figures": previous.get("figures", {}),
+    }
 
 
 def load_previous(con: duckdb.DuckDBPyConnection, files: list[str], dialect: str = "standard") -> None:

@@ -80,6 +80,8 @@ LABELS = {
     "price_changed_count": "Prix modifiés",
     "price_drift_count": "Prix au-delà du seuil",
     "previous_run": "Run précédent",
+    "previous_period": "Mois comparé",
+    "expected_period": "Mois précédent",
     "drift_threshold": "Seuil de variation",
     "stage": "Étape",
     "where": "Emplacement",
@@ -210,6 +212,15 @@ def compact_money(x: Any) -> str:
     if abs(x) >= 10_000:
         return f"{number(x / 1000)}{NBSP}k€"
     return f"{number(x)}{NBSP}€"
+
+
+def comparison_gap(compared: str | None, expected: str | None) -> str:
+    """The warning when a run is compared with another month than the one before it (the
+    page's banner and the e-mail), or ``""`` when it is that month."""
+    if not expected or compared == expected:
+        return ""
+    what = month(compared or "") or "un run dont le mois n'est pas connu"
+    return f"la comparaison porte sur {what}, et non sur le mois précédent ({month(expected)})"
 
 
 def status(value: str) -> str:

@@ -62,6 +62,10 @@ CHOICES = {
 MINIMUM = {"premium_threshold": 0.0, "top_n": 1, "drift_threshold": 0.0, "notify_attach_max_mb": 0.0}
 MAXIMUM = {"top_n": 100}  # a chart of more bars than this is unreadable (and a huge N would exhaust memory)
 LOCAL_OR_S3 = ("input_dir", "previous_run")  # publish_to is s3:// only
+PLACEHOLDERS_REFUSED = {  # locations where {period} would be taken literally: what to give instead
+    "publish_to": "the months are published under publish_to (<publish_to><period>/)",
+    "previous_run": "give the previous month's run, or auto",
+}
 FILE_NAMES = ("erp_file", "web_file", "liaison_file")
 TYPES = {"str": str, "float": float, "int": int, "bool": bool}
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -168,6 +172,8 @@ def validate_value(name: str, value: Any) -> None:
     if name in FILE_NAMES or name == "input_dir":
         periods.check_placeholders(name, value)
         value = periods.fill(value, "2000-01")  # the rules below hold for any month
+    elif name in PLACEHOLDERS_REFUSED:
+        periods.refuse_placeholders(name, value, PLACEHOLDERS_REFUSED[name])
     if name in FILE_NAMES:
         locations.check_file_name(name, value)
     elif (name == "publish_to" and value) or (name in LOCAL_OR_S3 and value.startswith("s3://")):

@@ -1,9 +1,12 @@
 """Claiming a run directory: never outside its root by '..', never a folder that is not a
 run directory, never two runs in the same one at once, and never a file a run did not write.
 
-* A run directory proves it is one with a marker, ``.bottleneck-run`` (``{"run_id": ...}``),
-  written by the pipeline when it creates the folder. A non-empty folder without a valid
-  marker (a home folder, a web app holding its own ``manifest.json``) is refused.
+* A run directory proves it is one with a marker, ``.bottleneck-run`` (``{"run_id": ...,
+  "folder": ...}``), written by the pipeline when it creates the folder. The marker is bound
+  to its folder: it names the folder it was written in, or the run the folder's manifest
+  holds (a run directory moved or copied whole). A non-empty folder without a valid marker
+  (a home folder, a web app holding its own ``manifest.json``, a folder holding a marker
+  copied from a run) is refused.
 * The claim is an exclusive lock on ``<run_dir>/.lock`` (``filelock``: ``flock`` on POSIX,
   ``msvcrt`` on Windows), held for the whole run and released by the operating system even
   if the run is killed (SIGKILL).
@@ -11,7 +14,8 @@ run directory, never two runs in the same one at once, and never a file a run di
   notebooks, HTML, manifest, ``debug/``, ``work/`` and temp files): those are first moved
   into a ``.trash-*`` folder (one rename each), then deleted. The marker stays in place
   all along, so a run killed while clearing leaves a folder the next run still
-  recognises, and finishes clearing. Anything else in the folder is left alone and never
+  recognises, and finishes clearing. Anything else in the folder, and inside ``work/`` and
+  ``debug/`` anything but what a run writes there (:data:`INSIDE`), is left alone and never
   reported as an output.
 """
 
@@ -61,15 +65,33 @@ def run_file_names() -> set[str]:
 
 
 def written_by_a_run(name: str) -> bool:
-    return (
-        name in run_file_names()
-        or name.startswith(TRASH)
-        or (name.startswith(".") and fnmatch.fnmatch(name, f"*{paths.TEMP_SUFFIX}"))
-    )
+    return name in run_file_names() or name.startswith(TRASH) or _temp(name)
+
+
+def _temp(name: str) -> bool:
+    return name.startswith(".") and fnmatch.fnmatch(name, f"*{paths.TEMP_SUFFIX}")
+
+
+# Inside these folders, what a run writes there; anything else is someone's, and left alone.
+INSIDE = {
+    "debug": {paths.TEST_REPORT.split("/", 1)[1]},
+    paths.WORK_DIR: {
+        paths.DATABASE.split("/", 1)[1],  # the run's database, and its write-ahead log
+        paths.DATABASE.split("/", 1)[1] + ".wal",
+        "spill",  # what DuckDB spills (db.connect)
+        "inputs",  # S3 downloads (storage.fetch_input)
+        "previous",  # the previous month's extractions (storage.fetch_previous_run)
+        "final",  # the staged page and manifest (outcome.STAGING)
+        "recorded",  # a replayed run's workbooks (verify.compare_replay)
+        "kernel.log",  # the kernels' log lines (runner)
+    },
+}
 
 
 def read_marker(root: Path) -> dict[str, Any] | None:
-    """The marker's content if it is one the pipeline wrote, else None."""
+    """The marker's content if it is one the pipeline wrote for this folder, else None: it
+    names this folder, or the run this folder's manifest holds (a run directory moved or
+    copied whole). A marker copied alone into another folder proves nothing."""
     marker = root / paths.RUN_MARKER
     if marker.is_symlink():  # the pipeline writes a file; a link could make any folder look like a run
         return None
@@ -77,14 +99,21 @@ def read_marker(root: Path) -> dict[str, Any] | None:
         data = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if isinstance(data, dict) and isinstance(data.get("run_id"), str) and paths.RUN_ID.fullmatch(data["run_id"]):
+    if not (isinstance(data, dict) and isinstance(data.get("run_id"), str) and paths.RUN_ID.fullmatch(data["run_id"])):
+        return None
+    if data.get("folder") == str(root.resolve()):
         return data
-    return None
+    try:
+        held = json.loads((root / paths.MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(held, dict) and held.get("run_id") == data["run_id"] else None
 
 
 def write_marker(root: Path, run_id: str) -> None:
+    marker = {"run_id": run_id, "folder": str(root.resolve()), "written_by": "bottleneck-pipeline"}
     with paths.atomic_path(root / paths.RUN_MARKER) as tmp:
-        tmp.write_text(json.dumps({"run_id": run_id, "written_by": "bottleneck-pipeline"}) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(marker) + "\n", encoding="utf-8")
 
 
 def is_run_dir(root: Path) -> bool:
@@ -128,16 +157,19 @@ def claim(run_dir: str, run_id: str, rerun_from: str | None = None) -> tuple[Pat
             lock.release()
             raise ParamError(f"--run-dir {run_dir!r}: not a run directory, nothing to re-run")
         clear(root, names=step_names(rerun_from))
+        write_marker(root, run_id)  # the run it now holds (a published run re-runs as a new run)
         return root, lock, []
     if read_marker(root) is None:  # a new or empty folder: it becomes a run directory first
         write_marker(root, run_id)
     clear(root)
     write_marker(root, run_id)
     prepare(root)
-    others = sorted(
-        p.name for p in root.iterdir() if p.name not in (LOCK, paths.RUN_MARKER) and not written_by_a_run(p.name)
-    )
-    return root, lock, others
+    others = [p.name for p in root.iterdir() if p.name not in (LOCK, paths.RUN_MARKER) and not written_by_a_run(p.name)]
+    for folder, inside in INSIDE.items():
+        others += [
+            f"{folder}/{p.name}" for p in (root / folder).iterdir() if p.name not in inside and not _temp(p.name)
+        ]
+    return root, lock, sorted(others)
 
 
 def step_names(first: str) -> list[str]:
@@ -150,11 +182,18 @@ def step_names(first: str) -> list[str]:
 
 def clear(root: Path, names: list[str] | None = None) -> None:
     """Remove what a previous run wrote (or only ``names``, and temp files): moved aside
-    first (a rename each), then deleted."""
+    first (a rename each), then deleted. Inside ``work/`` and ``debug/``, only what a run
+    writes there (:data:`INSIDE`)."""
     trash = root / f"{TRASH}{secrets.token_hex(4)}"
     trash.mkdir()
     if names is None:
-        doomed = [p for p in root.iterdir() if p != trash and written_by_a_run(p.name)]
+        doomed = [p for p in root.iterdir() if p != trash and written_by_a_run(p.name) and p.name not in INSIDE]
+        for folder, inside in INSIDE.items():
+            where = root / folder
+            if where.is_symlink() or (where.exists() and not where.is_dir()):  # not the folder a run makes
+                doomed.append(where)
+            elif where.is_dir():
+                doomed += [p for p in where.iterdir() if p.name in inside or _temp(p.name)]
     else:
         doomed = [root / n for n in names if (root / n).exists() or (root / n).is_symlink()]
         doomed += [p for p in root.iterdir() if p != trash and p.name.startswith(".") and written_by_a_run(p.name)]

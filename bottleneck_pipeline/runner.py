@@ -116,12 +116,21 @@ def run(
             "code": provenance.code(),
         }
     else:  # the steps before from_step are kept as they ran; the re-run is recorded
-        drop = ("error", "stale", "finished_at", "notification")  # the re-run sends its own e-mail, if any
+        # the re-run sends its own e-mail, if any, and is published (if it is) as itself
+        drop = ("error", "stale", "finished_at", "notification", "published")
         base = {k: v for k, v in manifest.read(run_dir).items() if k not in drop}
         (run_dir / paths.NOTIFICATION).unlink(missing_ok=True)
         rerun = {"at": _now(), "from": from_step, "changed": changed or {}, "code": provenance.code()}
+        if base.get("run_id") != run_id:  # a published run: its archive stays as published (see plan)
+            rerun["rerun_of"] = base.get("run_id")
+            print(
+                f"run {base.get('run_id')} is published and stays as it was: this re-run is run {run_id}",
+                flush=True,
+                file=out,
+            )
         base.update(
             status="running",
+            run_id=run_id,
             params=params,
             reruns=[*base.get("reruns", []), rerun],
             steps=[s for s in base.get("steps", []) if s["notebook"].removesuffix(".ipynb") not in to_run],
@@ -339,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.replay and code == 0:
         from . import verify
 
-        return verify.compare_replay(args.replay, Path(paths.resolve(args.run_dir or f"outputs/{run_id}")))
+        run_dir = Path(paths.resolve(args.run_dir or f"outputs/{run_id}"))
+        return verify.compare_replay(args.recorded, args.replay, run_dir)  # the manifest as read before the run
     return code
 
 
@@ -348,13 +358,7 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
     if args.from_step and args.replay:
         raise ParamError("--from and --replay: choose one")
     if args.replay:
-        from . import verify
-
-        recorded = verify.read_manifest(args.replay)
-        params = params_mod.load(args.params, args.overrides, base=recorded.get("params", {}))
-        if "notify" not in (params_mod.parse_override(o)[0] for o in args.overrides):
-            params["notify"] = "never"  # a replay e-mails no one, whatever the params say, unless --set notify
-        return {**params, "period": periods.resolve(params["period"])}, run_id, {}
+        return plan_replay(args, run_id)
     if not args.from_step:
         params = params_mod.load(args.params or DEFAULT_PARAMS, args.overrides)
         return {**params, "period": periods.resolve(params["period"])}, run_id, {}
@@ -363,7 +367,8 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
     if args.params:
         raise ParamError("--from: the run's recorded parameters are the base; change them with --set, not --params")
     root = paths.resolve(args.run_dir)
-    recorded = manifest.read(root) if rundir.read_marker(root) else {}
+    found = rundir.read_marker(root) is not None and manifest.path_of(root).is_file()
+    recorded = manifest.load(manifest.path_of(root)) if found else {}
     if not recorded.get("run_id") or not recorded.get("steps"):
         raise ParamError(f"--run-dir {args.run_dir!r}: no run there to re-run (run the whole pipeline first)")
     done = [s["notebook"].removesuffix(".ipynb") for s in recorded["steps"] if s["status"] == "succeeded"]
@@ -385,7 +390,39 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
                 f"parameter {name}: {kept[name]} uses it, and --from {args.from_step} does not re-run "
                 f"it: re-run --from {kept[name]}"
             )
+    if (recorded.get("published") or {}).get("archive"):
+        return params, run_id, changed  # a published run's archive stays as published: the re-run is a new run
     return params, recorded["run_id"], changed
+
+
+def plan_replay(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, dict[str, list]]:
+    """A recorded run's parameters, to run again: it publishes nothing and mails no one unless
+    told with ``--set publish_to=…`` / ``--set notify=…``, and compares with the previous month
+    the recorded run compared with (``previous_run: auto`` resolved under its ``publish_to``).
+    The recorded manifest, as read now, is kept for the comparison after the run."""
+    from . import verify
+
+    recorded = verify.read_manifest(args.replay)
+    args.recorded = recorded
+    if not args.replay.startswith("s3://") and args.run_dir:
+        if paths.resolve(args.run_dir).resolve() == verify.run_root(args.replay).resolve():
+            raise ParamError(
+                f"--run-dir {args.run_dir!r}: it holds the recorded run, which a replay would clear before "
+                "comparing with it: give a new folder"
+            )
+    base = dict(recorded.get("params", {}))
+    if recorded.get("period") and not base.get("period"):
+        base["period"] = recorded["period"]
+    params = params_mod.load(args.params, args.overrides, base=base)
+    told = {params_mod.parse_override(o)[0] for o in args.overrides}
+    params["period"] = periods.resolve(params["period"])
+    if "previous_run" not in told and params.get("previous_run") == periods.AUTO and base.get("publish_to"):
+        params["previous_run"] = notebook_params({**params, "publish_to": base["publish_to"]})["previous_run"]
+    if "publish_to" not in told:
+        params["publish_to"] = ""  # a replay never republishes the month it replays
+    if "notify" not in told:
+        params["notify"] = "never"  # a replay e-mails no one, whatever the params say, unless --set notify
+    return params, run_id, {}
 
 
 def check_run(params: dict[str, Any], run_dir: str, rerun: bool = False) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,9 @@ SOURCES: dict[str, Source] = {
 READERS = {".xlsx", ".csv", ".parquet"}
 FILES_TABLE = "raw_sources"  # the files behind the raw_* views: name, path, bytes, mtime_ns (see reopen)
 # CSV as the README promises it, never guessed: comma-separated, "-quoted, no comment lines
-# (a sniffer would take a row starting with # for a comment and drop it).
-CSV_OPTIONS = "all_varchar = true, delim = ',', quote = '\"', escape = '\"', comment = ''"
+# (a sniffer would take a row starting with # for a comment and drop it), no rows skipped (a
+# sniffer that meets a row of more values takes the lines before it for a preamble, and drops them).
+CSV_OPTIONS = "all_varchar = true, delim = ',', quote = '\"', escape = '\"', comment = '', skip = 0"
 # What a file's first bytes say it is, whatever its extension.
 MAGIC = {
     b"PK\x03\x04": "an xlsx workbook (zip)",
@@ -103,13 +105,19 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
-def read_xlsx(path: Path, label: str) -> pa.Table:
-    """First sheet of a workbook as an Arrow table of text columns (header = first row)."""
+def read_xlsx(path: Path, label: str, required: Sequence[str] = ()) -> pa.Table:
+    """The workbook's one sheet holding data as an Arrow table of text columns (header = first
+    row). That sheet must be visible, and the only one with data: a hidden sheet, or a second
+    sheet with data, would make what is read differ from what a person opening the file sees.
+    Blank cells in the ``required`` columns are checked for formulas saved without a value."""
     from python_calamine import CalamineWorkbook
 
     try:
         workbook = CalamineWorkbook.from_path(str(path))
-        rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
+        sheet = _the_sheet(workbook, label)
+        rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False) if sheet else []
+    except InputError:
+        raise
     except Exception as exc:  # calamine raises several types for corrupt or truncated files
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise InputError(f"{label}: not a readable xlsx workbook (corrupt or truncated: {reason})") from None
@@ -122,7 +130,134 @@ def read_xlsx(path: Path, label: str) -> pa.Table:
     for row in rows[1:]:
         for i in range(width):
             columns[i].append(_cell_text(row[i]) if i < len(row) else None)
+    blank = [c for c in required if c in header and None in columns[header.index(c)]]
+    if blank:  # blank where values are required: formulas that were never computed?
+        check_formulas(path, sheet, header, blank, label)
     return pa.table({name: pa.array(col, pa.string()) for name, col in zip(header, columns)})
+
+
+def _the_sheet(workbook, label: str) -> str | None:
+    """The name of the one worksheet holding data (None: there is none), refused when it is
+    hidden or not alone."""
+    from python_calamine import SheetTypeEnum, SheetVisibleEnum
+
+    holding = []
+    for meta in workbook.sheets_metadata:
+        if meta.typ != SheetTypeEnum.WorkSheet:
+            continue
+        sheet = workbook.get_sheet_by_name(meta.name)
+        if sheet.height and any(v not in (None, "") for row in sheet.iter_rows() for v in row):
+            holding.append((meta.name, meta.visible != SheetVisibleEnum.Visible))
+    hidden = [name for name, is_hidden in holding if is_hidden]
+    if len(holding) > 1:
+        names = ", ".join(f"{printable(name)!r}" + (" (hidden)" if is_hidden else "") for name, is_hidden in holding)
+        seen = " (a hidden sheet is not what a person opening the file sees)" if hidden else ""
+        raise InputError(
+            f"{label}: {len(holding)} sheets hold data ({names}): only one may, the export{seen}: delete the others"
+        )
+    if hidden:
+        raise InputError(
+            f"{label}: the sheet holding the data ({printable(hidden[0])!r}) is hidden: a person opening the file "
+            "sees none of it: unhide it, or export again"
+        )
+    return holding[0][0] if holding else None
+
+
+def check_formulas(path: Path, sheet: str, header: list[str], wanted: list[str], label: str) -> None:
+    """Refuse required columns whose cells are formulas saved without their computed value (a
+    workbook written by a script, never opened in a spreadsheet program): read, they are blank."""
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    columns = {_column_letter(header.index(c)): c for c in wanted if c in header}
+    with zipfile.ZipFile(path) as book:
+        ids = {s.get("name"): s.get(rel) for s in ET.fromstring(book.read("xl/workbook.xml")).iter(f"{main}sheet")}
+        rels = ET.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+        target = next((r.get("Target") for r in rels if r.get("Id") == ids.get(sheet)), None)
+        if target is None:
+            return
+        part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        found: dict[str, list] = {}  # column name -> [count, first cell, its formula]
+        with book.open(part) as xml:
+            for _, cell in ET.iterparse(xml):
+                if cell.tag != f"{main}c":
+                    continue
+                ref = cell.get("r") or ""
+                column = columns.get(ref.rstrip("0123456789"))
+                formula, value = cell.find(f"{main}f"), cell.find(f"{main}v")
+                if column and formula is not None and (value is None or not (value.text or "").strip()):
+                    entry = found.setdefault(column, [0, ref, formula.text])
+                    entry[0] += 1
+                cell.clear()
+    for column in wanted:
+        if column in found:
+            count, ref, text = found[column]
+            shown = f"={printable(text)[:40]}" if text else "a shared formula"
+            raise InputError(
+                f"{label}: column {column!r} has {count} formula cell(s) saved without their computed value "
+                f"(e.g. {ref}: {shown}): open the workbook in Excel or LibreOffice and save it again"
+            )
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def explain_csv(path: Path) -> str | None:
+    """Why DuckDB could not read a CSV source, as a person can act on it: its encoding, a NUL
+    byte, or the first row with another number of values than the header (a decimal comma, a
+    row cut short), with its line. Read only when DuckDB has refused the file; None when
+    nothing of the kind is found."""
+    import csv
+
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) == 4 and (head[1] == 0 or head[0] == 0) and head[3] == 0):
+        return "UTF-16 text, not UTF-8: export it again as CSV UTF-8"
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if b"\x00" in raw:
+                return f"line {number} holds a NUL byte (binary data, not CSV text): export it again"
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start]
+                char = bytes([byte]).decode("cp1252", errors="replace")
+                return (
+                    f"not UTF-8 text (line {number} has the byte 0x{byte:02x}, as Latin-1 or Windows-1252 write "
+                    f"{printable(char)!r}): export it again as CSV UTF-8"
+                )
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=",", quotechar='"', doublequote=True, strict=False)
+        width, start = None, 1
+        for row in reader:
+            first, start = start, reader.line_num + 1
+            if not row:
+                continue
+            if width is None:
+                width = len(row)
+                continue
+            if len(row) != width and any("\n" in value or "\r" in value for value in row):
+                return (
+                    f"line {first} opens a quoted value that runs to line {reader.line_num} (a stray '\"'?): "
+                    "remove it, or double it inside a quoted value"
+                )
+            if len(row) != width:
+                why = (
+                    "a comma inside an unquoted value, such as a decimal comma? quote the value, or write decimals "
+                    "with a point"
+                    if len(row) > width
+                    else "a row cut short?"
+                )
+                return f"line {reader.line_num} has {len(row)} values, the header {width} ({why})"
+    return None
 
 
 def check_header(names: list[str], label: str) -> None:
@@ -160,11 +295,13 @@ def _open(con: duckdb.DuckDBPyConnection, path: Path, view: str) -> None:
     relation.create_view(view, replace=True)
 
 
-def _unreadable(exc: duckdb.Error, label: str, suffix: str) -> Exception:
+def _unreadable(exc: duckdb.Error, label: str, path: Path) -> Exception:
     reason = (str(exc).strip().splitlines() or ["unknown error"])[0][:200]
     if "No space left on device" in reason or isinstance(exc, duckdb.TransactionException):
         return OSError(f"the run's database could not be written ({reason})")  # not the file's fault
-    return InputError(f"{label}: not a readable {suffix[1:]} file ({reason})")
+    suffix = path.suffix.lower()
+    explained = explain_csv(path) if suffix == ".csv" else None
+    return InputError(f"{label}: {explained}" if explained else f"{label}: not a readable {suffix[1:]} file ({reason})")
 
 
 def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dict[str, Any]:
@@ -182,7 +319,7 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
     con.execute(f"drop view if exists {source.table}")
     try:
         if suffix == ".xlsx":
-            arrow = read_xlsx(path, label)
+            arrow = read_xlsx(path, label, required=list(source.columns))
             con.register("_incoming", arrow)
             con.execute(f"create table {source.table} as select * from _incoming")
             con.unregister("_incoming")
@@ -198,7 +335,7 @@ def load(con: duckdb.DuckDBPyConnection, source: Source, file: InputFile) -> dic
         check_columns(source, columns, label)
         rows = check_values(con, source, label)  # the one pass over the data
     except duckdb.Error as exc:
-        raise _unreadable(exc, label, suffix) from None
+        raise _unreadable(exc, label, path) from None
     if rows == 0:
         raise InputError(f"{label}: no data rows (headers only)")
     info = {
@@ -261,6 +398,12 @@ def reopen(con: duckdb.DuckDBPyConnection, step: str) -> None:
 
 def check_columns(source: Source, found: list[str], label: str) -> None:
     missing = [c for c in source.columns if c not in found]
+    separator = next((sep for sep in (";", "\t", "|") if len(found) == 1 and sep in found[0]), None)
+    if missing and separator:
+        raise InputError(
+            f"{label}: the header is one column {printable(found[0])!r}: the file is separated by {separator!r} "
+            "and CSV sources are read comma-separated: export it with commas"
+        )
     if missing:
         names = ", ".join(repr(c) for c in missing)
         raise InputError(f"{label}: missing required column(s) {names} (found: {printable(', '.join(found))})")

@@ -10,12 +10,11 @@ run): its manifest and its two extraction CSVs are fetched.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import manifest, paths
 from .errors import InputError, ParamError, PipelineError
 from .locations import check_file_name, printable, redact, shown
 
@@ -80,7 +79,7 @@ def published_manifest(uri) -> dict[str, Any] | None:
         s3.S3Uri.parse(archive, prefix=True)
     except s3.S3Error:
         raise s3.S3Error(f"{uri}: its archive location is not an s3:// prefix") from None
-    return m
+    return manifest.validate(m, str(uri))
 
 
 def fetch_previous_run(previous_run: str, run_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
@@ -104,7 +103,7 @@ def fetch_previous_run(previous_run: str, run_dir: Path) -> tuple[dict[str, Any]
             for name in EXTRACTIONS:
                 s3.download(archive.join(name), dest / name)
                 files.append(str(dest / name))
-        except s3.S3Error as exc:
+        except PipelineError as exc:  # S3, or a manifest of the wrong shape
             raise InputError(f"previous_run {redact(previous_run)}: {exc}") from None
         return previous, files
     folder = paths.resolve(previous_run)
@@ -118,11 +117,9 @@ def fetch_previous_run(previous_run: str, run_dir: Path) -> tuple[dict[str, Any]
     if missing:
         raise InputError(f"previous_run {previous_run}: no {', '.join(missing)} there (not a finished run?)")
     try:
-        previous = json.loads((folder / paths.MANIFEST).read_text(encoding="utf-8"))
-    except ValueError:
-        previous = None
-    if not isinstance(previous, dict):
-        raise InputError(f"previous_run {previous_run}: its {paths.MANIFEST} is not a JSON object")
+        previous = manifest.load(folder / paths.MANIFEST)
+    except PipelineError as exc:
+        raise InputError(f"previous_run {previous_run}: {exc}") from None
     if previous.get("status") != "succeeded":
         raise InputError(
             f"previous_run {previous_run}: that run did not succeed (status "

@@ -178,9 +178,10 @@ def test_a_reused_run_dir_killed_while_cleared_is_recognisable_and_loses_only_wh
     (run_dir / "notes.txt").write_text("analyst's notes")  # not written by a run: left alone
     (run_dir / "extra").mkdir()
     (run_dir / "extra" / "chart.png").write_bytes(b"png")
-    (run_dir / "work" / "stale.parquet").write_bytes(b"old")  # in a folder a run writes: cleared
-    crowd = run_dir / "work" / "crowd"
-    crowd.mkdir()
+    (run_dir / "work" / "inputs").mkdir(exist_ok=True)
+    (run_dir / "work" / "inputs" / "stale.parquet").write_bytes(b"old")  # in a folder a run writes: cleared
+    crowd = run_dir / "work" / "spill"
+    crowd.mkdir(exist_ok=True)
     for i in range(60_000):  # clearing this takes a while: long enough to be killed in the middle
         (crowd / f"{i}.part").touch()
     proc = start(run_dir)
@@ -192,10 +193,10 @@ def test_a_reused_run_dir_killed_while_cleared_is_recognisable_and_loses_only_wh
     again = run_pipeline("--run-dir", str(run_dir))
     assert again.returncode == 0, again.stderr
     assert manifest.read(run_dir)["status"] == "succeeded"
-    assert not list(run_dir.glob(".trash-*")) and not crowd.exists()
+    assert not list(run_dir.glob(".trash-*")) and not list(crowd.glob("*.part"))
     assert "left alone in the run directory (not written by a run, never published): extra, notes.txt" in again.stdout
     assert (run_dir / "notes.txt").read_text() == "analyst's notes" and (run_dir / "extra" / "chart.png").exists()
-    assert not (run_dir / "work" / "stale.parquet").exists()
+    assert not (run_dir / "work" / "inputs" / "stale.parquet").exists()
     outputs = {o["path"] for o in manifest.read(run_dir)["outputs"]}
     assert "notes.txt" not in outputs and not any(o.startswith("extra/") for o in outputs)
 

@@ -18,3 +18,10 @@ nullif(
 -- id, "4", on both sides of every join.
 create or replace macro norm_id(x) as
 cast(try_cast(norm_key(x) as bigint) as varchar);
+
+-- The web export's post_type as WooCommerce means it: case, surrounding blanks (no-break and
+-- zero-width spaces included) and control characters do not count ("Product ", "PRODUCT" are
+-- product); blank -> null. What a value means is then WooCommerce's word: product,
+-- attachment (a product's image), product_variation...
+create or replace macro norm_post_type(x) as
+nullif(lower(regexp_replace(clean_text(x), '^[\s\x{a0}\x{2000}-\x{200d}\x{2060}\x{202f}\x{205f}\x{3000}\x{feff}]+|[\s\x{a0}\x{2000}-\x{200d}\x{2060}\x{202f}\x{205f}\x{3000}\x{feff}]+$', '', 'g')), '');

@@ -36,8 +36,8 @@ def test_conflicting_erp_rows_fail_the_blocking_uniqueness_check(staged):
         checks.raise_on_blocking(res, files={"erp": "erp.xlsx", "web": "web.xlsx"})
     assert str(err.value).startswith(
         "blocking data-quality check(s) failed: erp.xlsx: erp_product_id_unique (1 row; expected: each ERP "
-        "product_id appears once after cleaning (a repeat has conflicting values)); web.xlsx: "
-        "web_product_matched_once (1 row; expected: "
+        "product_id appears once after cleaning (a repeat has conflicting values); e.g. product_id '1', "
+        "occurrences 2); web.xlsx: web_product_matched_once (1 row; expected: "
     )
 
 

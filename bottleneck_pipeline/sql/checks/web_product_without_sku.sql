@@ -7,4 +7,4 @@ select
     cast(post_title as varchar)     as post_title,
     cast(total_sales as double)     as total_sales
 from raw_web
-where post_type = 'product' and norm_key(sku) is null
+where norm_post_type(post_type) = 'product' and norm_key(sku) is null

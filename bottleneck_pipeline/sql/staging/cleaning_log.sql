@@ -15,18 +15,34 @@ keyed as (
     select 'erp' as source, 'écartées : sans product_id' as no_key, norm_id(product_id) as join_key from raw_erp
     union all
     select 'web', 'écartées : produit sans SKU', norm_key(sku) from raw_web
-    where post_type = 'product'
+    where norm_post_type(post_type) = 'product'
     union all
     select 'liaison', 'écartées : sans product_id', norm_id(product_id) from raw_liaison
+),
+
+-- the web rows that are not products, each with its true reason: its post_type (as
+-- norm_post_type reads it), none, or nothing at all (a blank row)
+dropped_web as (
+    select
+        case
+            when norm_post_type(post_type) is not null
+                then 'écartées : post_type ''' || norm_post_type(post_type) || ''''
+            when
+                norm_key(sku) is null
+                and nullif(trim(clean_text(post_title)), '') is null
+                and nullif(trim(cast(total_sales as varchar)), '') is null
+                then 'écartées : ligne vide'
+            else 'écartées : post_type vide'
+        end as reason
+    from raw_web
+    where norm_post_type(post_type) is distinct from 'product'
 ),
 
 log as (
     select source, 1 as step, 'lignes lues' as action, rows_read as row_count from counts
     union all
-    select 'web', 2, coalesce('écartées : post_type ''' || post_type || '''', 'écartées : ligne vide'), count(*)
-    from raw_web
-    where post_type is distinct from 'product'
-    group by post_type
+    select 'web', 2, reason, count(*) from dropped_web
+    group by reason
     union all
     select source, 3, no_key, count(*) filter (where join_key is null) from keyed
     group by source, no_key
