@@ -12,9 +12,14 @@ writers to every text cell of every report, never column by column.
   not a formula, and stays as written.
 * An Excel cell holds at most 32,767 characters: longer text is cut in workbooks only
   (ingestion already refuses such values in the columns that reach the reports).
+* In the CSVs for a French Excel (``csv_dialect: excel-fr``), text that Excel would read as
+  a number, a date, a time or a truth value when it opens the file (``-1,5``, ``00123``,
+  ``12/03``, ``3 mars``, ``15 %``, ``VRAI``) gets the same leading ``'``, so the cell stays the
+  text it is (a title stays a title, a SKU keeps its zeros). The workbooks need no such
+  rule (their text cells are typed as text), nor the standard dialect (for machines).
 
-The SQL macros ``clean_text``, ``safe_text`` and ``xml_text`` are generated from the same
-constants (:data:`SQL_MACROS`, defined on every connection by ``db.connect``).
+The SQL macros ``clean_text``, ``safe_text``, ``excel_fr_text`` and ``xml_text`` are generated
+from the same constants (:data:`SQL_MACROS`, defined on every connection by ``db.connect``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,21 @@ CONTROL = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in REMOVED) + "]" 
 FORMULA_START = r"^[\t\n\r ]*[=+\-@\t\r]"  # the same in Python's re and RE2
 PLAIN_NUMBER = r"^[+-]?[0-9]+([.,][0-9]+)?$"  # -8,00 or +12.5: a number, not a formula, kept as written
 EXCEL_CELL_LIMIT = 32_767
+_BLANK = "[ \\x{a0}\\x{202f}]"  # a space, and the no-break spaces French numbers hold
+_MONTH = (
+    "(janv|f[ée]vr|mars|avr|mai|juin|juil|ao[ûu]t|sept?|oct|nov|d[ée]c|jan|feb|mar|apr|may|jun|jul|aug|dec)[a-zéû]*[.]?"
+)
+FRENCH_EXCEL_VALUE = (  # a whole cell French Excel would turn into a number, a date, a time or a truth value
+    "(?i)^\\s*(?:"
+    f"[-+]?[(]?{_BLANK}*(?:[0-9][0-9 \\x{{a0}}\\x{{202f}}.]*(?:,[0-9]*)?|,[0-9]+)(?:e[-+]?[0-9]+)?{_BLANK}*[)]?"
+    f"{_BLANK}*[%€]?"  # -1,5  1 000,50  2,5E3  15 %  12 €  (5)
+    "|[0-9]{1,4}\\s*[-/.]\\s*[0-9]{1,2}(?:\\s*[-/.]\\s*[0-9]{1,4})?(?:\\s+[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?"
+    "|[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?(?:\\s*[ap]m)?"  # 9:30
+    f"|[0-9]{{1,2}}[ -]?{_MONTH}(?:[ -]?[0-9]{{2,4}})?|{_MONTH}[ -][0-9]{{2,4}}"  # 3 mars, mars 2026
+    "|[0-9]+ [0-9]+/[0-9]+"  # 1 1/2
+    "|vrai|faux|true|false"
+    ")\\s*$"
+)
 
 _CONTROL = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in REMOVED) + "]")  # Python's syntax
 _FORMULA = re.compile(FORMULA_START)
@@ -63,6 +83,9 @@ create or replace macro safe_text(x) as
     case when regexp_matches(clean_text(x), '{FORMULA_START}') and not regexp_matches(clean_text(x), '{PLAIN_NUMBER}')
          then '''' || clean_text(x) else clean_text(x) end;
 create or replace macro excel_text(x) as left(safe_text(x), {EXCEL_CELL_LIMIT});
+-- text in a CSV for a French Excel: what Excel would read as a number or a date stays text
+create or replace macro excel_fr_text(x) as
+    case when regexp_full_match(safe_text(x), '{FRENCH_EXCEL_VALUE}') then '''' || safe_text(x) else safe_text(x) end;
 -- text as the content of an XML element (Excel sheet XML): & < > escaped, a carriage
 -- return kept as a character reference
 create or replace macro xml_text(x) as

@@ -136,6 +136,8 @@ def products_csvs(
         {path: which[premium] for path, premium in files.items()},
         delimiter=";" if dialect == "excel-fr" else ",",
         hidden=["_premium"],
+        text_rule="excel_fr_text" if dialect == "excel-fr" else "safe_text",  # text a French Excel keeps as text
+        numbers=[fr.label(n) for n, (_, kind) in PRODUCT_COLUMNS.items() if kind in DECIMALS],  # "90,00": numbers
     )
 
 

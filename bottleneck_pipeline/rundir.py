@@ -159,8 +159,9 @@ def claim(run_dir: str, run_id: str, rerun_from: str | None = None) -> tuple[Pat
         clear(root, names=step_names(rerun_from))
         write_marker(root, run_id)  # the run it now holds (a published run re-runs as a new run)
         return root, lock, []
-    if read_marker(root) is None:  # a new or empty folder: it becomes a run directory first
-        write_marker(root, run_id)
+    # the marker is (re)written first, bound to this folder: a new or empty folder becomes a run
+    # directory, and one moved or copied whole stays one while its manifest is cleared
+    write_marker(root, run_id)
     clear(root)
     write_marker(root, run_id)
     prepare(root)

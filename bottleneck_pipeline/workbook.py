@@ -46,6 +46,7 @@ STATUS_FILL = {  # a status cell, in the machine's words or the reader's
     "sans objet": _GREY,
 }
 BATCH = 10_000
+TEXT_RULES = ("safe_text", "excel_fr_text")  # the SQL macros a CSV's text cells may go through (cells.py)
 TEXT = Alignment(horizontal="left", indent=1)  # text: a little room after a number column on its left
 YES_NO = Alignment(horizontal="center")
 NUMBER_HEADER = Alignment(horizontal="right")  # a number column's header sits over its figures
@@ -203,14 +204,22 @@ def write_csvs(
     files: dict[str | os.PathLike, str],
     delimiter: str = ",",
     hidden: Sequence[str] = (),
+    text_rule: str = "safe_text",
+    numbers: Sequence[str] = (),
 ) -> list[Path]:
     """Several CSVs from one query, as :func:`write_csv` writes one: each file (path ->
     condition, SQL over the query's columns) gets the query's rows that its condition keeps,
-    in the query's order, without the ``hidden`` columns. The text rule and the query run
-    once for all the files (its rows are kept in a temporary table meanwhile)."""
+    in the query's order, without the ``hidden`` columns. The text rule (``safe_text``, or
+    ``excel_fr_text`` for a French Excel: see :mod:`cells`; ``numbers``: text columns that are
+    numbers formatted for the dialect, which only ``safe_text`` sees) and the query run once
+    for all the files (its rows are kept in a temporary table meanwhile)."""
+    if text_rule not in TEXT_RULES:
+        raise ValueError(f"text_rule: one of {', '.join(TEXT_RULES)}, got {text_rule!r}")
     columns = bulk_xlsx.columns_of(con, sql)
     safe = ", ".join(
-        f"safe_text({db.ident(c)}) as {db.ident(c)}" if t.upper() == "VARCHAR" and c not in hidden else db.ident(c)
+        f"{'safe_text' if c in numbers else text_rule}({db.ident(c)}) as {db.ident(c)}"
+        if t.upper() == "VARCHAR" and c not in hidden
+        else db.ident(c)
         for c, t in columns
     )
     shown = ", ".join(db.ident(c) for c, _ in columns if c not in hidden)

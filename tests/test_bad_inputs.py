@@ -889,6 +889,8 @@ def test_post_type_is_read_as_woocommerce_means_it_and_every_drop_says_why(tmp_p
         "écartées : post_type 'attachment'": 1,
         "écartées : post_type 'product_variation'": 1,
         "écartées : post_type vide": 1,
+        "écartées : produit sans SKU": 0,
+        "écartées : doublon exact": 0,
         "gardées": 4,
     }
 

@@ -867,7 +867,7 @@ def test_the_fixed_keys_move_back_to_an_earlier_month_the_documented_way(bucket,
     import shutil
 
     shutil.copytree(sample_run, tmp_path / "earlier")
-    manifest.update(tmp_path / "earlier", status="publishing", period=earlier_period, run_id="20000101T000000Z-0ld0")
+    manifest.update(tmp_path / "earlier", status="publishing", period=earlier_period, run_id="20000101T000000Z-01d0")
     earlier = publish.publish(tmp_path / "earlier", f"s3://{name}/BottleNeck/", log=lambda _: None)
     assert earlier["published"]["fixed"]  # the fixed keys hold the earlier month, although its run is older
     assert json.loads(get_object(client, name, "BottleNeck/manifest.json"))["period"] == earlier_period
