@@ -266,6 +266,17 @@ def validate(data: Any, where: str, require: tuple[str, ...] = (), now=None) -> 
                     raise fail(f"{at}.notebook", f"expected one of {steps}, got {_shown(item['notebook'])}")
                 if item.get("html") is not None and not inside_run(item["html"]):
                     raise fail(f"{at}.html", f"{_shown(item['html'])} is not a file inside the run")
+    for section, key, types in (
+        ("stale", "steps", list),
+        ("stale", "why", str),
+        ("stale", "refresh", str),
+        ("code", "files", dict),
+        ("code", "package", (str, type(None))),
+        ("comparison", "figures", dict),
+    ):
+        value = (data.get(section) or {}).get(key)
+        if value is not None and not isinstance(value, types):
+            raise fail(f"{section}.{key}", f"expected {_expect(types)}, got {_kind(value)}")
     published = data.get("published", {})
     for key in ("to", "archive"):
         if key in published:

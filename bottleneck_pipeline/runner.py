@@ -378,6 +378,7 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
         raise ParamError(
             f"--from {args.from_step}: {missing[0]} has not succeeded on that run: use --from {missing[0]}"
         )
+    recorded_params(str(manifest.path_of(root)), recorded.get("params", {}))
     params = params_mod.load(None, args.overrides, base=recorded.get("params", {}))
     changed = {
         k: [recorded.get("params", {}).get(k), v] for k, v in params.items() if recorded.get("params", {}).get(k) != v
@@ -393,6 +394,15 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
     if (recorded.get("published") or {}).get("archive"):
         return params, run_id, changed  # a published run's archive stays as published: the re-run is a new run
     return params, recorded["run_id"], changed
+
+
+def recorded_params(where: str, recorded: dict[str, Any]) -> None:
+    """A recorded run's parameters, checked as parameters before anything is added to them: a
+    wrong one names the manifest it comes from."""
+    try:
+        params_mod.load(None, [], base=recorded)
+    except ParamError as exc:
+        raise ParamError(f"{where}: params: {exc}") from None
 
 
 def plan_replay(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, dict[str, list]]:
@@ -413,6 +423,7 @@ def plan_replay(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], 
     base = dict(recorded.get("params", {}))
     if recorded.get("period") and not base.get("period"):
         base["period"] = recorded["period"]
+    recorded_params(args.replay, base)
     params = params_mod.load(args.params, args.overrides, base=base)
     told = {params_mod.parse_override(o)[0] for o in args.overrides}
     params["period"] = periods.resolve(params["period"])

@@ -44,16 +44,18 @@ def read_manifest(target: str) -> dict[str, Any]:
         if found is None:
             raise PipelineError(f"{uri}: not found")
         return manifest.validate(found, str(uri), require=("run_id",))
-    path = run_root(target) / paths.MANIFEST
+    path = paths.resolve(target)
+    path = path if path.is_file() else run_root(target) / paths.MANIFEST
     if not path.is_file():
         raise PipelineError(f"{path}: not found (not a run directory?)")
     return manifest.load(path, require=("run_id",))
 
 
 def run_root(target: str | Path) -> Path:
-    """The run directory a local target names: the folder itself, or its ``manifest.json``."""
+    """The run directory a local target names: the folder itself, or the folder of its
+    ``manifest.json`` (or of any manifest file given)."""
     path = paths.resolve(target)
-    return path.parent if path.name == paths.MANIFEST else path
+    return path.parent if path.name == paths.MANIFEST or path.is_file() else path
 
 
 RECOMPUTED = (paths.REVENUE_REPORT, paths.DETAIL_CSV, paths.PREMIUM_CSV, paths.ORDINARY_CSV)  # the figures' sources

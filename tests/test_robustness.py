@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from bottleneck_pipeline import db, manifest, paths, sources
+from bottleneck_pipeline.errors import ParamError
 from bottleneck_pipeline.storage import fetch_input
 from tests import in_process
 from tests.conftest import (
@@ -34,6 +35,7 @@ FRIENDLY = ["Château Pétrus Pomerol 2015", "日本酒 純米大吟醸", "Αγ�
 
 
 def test_hostile_titles_are_neutralised_and_all_text_survives(make_sources, tmp_path):
+    """Promise: no value becomes code."""
     titles = HOSTILE + FRIENDLY
     n = len(titles)
     erp = erp_frame([(i, 1, 10.0 + i, 1, "instock") for i in range(1, n + 1)])
@@ -69,6 +71,7 @@ def test_hostile_titles_are_neutralised_and_all_text_survives(make_sources, tmp_
 
 
 def test_a_source_bigger_than_duckdbs_memory_is_streamed(tmp_path):
+    """Promise: right figures or one clear failure (a source of any size)."""
     csv = tmp_path / "web.csv"
     duckdb.execute(f"""
         copy (select i::varchar as sku, 'Vin numéro ' || i || repeat(' lorem ipsum', 4) as post_title,
@@ -106,6 +109,7 @@ def wait_for(predicate, timeout=120):
 
 @pytest.mark.slow
 def test_sigkill_mid_run_leaves_earlier_runs_intact_and_the_next_run_gives_the_same_reports(sample_run, tmp_path):
+    """Promise: a full disk or a kill -9 at any moment."""
     before = {p: p.read_bytes() for p in sample_run.rglob("*") if p.is_file()}
     run_dir = tmp_path / "killed"
     proc = start(run_dir)
@@ -125,6 +129,7 @@ def test_sigkill_mid_run_leaves_earlier_runs_intact_and_the_next_run_gives_the_s
 
 
 def test_run_dir_arguments_that_would_escape_or_clobber_are_refused(tmp_path):
+    """Promise: no file outside a run is touched."""
     proc = run_pipeline("--run-dir", "outputs/../../elsewhere")
     assert proc.returncode == 2 and "'..' is not allowed" in proc.stderr
     precious = tmp_path / "precious"
@@ -139,6 +144,7 @@ def test_run_dir_arguments_that_would_escape_or_clobber_are_refused(tmp_path):
 
 
 def test_a_folder_holding_its_own_manifest_is_not_a_run_directory(tmp_path):
+    """Promise: no file outside a run is touched."""
     webapp = tmp_path / "webapp"
     (webapp / "static").mkdir(parents=True)
     files = {"manifest.json": '{"name": "my web app"}', "index.html": "<h1>home</h1>", "static/app.js": "x"}
@@ -157,6 +163,7 @@ def test_a_folder_holding_its_own_manifest_is_not_a_run_directory(tmp_path):
 
 
 def test_previous_run_may_not_be_the_run_directory(sample_run, tmp_path):
+    """Promise: no file outside a run is touched."""
     import shutil
 
     run_dir = tmp_path / "run"
@@ -171,6 +178,7 @@ def test_previous_run_may_not_be_the_run_directory(sample_run, tmp_path):
 
 @pytest.mark.slow
 def test_a_reused_run_dir_killed_while_cleared_is_recognisable_and_loses_only_what_a_run_writes(sample_run, tmp_path):
+    """Promise: no file outside a run is touched; a full disk or a kill -9 at any moment."""
     import shutil
 
     run_dir = tmp_path / "run"
@@ -206,6 +214,7 @@ HOSTILE_NAMES = ["rapport d'octobre", "y'; copy (select 'INJECTED') to 'f.txt'; 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_hostile_run_dir_names_are_paths_never_sql(name, tmp_path):
+    """Promise: no value becomes code."""
     run_dir = tmp_path / name
     assert in_process.run_month(run_dir, []) is None
     assert manifest.read(run_dir)["figures"]["merged_rows"] > 0
@@ -213,8 +222,8 @@ def test_hostile_run_dir_names_are_paths_never_sql(name, tmp_path):
 
 
 def test_hostile_names_and_text_go_through_the_cli_kernels_html_and_page(make_sources, tmp_path):
-    """The hostile run-dir names and texts above, in one CLI run: through the runner, the
-    kernels, the executed notebooks, their HTML and the run page."""
+    """Promise: no value becomes code. The hostile run-dir names and texts above, in one CLI run:
+    through the runner, the kernels, the executed notebooks, their HTML and the run page."""
     titles = ["Vin\x01 caché\x00 là\x1b", "Château \uffff", "\u202eetor", "Prix $5$ et $10$", *HOSTILE, *FRIENDLY]
     erp = erp_frame([(i, 1, 10.0 * i, 1, "instock") for i in range(1, len(titles) + 1)])
     web = web_frame([(str(100 + i), t, 2.0, "product") for i, t in enumerate(titles, 1)])
@@ -236,6 +245,7 @@ def test_hostile_names_and_text_go_through_the_cli_kernels_html_and_page(make_so
 
 
 def test_a_backslash_in_a_path_is_refused_not_misread(tmp_path):
+    """Promise: no file outside a run is touched."""
     proc = run_pipeline("--run-dir", str(tmp_path / "a\\b"))
     assert proc.returncode == 2 and "a backslash in a path is not supported" in proc.stderr
     assert not (tmp_path / "a\\b").exists() and not (tmp_path / "a").exists()
@@ -269,6 +279,7 @@ def small_disk(tmp_path):
 
 @pytest.mark.parametrize("size", ["600k", "2m", "3600k", "4900k"])  # full at start, in 01, in 02, in 03/04
 def test_a_full_disk_gives_one_line_and_a_failed_status(small_disk, size):
+    """Promise: a full disk or a kill -9 at any moment."""
     run_dir = small_disk(size) / "run"
     proc = run_pipeline("--run-dir", str(run_dir))
     assert proc.returncode == 1
@@ -305,6 +316,7 @@ def report_text_cells(run_dir):
 
 
 def test_hostile_text_in_any_column_reaches_no_report_raw(make_sources, tmp_path):
+    """Promise: no value becomes code."""
     statuses = ['=HYPERLINK("http://evil","x")', "@SUM(1,1)", "+1+1", "-1+1"]
     titles = ["Promo 10$ ^_^ 20$", "Prix $5$ et $10$", "Vin\x01 caché\x00 là\x1b", "Tab\there", "Line\nbreak"]
     n = len(titles)
@@ -350,6 +362,7 @@ def held_by(client, bucket, key):
 
 @pytest.mark.slow
 def test_a_publisher_waits_for_the_lock_of_its_prefix_then_gives_up(bucket, s3_env, tmp_path, sample_run):
+    """Promise: one publisher per publish prefix."""
     from bottleneck_pipeline import publish_lock
     from bottleneck_pipeline.s3 import S3Uri
 
@@ -376,6 +389,7 @@ def test_a_publisher_waits_for_the_lock_of_its_prefix_then_gives_up(bucket, s3_e
 
 @pytest.mark.slow
 def test_two_runs_at_once_never_share_a_run_dir_and_leave_one_whole_published_set(bucket, s3_env, tmp_path):
+    """Promise: one run per run directory, one publisher per publish prefix."""
     from bottleneck_pipeline import publish
 
     name, client = bucket
@@ -432,6 +446,7 @@ sys.exit(runner.main(sys.argv[2:]))
 
 @pytest.mark.slow
 def test_sigkill_while_the_fixed_keys_are_replaced_is_detected_and_repaired(bucket, s3_env, tmp_path, sample_run):
+    """Promise: a full disk or a kill -9 at any moment (the fixed set, whole or repaired)."""
     from bottleneck_pipeline import publish
 
     name, client = bucket
@@ -486,6 +501,7 @@ JUNK = {
 def test_a_foreign_object_at_the_fixed_manifest_stops_publishing_and_touches_nothing(
     bucket, s3_env, tmp_path, sample_run, junk, why
 ):
+    """Promise: no file outside a run is touched (nothing foreign at the fixed keys is replaced)."""
     from bottleneck_pipeline.s3 import S3Error
 
     name, client = bucket
@@ -499,6 +515,7 @@ def test_a_foreign_object_at_the_fixed_manifest_stops_publishing_and_touches_not
 
 
 def test_an_older_run_never_replaces_a_newer_one_at_the_fixed_keys(bucket, s3_env, tmp_path, sample_run):
+    """Promise: one publisher per publish prefix (the fixed keys move forward only)."""
     name, client = bucket
     assert publish_a_copy(sample_run, tmp_path / "new", name)["status"] == "succeeded"
     before = fixed_set(client, name)
@@ -526,6 +543,7 @@ CSV_FILES = [f"{name}_file={name}.csv" for name in ("erp", "web", "liaison")]
 
 
 def test_every_csv_row_is_read_even_one_starting_with_a_hash(tmp_path):
+    """Promise: right figures or one clear failure."""
     folder = csv_sources(
         tmp_path / "in",
         ["1,1,10,5,instock", "2,1,20,1,instock"],
@@ -538,6 +556,7 @@ def test_every_csv_row_is_read_even_one_starting_with_a_hash(tmp_path):
 
 
 def test_file_and_folder_names_are_never_glob_patterns(tmp_path):
+    """Promise: no value becomes code."""
     folder = csv_sources(tmp_path / "in[1]", ["1,1,10,5,instock"], ["101,Un,3,product"], ["1,101"])
     csv_sources(tmp_path / "in1", ["1,1,9999,5,instock"], ["101,Un,3,product"], ["1,101"])  # what a glob would find
     (folder / "erp[1].csv").write_text((folder / "erp.csv").read_text())
@@ -552,6 +571,7 @@ def test_file_and_folder_names_are_never_glob_patterns(tmp_path):
 
 
 def test_a_lock_or_marker_that_is_a_link_is_refused(tmp_path):
+    """Promise: no file outside a run is touched."""
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     run_dir = tmp_path / "rd"
@@ -570,6 +590,7 @@ def test_a_lock_or_marker_that_is_a_link_is_refused(tmp_path):
 
 
 def test_characters_xml_refuses_never_break_a_workbook(make_sources, tmp_path):
+    """Promise: no value becomes code."""
     titles = ["Château \uffff", "Vin \ufffe rouge", "\u202eetor", "Clos\u0085 Sud"]
     web = web_frame([(str(100 + i), t, 2.0, "product") for i, t in enumerate(titles, 1)])
     erp = erp_frame([(i, 1, 10.0 * i, 1, "instock") for i in range(1, 5)])
@@ -589,6 +610,7 @@ def test_characters_xml_refuses_never_break_a_workbook(make_sources, tmp_path):
 
 
 def test_scratch_folders_of_killed_runs_are_swept(tmp_path):
+    """Promise: a full disk or a kill -9 at any moment."""
     import tempfile
 
     from bottleneck_pipeline import runner
@@ -604,6 +626,7 @@ def test_scratch_folders_of_killed_runs_are_swept(tmp_path):
 
 
 def test_a_failed_run_is_not_a_previous_month(sample_run, tmp_path):
+    """Promise: the month is the one it says."""
     import shutil
 
     failed = tmp_path / "failed"
@@ -691,6 +714,12 @@ def test_a_replay_takes_publishing_and_mail_only_from_set(tmp_path):
     told = ["--replay", str(path), "--set", "publish_to=s3://bottleneck-data/Replays/"]
     planned, _, _ = runner.plan(runner.parse_args(told), "20261128T000000Z-0000")
     assert planned["publish_to"] == "s3://bottleneck-data/Replays/"
+    with pytest.raises(ParamError, match="it holds the recorded run, which a replay would clear"):
+        runner.plan(runner.parse_args(["--replay", str(path), "--run-dir", str(tmp_path)]), "20261128T000000Z-0000")
+    path.write_text(json.dumps({"run_id": "20261115T080000Z-ab12", "params": {**recorded, "top_n": "many"}}))
+    with pytest.raises(ParamError) as err:  # a recorded parameter of the wrong type names the manifest
+        runner.plan(runner.parse_args(["--replay", str(path)]), "20261128T000000Z-0000")
+    assert str(err.value) == f"{path}: params: parameter top_n: expected int, got 'many'"
 
 
 @pytest.mark.slow

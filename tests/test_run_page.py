@@ -110,13 +110,22 @@ def test_month_over_month(tmp_path):
     links = liaison_frame([(1, "101"), (2, "102"), (3, "bon-cadeau-25-euros"), (4, None), (5, "105")])
     november = tiny_month(tmp_path / "november", erp, web, links)
 
-    first = run_pipeline(
-        "--set", f"input_dir={october}", "--set", "premium_threshold=1.0", "--run-dir", str(tmp_path / "oct")
+    first = run_pipeline(  # the months are named: a run of the same month is no previous month
+        "--set",
+        f"input_dir={october}",
+        "--set",
+        "period=2026-10",
+        "--set",
+        "premium_threshold=1.0",
+        "--run-dir",
+        str(tmp_path / "oct"),
     )
     assert first.returncode == 0, first.stderr
     second = run_pipeline(
         "--set",
         f"input_dir={november}",
+        "--set",
+        "period=2026-11",
         "--set",
         "premium_threshold=1.0",
         "--set",
@@ -145,6 +154,7 @@ def test_month_over_month(tmp_path):
     assert (drift["severity"], drift["status"], drift["observed"]) == ("warning", "warning", 1)
     html = (tmp_path / "nov" / "index.html").read_text(encoding="utf-8")
     assert "Entrés dans les premium" in html and "Grand Cinq" in html and "Plus fortes variations de prix" in html
+    assert "Comparé à <strong>octobre 2026</strong>" in html and 'id="comparison-gap"' not in html
 
     import openpyxl
 
