@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import paths, periods
+from . import manifest, paths, periods
 from .locations import printable
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a manifest is tens of KB; anything larger is not one
@@ -157,6 +157,10 @@ def read_manifest(
         to = published.get("to") if isinstance(published, dict) else None
         if to != prefix:
             return problem("foreign", f"published under {_text(to, 200) if isinstance(to, str) else 'no prefix'}")
+    try:  # the shape every manifest read from anywhere must have (manifest.validate, at the door)
+        manifest.validate(m, where)
+    except manifest.ManifestError as exc:
+        return problem("wrong shape", str(exc).removeprefix(f"{where}: "))
     params = m.get("params")
     said = m.get("period") or (params.get("period") if isinstance(params, dict) else None)  # failed before 01 said
     if not (isinstance(said, str) and periods.PERIOD.fullmatch(said)):

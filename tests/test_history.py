@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from bottleneck_pipeline import fr, history, history_page, manifest, outcome, publish, runner
+from bottleneck_pipeline import fr, history, history_page, manifest, outcome, publish, rundir, runner
 from bottleneck_pipeline import params as params_mod
 from tests import in_process
 from tests.conftest import ARTIFACTS, boto3_client, chromium, keys, needs_chromium, point_at_s3, run_pipeline
@@ -442,6 +442,7 @@ def local_run(sample_run, folder: Path, name: str, period: str, run_id: str, sta
     m = manifest.read(run_dir)
     figures = {**m["figures"], "total_revenue": round(m["figures"]["total_revenue"] * scale, 2)}
     manifest.update(run_dir, run_id=run_id, period=period, status=status, figures=figures)
+    rundir.write_marker(run_dir, run_id)  # a marker is bound to its folder and its run
     return run_dir
 
 
@@ -454,6 +455,7 @@ def test_the_local_history_lists_the_latest_run_of_each_month_with_links_to_the_
     (outputs / "notes").mkdir()  # not a run directory: ignored
     broken = outputs / "broken"
     shutil.copytree(sample_run, broken)
+    rundir.write_marker(broken, manifest.read(sample_run)["run_id"])
     (broken / "manifest.json").write_text("{not json")
     proc = run_pipeline("history", str(outputs))
     assert proc.returncode == 0, proc.stderr
