@@ -6,7 +6,7 @@ the failed step and that nothing reached the fixed keys: what the runner does wi
 step does not depend on why it failed. Add a case: one line in
 CASES and, if needed, a small function that breaks the inputs.
 
-Each case and test names the promise it checks, one of the README's "Rules the pipeline
+Each case and test names the promise it checks, one of docs/guarantees.md's "Rules the pipeline
 keeps" (:data:`PROMISES`).
 """
 
@@ -23,7 +23,7 @@ import pytest
 from tests import in_process
 from tests.conftest import SAMPLE_DIR, erp_frame, keys, liaison_frame, run_pipeline, web_frame
 
-# The README's "Rules the pipeline keeps", as the tests name them.
+# docs/guarantees.md's "Rules the pipeline keeps", as the tests name them.
 RIGHT = "right figures or one clear failure"
 NOTHING_LOST = "nothing lost or dropped silently"
 NO_FILE_OUTSIDE = "no file outside a run is touched"

@@ -637,7 +637,7 @@ def test_a_failed_run_is_not_a_previous_month(sample_run, tmp_path):
 
 
 # --- the second red-team pass (#22): evidence, months and folders that could be fooled -------------
-# Each test names the promise it checks (the README's "Rules the pipeline keeps").
+# Each test names the promise it checks (docs/guarantees.md, "Rules the pipeline keeps").
 
 
 def get_object(client, bucket, key) -> bytes:
@@ -880,7 +880,7 @@ def test_a_fixed_manifest_from_the_future_or_of_the_wrong_shape_is_refused_and_k
 
 
 def test_the_fixed_keys_move_back_to_an_earlier_month_the_documented_way(bucket, s3_env, tmp_path, sample_run):
-    """Promise: the month is the one it says (#22.4): the README's way to move the fixed keys back on
+    """Promise: the month is the one it says (#22.4): docs/s3.md's way to move the fixed keys back on
     purpose (move manifest.json aside, publish the month they should hold) works and verifies."""
     from bottleneck_pipeline import periods, publish
 
