@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PARAMS ?= params/default.yaml
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: help install run test check lint format lab strip sample-data lock clean browser office bench
+.PHONY: help install run test check lint format lab strip sample-data lock clean browser office bench wheels image containers
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,34 @@ browser: ## install Debian's chromium for the headless-browser test (root, apt);
 
 office: ## install LibreOffice Calc and poppler for the workbook-as-PDF test (root, apt); the test skips without them
 	@command -v soffice >/dev/null && command -v pdftotext >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui poppler-utils fonts-dejavu-core)
+
+# The container image Kestra runs (README, "Kestra"). The engine is docker when its daemon
+# answers, else podman. The wheels are downloaded on the host (build/wheels/), for Linux on
+# this machine's architecture, CPython 3.11 and glibc up to 2.36 (Debian 12), so the build
+# installs with --no-index. BASE_IMAGE=... builds on another base (the tests: a Debian base).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= bottleneck-pipeline:$(VERSION)
+ENGINE ?= $(shell if docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null; then echo podman; fi)
+REVISION = $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+ARCH ?= $(shell uname -m)
+WHEEL_PLATFORMS := $(foreach v,$(shell seq 17 36),--platform manylinux_2_$(v)_$(ARCH)) \
+	$(foreach t,manylinux1 manylinux2010 manylinux2014,--platform $(t)_$(ARCH))
+
+wheels: ## download the image's wheels into build/wheels/ (the runtime dependencies, pinned by the lock)
+	rm -rf build/wheels
+	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --no-deps -w build/wheels .
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check -c requirements.lock --only-binary=:all: \
+		$(WHEEL_PLATFORMS) --python-version 3.11 --implementation cp --abi cp311 \
+		--find-links build/wheels -d build/wheels bottleneck-pipeline==$(VERSION)
+
+image: wheels ## build the container image bottleneck-pipeline:<version> (docker or podman; BASE_IMAGE=... to change the base)
+	@test -n "$(ENGINE)" || { echo "error: make image needs docker (with its daemon) or podman" >&2; exit 1; }
+	$(ENGINE) build --tag $(IMAGE) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) .
+	@$(ENGINE) image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes'
+
+containers: ## install podman, runc and debootstrap for the container test (root, apt); the test skips without them
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap)
 
 bench: $(VENV)/.dev ## benchmark (about 17 min): real data vs a naive papermill loop; 10^4..10^7 products from CSV and Parquet; the targets
 	$(BIN)/python bench/run_bench.py --sizes 1e4,1e5,1e6,1e7
