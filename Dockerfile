@@ -27,7 +27,7 @@ RUN --mount=type=bind,source=build/wheels,target=/wheels \
     && /opt/bottleneck/.venv/bin/python -m pip uninstall --yes --quiet pip \
     && cd /opt/bottleneck/.venv/lib/python3*/site-packages \
     && find . -depth -type d \( -name tests -o -name include \) -exec rm -rf {} + \
-    && find . -type f \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' \) -delete \
+    && find . -type f \( -name conftest.py -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' \) -delete \
     && python3 -m compileall -q -j 0 /opt/bottleneck/.venv/lib
 
 COPY run_pipeline.py /opt/bottleneck/
@@ -38,6 +38,7 @@ COPY params/ /opt/bottleneck/params/
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/bottleneck --shell /usr/sbin/nologin bottleneck
 ENV PATH=/opt/bottleneck/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     BOTTLENECK_ROOT=/opt/bottleneck \
+    BOTTLENECK_SOURCE_REVISION=${REVISION} \
     HOME=/home/bottleneck \
     LANG=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -67,7 +67,7 @@ WHEEL_PLATFORMS := $(foreach v,$(shell seq 17 36),--platform manylinux_2_$(v)_$(
 	$(foreach t,manylinux1 manylinux2010 manylinux2014,--platform $(t)_$(ARCH))
 
 wheels: ## download the image's wheels into build/wheels/ (the runtime dependencies, pinned by the lock)
-	rm -rf build/wheels
+	rm -rf build
 	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --no-deps -w build/wheels .
 	$(PYTHON) -m pip download --quiet --disable-pip-version-check -c requirements.lock --only-binary=:all: \
 		$(WHEEL_PLATFORMS) --python-version 3.11 --implementation cp --abi cp311 \
@@ -75,12 +75,12 @@ wheels: ## download the image's wheels into build/wheels/ (the runtime dependenc
 
 image: wheels ## build the container image bottleneck-pipeline:<version> (docker or podman; BASE_IMAGE=... to change the base)
 	@test -n "$(ENGINE)" || { echo "error: make image needs docker (with its daemon) or podman" >&2; exit 1; }
-	$(ENGINE) build --tag $(IMAGE) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	$(ENGINE) build --network none --tag $(IMAGE) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
 		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) .
 	@$(ENGINE) image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes'
 
-containers: ## install podman, runc and debootstrap for the container test (root, apt); the test skips without them
-	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap)
+containers: ## install podman, runc and debootstrap for the container tests (root, apt); they skip without them
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap)
 
 bench: $(VENV)/.dev ## benchmark (about 17 min): real data vs a naive papermill loop; 10^4..10^7 products from CSV and Parquet; the targets
 	$(BIN)/python bench/run_bench.py --sizes 1e4,1e5,1e6,1e7

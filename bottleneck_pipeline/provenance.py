@@ -1,8 +1,9 @@
 """Which code ran: recorded in the manifest (``code``) so an auditor can tell an edited
 premium rule or notebook from the reviewed one.
 
-* ``git_commit`` and ``git_dirty`` (tracked files changed since that commit), or ``None``
-  outside a git checkout (Kestra's namespace files);
+* ``git_commit`` and ``git_dirty`` (tracked files changed since that commit); outside a git
+  checkout, the commit the container image was built from (its ``BOTTLENECK_SOURCE_REVISION``,
+  ``<commit>`` or ``<commit>-dirty``), else ``None``;
 * ``files``: the SHA-256 of each notebook and SQL file, and ``package``: one SHA-256 over
   the package's Python files, so an edit shows even without git;
 * ``python`` and the versions of the libraries that shape the results.
@@ -11,7 +12,9 @@ premium rule or notebook from the reviewed one.
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
+import re
 import subprocess
 from importlib import metadata
 from typing import Any
@@ -31,6 +34,9 @@ PACKAGES = (
 )
 
 
+IMAGE_REVISION = re.compile(r"([0-9a-f]{40})(-dirty)?")  # set by the Dockerfile from `make image`
+
+
 def _git(*args: str) -> str | None:
     try:
         done = subprocess.run(["git", *args], cwd=paths.project_root(), capture_output=True, text=True, timeout=10)
@@ -47,6 +53,8 @@ def code() -> dict[str, Any]:
     root = paths.project_root()
     commit = _git("rev-parse", "HEAD")
     dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
+    if commit is None and (image := IMAGE_REVISION.fullmatch(os.environ.get("BOTTLENECK_SOURCE_REVISION", ""))):
+        commit, dirty = image.group(1), image.group(2) is not None
     notebooks = {p.relative_to(root).as_posix(): p for p in sorted((root / "notebooks").glob("*.ipynb"))}
     sql = {
         p.relative_to(paths.PACKAGE_DIR.parent).as_posix(): p
