@@ -97,7 +97,8 @@ sample-data: $(VENV)/.runtime ## regenerate data/sample/ (seeded, deterministic)
 
 lock: ## re-pin every transitive dependency into requirements.lock
 	rm -rf /tmp/bottleneck-lock && $(PYTHON) -m venv /tmp/bottleneck-lock
-	/tmp/bottleneck-lock/bin/pip install --quiet -e '.[dev,lab]'
+	# soupsieve 3.x needs Python 3.11.5; Debian 12's python3 (the image's test base) is 3.11.2
+	/tmp/bottleneck-lock/bin/pip install --quiet -e '.[dev,lab]' 'soupsieve<3'
 	/tmp/bottleneck-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
 clean: ## remove .venv and every run under outputs/ (and their history page)

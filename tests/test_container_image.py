@@ -4,8 +4,9 @@ Kestra's Docker runner would (tests/kestra_emulator.py, DockerRunner).
 
 The image is built once per session and shared by the xdist workers (a file lock). podman,
 runc and debootstrap come from Debian (`make containers`; CI installs them); without them, or
-without root, the module skips with its reason (fails, under CI's BOTTLENECK_REQUIRE_CONTAINERS). podman runs with the settings of
-tests/containers.conf and a storage of its own in the session's temporary folder."""
+without root, the module skips with its reason (fails, under CI's BOTTLENECK_REQUIRE_CONTAINERS).
+podman runs with the settings of tests/containers.conf and a storage of its own in the session's
+temporary folder."""
 
 from __future__ import annotations
 
@@ -130,7 +131,12 @@ def _build(folder: Path) -> dict:
     env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tests" / "containers.conf")}
     for driver in ("overlay", "vfs"):  # overlay where the filesystem allows it
         storage = folder / "storage.conf"
-        storage.write_text(f'[storage]\ndriver = "{driver}"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n')
+        # skip_mount_home: no bind mount of the storage on itself is left behind, so pytest can
+        # remove an old session's folder like any other
+        storage.write_text(
+            f'[storage]\ndriver = "{driver}"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n'
+            '[storage.options.overlay]\nskip_mount_home = "true"\n'
+        )
         env["CONTAINERS_STORAGE_CONF"] = str(storage)
         if subprocess.run(["podman", "info"], env=env, capture_output=True, timeout=120).returncode == 0:
             break
