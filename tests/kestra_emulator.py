@@ -37,9 +37,7 @@ from __future__ import annotations
 import base64
 import calendar
 import json
-import os
 import re
-import shutil
 import subprocess
 import unicodedata
 from dataclasses import dataclass, field
@@ -838,11 +836,3 @@ def flows_posted(folder: Path) -> list[str]:
     return sorted(
         p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml")
     )
-
-
-def copy_tree(source: Path, dest: Path) -> None:
-    shutil.copytree(source, dest, dirs_exist_ok=True)
-
-
-def environ() -> dict[str, str]:
-    return dict(os.environ)
