@@ -33,6 +33,10 @@ RUN --mount=type=bind,source=build/wheels,target=/wheels \
 COPY run_pipeline.py /opt/bottleneck/
 COPY notebooks/ /opt/bottleneck/notebooks/
 COPY params/ /opt/bottleneck/params/
+# The notebooks as committed (nbstripout): a notebook run in JupyterLab since, its outputs
+# (perhaps a month's data) still in the working tree, loses them here; a clean one is untouched,
+# so the manifest's SHA-256 of each notebook matches the repository's.
+RUN ["/opt/bottleneck/.venv/bin/python", "-c", "import pathlib, nbformat\nfor path in pathlib.Path('/opt/bottleneck/notebooks').glob('*.ipynb'):\n    nb = nbformat.read(path, as_version=4)\n    code = [c for c in nb.cells if c.cell_type == 'code']\n    if any(c.outputs or c.execution_count for c in code):\n        for c in code:\n            c.outputs, c.execution_count = [], None\n        nbformat.write(nb, path)\n"]
 
 # A fixed non-root user runs the pipeline (under Kestra too: the flow's setpriv).
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/bottleneck --shell /usr/sbin/nologin bottleneck

@@ -224,6 +224,14 @@ def test_the_image_holds_the_runtime_only(podman):
     assert (uid, user) == ("10001", "bottleneck")
     assert listing.split() == [".venv", "notebooks", "params", "run_pipeline.py"]
     assert stray == "0" and modern == "True" and pip == "no-pip" and extras == []
+    # the notebooks without outputs, byte for byte the repository's when those have none
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        inside = in_image(podman, f"cat /opt/bottleneck/notebooks/{notebook.name}")
+        cells = [c for c in json.loads(inside)["cells"] if c["cell_type"] == "code"]
+        assert not any(c["outputs"] or c["execution_count"] for c in cells), notebook.name
+        repo = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+        if not any(c["outputs"] or c["execution_count"] for c in repo):
+            assert inside == notebook.read_text(), notebook.name
 
 
 def test_the_image_is_compiled_to_bytecode(podman):
