@@ -1,4 +1,4 @@
-# The pipeline as a container image, run by Kestra's Docker task runner (README, "Kestra").
+# The pipeline as a container image, run by Kestra's Docker task runner (docs/kestra.md).
 # `make image` builds it: the wheels are downloaded on the host first (build/wheels/), so the
 # build installs with --no-index and needs no network. The build context is an allowlist
 # (.dockerignore): nothing of tests/, data/, outputs/, bench/ or .env can enter the image.

@@ -54,7 +54,7 @@ browser: ## install Debian's chromium for the headless-browser test (root, apt);
 office: ## install LibreOffice Calc and poppler for the workbook-as-PDF test (root, apt); the test skips without them
 	@command -v soffice >/dev/null && command -v pdftotext >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui poppler-utils fonts-dejavu-core)
 
-# The container image Kestra runs (README, "Kestra"). The engine is docker when its daemon
+# The container image Kestra runs (docs/kestra.md). The engine is docker when its daemon
 # answers, else podman. The wheels are downloaded on the host (build/wheels/), for Linux on
 # this machine's architecture, CPython 3.11 and glibc up to 2.36 (Debian 12), so the build
 # installs with --no-index. BASE_IMAGE=... builds on another base (the tests: a Debian base).

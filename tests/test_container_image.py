@@ -252,13 +252,13 @@ def test_the_image_is_compiled_to_bytecode(podman):
     assert in_image(podman, "python -m compileall -q /opt/bottleneck/.venv/lib >/dev/null 2>&1; echo $?").strip() == "0"
 
 
-def test_the_readme_states_the_measured_size(podman):
+def test_the_docs_state_the_measured_size(podman):
     facts = podman.facts
     mb = {name: size / 1e6 for name, size in facts["packages"].items() if name != "(other)"}
     top = sorted(mb, key=mb.get, reverse=True)[:6]
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "kestra.md").read_text()
     line = re.search(r"\*\*Size\*\*.*?packages: (.*?)\. On", readme, re.S)
-    assert line, "README: the image's Size paragraph"
+    assert line, "docs/kestra.md: the image's Size paragraph"
     text = " ".join(line.group(0).split())
     stated = dict(re.findall(r"([\w.-]+) \((\d+) MB\)", line.group(1)))
     # the five largest (two packages a few hundred kB apart may swap places from one lock to the next)

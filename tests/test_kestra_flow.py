@@ -66,14 +66,14 @@ def project_version() -> str:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
-# --- the alternative the README documents: the Process runner on a worker with Python ----
+# --- the alternative docs/kestra.md documents: the Process runner on a worker with Python ----
 
 
 def process_alternative() -> dict:
-    """The run_pipeline task of the README's "Process runner" block, as a flow would hold it."""
-    readme = (ROOT / "README.md").read_text()
+    """The run_pipeline task of docs/kestra.md's "Process runner" block, as a flow would hold it."""
+    readme = (ROOT / "docs" / "kestra.md").read_text()
     block = re.search(r"<!-- process-runner -->\s*```yaml\n(.*?)```", readme, re.S)
-    assert block, "README: the Process runner block (after <!-- process-runner -->) is missing"
+    assert block, "docs/kestra.md: the Process runner block (after <!-- process-runner -->) is missing"
     return yaml.safe_load(block.group(1))
 
 
@@ -485,7 +485,7 @@ def check_month(run: kestra.Execution, wd: Path, client, bucket, period, product
 
 
 def worker_installation(tmp_path: Path) -> Path:
-    """/opt/bottleneck as the README installs it on a Process worker, here from the test
+    """/opt/bottleneck as docs/kestra.md installs it on a Process worker, here from the test
     environment: its virtual environment, run_pipeline.py, notebooks/ and params/."""
     root = tmp_path / "opt-bottleneck"
     root.mkdir()
