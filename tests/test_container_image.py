@@ -298,12 +298,12 @@ def run_in_image(podman, s3_env, tmp_path, flow, **execute) -> kestra.Execution:
 
 def test_the_flow_task_runs_a_scheduled_month_in_the_image(podman, s3_env, tmp_path):
     flow = load_flow()
-    period = "2027-02"
+    period = "2026-02"
     client, bucket, production = month_setup(s3_env, tmp_path, SAMPLE_DIR, period)
     server = mail_server(tmp_path, flow, starttls=False)  # no test CA in the image: a login on loopback
     started = time.monotonic()
     with server:
-        run = run_in_image(podman, s3_env, tmp_path, flow, trigger_date="2027-03-15T09:00:00+01:00", timeout=900)
+        run = run_in_image(podman, s3_env, tmp_path, flow, trigger_date="2026-03-15T09:00:00+01:00", timeout=900)
     seconds = time.monotonic() - started
     wd = tmp_path / "kestra-wd" / "5zQ8bYwR"
     manifest = check_month(run, wd, client, bucket, period, production, server)
