@@ -10,6 +10,7 @@ Two kinds, both in ``sql/checks/``:
     -- source: erp | web | liaison (optional: the export the failing rows come from)
     -- description: what must hold
     -- detail: optional aggregate over the failing rows, e.g. sum(total_sales)
+    -- guard: optional, for a check no data can fail: the code whose bug it would catch, and why
 
 A check passes when its query returns no row. A failing ``blocking`` check stops the
 run (:func:`raise_on_blocking`); a failing ``warning`` is reported for the analyst. Checks
@@ -33,7 +34,7 @@ CHECKS_DIR = paths.SQL_DIR / "checks"
 SEVERITIES = ("blocking", "warning")
 MARTS = ("merged", "classified")  # tables made in 03_analysis
 STAGES = ("staging", "marts", "export")  # run by 02, 03 and 04 (export: the written reports read back)
-_HEADER = re.compile(r"^--\s*(severity|source|description|lecture|detail|stage|applies):\s*(.+?)\s*$")
+_HEADER = re.compile(r"^--\s*(severity|source|description|lecture|detail|stage|applies|guard):\s*(.+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Check:
     bound: dict[str, Any] = field(default_factory=dict)  # values its query binds ($name), besides the run's
     applies: str | None = None  # a SQL condition: when false, the check has nothing to look at (not_applicable)
     lecture: str = ""  # what must hold, in French, for the page and the test report (description: the logs')
+    guard: str | None = None  # no data can fail it: the code a bug in which it would catch, and why
 
     @classmethod
     def from_file(cls, path: Path) -> Check:
@@ -73,6 +75,7 @@ class Check:
             stage,
             applies=meta.get("applies"),
             lecture=meta.get("lecture", ""),
+            guard=meta.get("guard"),
         )
 
 
@@ -156,6 +159,7 @@ def generic(path: Path = CHECKS_DIR / "schema.yml") -> list[Check]:
                         source=source,
                         stage="marts" if table in MARTS else "staging",
                         bound={"accepted": options["values"]} if kind == "accepted_values" else {},
+                        guard=options.get("guard"),
                     )
                 )
     return found

@@ -6,6 +6,11 @@ the failed step and that nothing reached the fixed keys: what the runner does wi
 step does not depend on why it failed. Add a case: one line in
 CASES and, if needed, a small function that breaks the inputs.
 
+A case that names a blocking data-quality check (``check``) proves that check: the run's
+manifest must record it failed (not a warning, not passed while another check stopped the run).
+:func:`test_every_blocking_check_is_proven_by_a_bad_input_or_is_a_guard` holds every blocking
+check to one such case, or to being a guard no data can fail (see sql/checks/schema.yml).
+
 Each case and test names the promise it checks, one of docs/guarantees.md's "Rules the pipeline
 keeps" (:data:`PROMISES`).
 """
@@ -107,6 +112,36 @@ def conflicting_key(d):
     erp = erp_frame()
     erp.loc[len(erp)] = (3, 1, 31.0, 2, "instock")
     tiny(d, erp=erp)
+
+
+def price_blank(d):
+    erp = erp_frame()
+    erp.loc[2, "price"] = None  # product 3's price left empty
+    tiny(d, erp=erp)
+
+
+def conflicting_web_rows(d):
+    web = web_frame()
+    web.loc[len(web)] = ("104", "Grand Cru Quatre", 5.0, "product")  # SKU 104 again, other sales
+    tiny(d, web=web)
+
+
+def sales_blank(d):
+    web = web_frame()
+    web.loc[5, "total_sales"] = None  # SKU 104's product row: no sales figure
+    tiny(d, web=web)
+
+
+def product_linked_twice(d):
+    tiny(d, liaison=liaison_frame([(1, "101"), (2, "102"), (3, "bon-cadeau-25-euros"), (4, "104"), (4, "105")]))
+
+
+def sku_linked_twice(d):
+    tiny(d, liaison=liaison_frame([(1, "101"), (2, "102"), (3, "bon-cadeau-25-euros"), (4, "101")]))
+
+
+def web_product_unlinked(d):
+    tiny(d, liaison=liaison_frame([(1, "101"), (2, "102"), (4, "104")]))  # the gift card has no link
 
 
 def no_web_products(d):
@@ -309,6 +344,7 @@ FIRST_PASS = [  # id, break the inputs, extra --set, failed step, message
         [],
         "02_cleaning_tests",
         "CheckFailed: blocking data-quality check(s) failed: erp.xlsx: erp_product_id_unique (1 row; expected: ",
+        "erp_product_id_unique",
     ),
     (
         "no-web-products",
@@ -316,6 +352,7 @@ FIRST_PASS = [  # id, break the inputs, extra --set, failed step, message
         [],
         "02_cleaning_tests",
         "web.xlsx: web_has_products (1 row; expected: the web export has at least one product row",
+        "web_has_products",
     ),
     (
         "nothing-joins",
@@ -323,6 +360,7 @@ FIRST_PASS = [  # id, break the inputs, extra --set, failed step, message
         [],
         "02_cleaning_tests",
         "liaison.xlsx: join_not_empty (1 row; expected: at least one web product reaches an ERP product",
+        "join_not_empty",
     ),
     (
         "price-NaN",
@@ -400,6 +438,7 @@ FIRST_PASS = [  # id, break the inputs, extra --set, failed step, message
         ["erp_file=erp.csv"],
         "02_cleaning_tests",
         "erp.csv: erp_product_id_unique (1 row; expected: each ERP product_id appears once",
+        "erp_product_id_unique",
     ),
     (
         "id-in-hex",
@@ -435,6 +474,7 @@ FIRST_PASS = [  # id, break the inputs, extra --set, failed step, message
         [],
         "02_cleaning_tests",
         "web.xlsx: web_total_sales_negative (1 row; expected: no web product has negative total_sales",
+        "web_total_sales_negative",
     ),
 ]
 
@@ -446,6 +486,7 @@ class Case(NamedTuple):
     step: str
     message: str
     promise: str = RIGHT
+    check: str | None = None  # the blocking check this case proves (the manifest records it failed)
 
 
 # --- the second red-team pass (#22): each of these held no more than a warning, a traceback or a
@@ -521,6 +562,7 @@ SECOND_PASS = [
         "web.xlsx: web_linked_sku_dropped (1 row; expected: every web SKU the link file references keeps its "
         "product row (post_type product); e.g. sku '104', post_type (blank)",
         NOTHING_LOST,
+        "web_linked_sku_dropped",
     ),
     Case(
         "linked-sku-product-variation",
@@ -530,6 +572,7 @@ SECOND_PASS = [
         "web_linked_sku_dropped (1 row; expected: every web SKU the link file references keeps its product row "
         "(post_type product); e.g. sku '104', post_type 'product_variation'",
         NOTHING_LOST,
+        "web_linked_sku_dropped",
     ),
     Case(
         "hidden-first-sheet",
@@ -593,29 +636,115 @@ SECOND_PASS = [
     ),
 ]
 
-CASES = [Case(*c, promise=NO_CODE if c[0] == "header-with-escapes" else RIGHT) for c in FIRST_PASS] + SECOND_PASS
+# --- a failing case for each blocking check data can fail (#23): one line each, naming the check ---
+
+CHECK_CASES = [
+    Case(
+        "price-blank",
+        price_blank,
+        [],
+        "02_cleaning_tests",
+        "erp.xlsx: erp_price_not_null (1 row; expected: every ERP product has a price; e.g. product_id '3'",
+        check="erp_price_not_null",
+    ),
+    Case(
+        "conflicting-web-rows",
+        conflicting_web_rows,
+        [],
+        "02_cleaning_tests",
+        "web.xlsx: web_sku_unique (1 row; expected: each web sku appears once after cleaning (a repeat has "
+        "conflicting values); e.g. sku '104', occurrences 2)",
+        check="web_sku_unique",
+    ),
+    Case(
+        "sales-blank",
+        sales_blank,
+        [],
+        "02_cleaning_tests",
+        "web.xlsx: web_total_sales_not_null (1 row; expected: every web product has its total_sales; e.g. sku '104'",
+        check="web_total_sales_not_null",
+    ),
+    Case(
+        "product-linked-twice",
+        product_linked_twice,
+        [],
+        "02_cleaning_tests",
+        "liaison.xlsx: liaison_product_id_unique (1 row; expected: each ERP product_id has at most one link; "
+        "e.g. product_id '4', occurrences 2)",
+        check="liaison_product_id_unique",
+    ),
+    Case(
+        "sku-linked-twice",
+        sku_linked_twice,
+        [],
+        "02_cleaning_tests",
+        "liaison.xlsx: liaison_id_web_unique (1 row; expected: each web sku is linked to at most one ERP product "
+        "(else its sales count twice); e.g. id_web '101', occurrences 2)",
+        check="liaison_id_web_unique",
+    ),
+    Case(
+        "web-product-unlinked",
+        web_product_unlinked,
+        [],
+        "02_cleaning_tests",
+        "web.xlsx: web_product_matched_once (1 row; expected: every web product reaches exactly one ERP product "
+        "through the link file; e.g. sku 'bon-cadeau-25-euros'",
+        check="web_product_matched_once",
+    ),
+]
+
+CASES = (
+    [
+        Case(*c[:5], promise=NO_CODE if c[0] == "header-with-escapes" else RIGHT, check=(c[5:] or [None])[0])
+        for c in FIRST_PASS
+    ]
+    + SECOND_PASS
+    + CHECK_CASES
+)
 
 # The runner does the same with any failed step: one case here (the line it prints must escape what
 # the input carries); test_pipeline_failure.py and test_pipeline_s3.py run a failed 01 and 02 through the CLI.
 THROUGH_THE_CLI = {"header-with-escapes"}
 
 
-@pytest.mark.parametrize("case_id, breaker, sets, step, message, promise", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case_id, breaker, sets, step, message, promise, tmp_path):
+@pytest.mark.parametrize("case_id, breaker, sets, step, message, promise, check", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case_id, breaker, sets, step, message, promise, check, tmp_path):
     assert promise in PROMISES
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     breaker(inputs)
     line = in_process.run_month(tmp_path / "run", [f"input_dir={inputs}", *sets])
     assert line is not None and line.startswith(f"step {step} failed: ") and message in line, line
+    if check:  # the check this case proves failed, as a blocking check (a warning would not have stopped the run)
+        from bottleneck_pipeline import manifest
+
+        status = {c["name"]: (c["severity"], c["status"]) for c in manifest.read(tmp_path / "run")["checks"]}
+        assert status.get(check) == ("blocking", "fail"), status.get(check)
+
+
+def test_every_blocking_check_is_proven_by_a_bad_input_or_is_a_guard():
+    """The meta-test (#23): each blocking check, declared in schema.yml or written as a .sql file,
+    either has a case above that makes it fail (test_bad_input asserts that the manifest records
+    it failed) or is a guard no data can fail, whose header says the code it guards and why, and
+    which tests/bottleneck_pipeline/test_checks.py breaks (test_a_guard_fails_when_its_code_breaks)."""
+    from bottleneck_pipeline import checks
+    from tests.bottleneck_pipeline.test_checks import GUARD_BREAKS
+
+    blocking = {c.name: c for c in checks.discover() if c.severity == "blocking"}
+    proven = {c.check for c in CASES if c.check}
+    guards = {name for name, c in blocking.items() if c.guard}
+    assert proven <= set(blocking), f"cases name checks that are not blocking checks: {proven - set(blocking)}"
+    assert not proven & guards, f"guards no data can fail, yet a bad input fails them: {proven & guards}"
+    assert set(blocking) - proven - guards == set(), "blocking checks with no failing case and no guard"
+    assert set(GUARD_BREAKS) == guards, "each guard has one way to break the code it guards"
 
 
 @pytest.mark.parametrize(
-    "case_id, breaker, sets, step, message, promise",
+    "case_id, breaker, sets, step, message, promise, check",
     [c for c in CASES if c.id in THROUGH_THE_CLI],
     ids=sorted(THROUGH_THE_CLI, key=[c.id for c in CASES].index),
 )
-def test_bad_input_through_the_cli(case_id, breaker, sets, step, message, promise, tmp_path, bucket, s3_env):
+def test_bad_input_through_the_cli(case_id, breaker, sets, step, message, promise, check, tmp_path, bucket, s3_env):
     """Promise: right figures or one clear failure (what the runner does with any failed step)."""
     name, client = bucket
     inputs = tmp_path / "inputs"

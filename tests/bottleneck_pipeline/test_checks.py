@@ -94,12 +94,127 @@ def test_generic_tests_are_declared_in_schema_yml_and_generated():
         "erp_price_not_null",
         "web_total_sales_not_null",
         "merged_product_id_unique",
-        "merged_sku_relationships",
-        "classified_is_premium_accepted_values",
+        "merged_sku_unique",
     } <= set(found)
     assert found["erp_product_id_unique"].source == "erp" and found["erp_product_id_unique"].stage == "staging"
-    assert found["merged_product_id_unique"].stage == "marts"
+    assert found["merged_product_id_unique"].stage == "marts" and found["merged_product_id_unique"].guard
     assert not [p for p in checks.CHECKS_DIR.glob("*_unique.sql")]  # generic tests are declared, not written
+
+
+def test_each_generic_kind_returns_the_failing_rows(tmp_path):
+    """The four kinds schema.yml may declare, on a table that fails each once."""
+    import duckdb
+
+    schema = tmp_path / "schema.yml"
+    schema.write_text(
+        "t:\n  source: erp\n  columns:\n    k:\n      - unique\n      - not_null\n"
+        "      - relationships: {to: p.k}\n    flag:\n      - accepted_values: {values: [a, b], severity: warning}\n"
+    )
+    con = duckdb.connect()
+    con.execute("create table p as select * from (values ('1'), ('2')) v(k)")
+    con.execute("create table t as select * from (values ('1', 'a'), ('1', 'b'), (null, 'a'), ('3', 'c')) v(k, flag)")
+    found = {c.name: checks.run_check(con, c) for c in checks.generic(schema)}
+    assert {n: (r.severity, r.status, r.observed) for n, r in found.items()} == {
+        "erp_k_unique": ("blocking", "fail", 1),
+        "erp_k_not_null": ("blocking", "fail", 1),
+        "erp_k_relationships": ("blocking", "fail", 1),
+        "erp_flag_accepted_values": ("warning", "warning", 1),
+    }
+    assert found["erp_k_relationships"].sample == [{"k": "3"}]
+
+
+# --- guards: blocking checks no data can fail, each broken here the way a bug in its code would ---
+
+
+def _lose_a_staged_row(staged, tmp_path):
+    con = staged()
+    con.execute("delete from stg_erp where product_id = '3'")  # a staging filter that drops a row, unlogged
+    return checks.run_all(con, params=PARAMS)
+
+
+def _repeat_a_merged_product(staged, tmp_path):
+    from tests.bottleneck_pipeline.conftest import classify
+
+    con = classify(staged())
+    con.execute("insert into merged select * replace ('999' as sku) from merged where product_id = '1'")
+    return checks.run_all(con, stage="marts")
+
+
+def _repeat_a_merged_sku(staged, tmp_path):
+    from tests.bottleneck_pipeline.conftest import classify
+
+    con = classify(staged())
+    con.execute("insert into merged select * replace ('999' as product_id) from merged where sku = '101'")
+    return checks.run_all(con, stage="marts")
+
+
+def _written(staged, tmp_path, tamper):
+    """The reports of a tiny month written into ``tmp_path``, then ``tamper(folder)``: the
+    export checks on what was written."""
+    from tests.bottleneck_pipeline.test_reports import written_reports
+
+    con, failing = written_reports(staged, tmp_path)
+    from bottleneck_pipeline import paths, reconcile, reports
+
+    reports.revenue_report(con, tmp_path / paths.REVENUE_REPORT, "run-1")
+    tamper(tmp_path)
+    names = ["total_revenue", "merged_rows"]
+    figures = dict(zip(names, con.execute(f"select {', '.join(names)} from run_summary").fetchall()[0]))
+    reconcile.load_written(con, tmp_path)
+    return checks.run_all(con, params=figures, stage="export")
+
+
+def _drop_last_line(path):
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    path.write_text("\ufeff" + "\n".join(lines[:-1]) + "\n", encoding="utf-8")
+
+
+def _edit_cell(path, sheet, cell, delta):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    wb[sheet][cell].value += delta
+    wb.save(path)
+
+
+def _cut_a_product(folder):
+    from bottleneck_pipeline import paths
+
+    _drop_last_line(folder / paths.ORDINARY_CSV)
+
+
+def _shift_a_revenue(folder):
+    from bottleneck_pipeline import paths
+
+    csv = folder / paths.ORDINARY_CSV
+    header, *rows = csv.read_text(encoding="utf-8-sig").splitlines()
+    cells = rows[0].split(",")
+    cells[5] = f"{float(cells[5]) + 0.01:.2f}"  # one row's revenue a cent off its price x sales
+    csv.write_text("\ufeff" + "\n".join([header, ",".join(cells), *rows[1:]]) + "\n", encoding="utf-8")
+
+
+GUARD_BREAKS = {  # guard -> how a bug in the code it guards would break what it reads
+    "cleaning_accounts_for_every_row": _lose_a_staged_row,
+    "merged_product_id_unique": _repeat_a_merged_product,
+    "merged_sku_unique": _repeat_a_merged_sku,
+    "reconcile_extractions_cover_products": lambda s, t: _written(s, t, _cut_a_product),
+    "reconcile_extractions_revenue": lambda s, t: _written(s, t, _shift_a_revenue),
+    "reconcile_workbook_sheet": lambda s, t: _written(
+        s, t, lambda f: _edit_cell(f / "rapport_CA.xlsx", "CA par produit", "F2", 1)
+    ),
+    "reconcile_workbook_total": lambda s, t: _written(
+        s, t, lambda f: _edit_cell(f / "rapport_CA.xlsx", "CA total", "B3", 0.01)
+    ),
+}
+
+
+@pytest.mark.parametrize("guard", sorted(c.name for c in checks.discover() if c.guard))
+def test_a_guard_fails_when_its_code_breaks(guard, staged, tmp_path):
+    """Each guard (a blocking check no data can fail: see schema.yml) fails, as a blocking check,
+    on what a bug in the code it guards would give it; test_bad_inputs' meta-test holds every
+    guard to one entry here."""
+    results = {r.name: r for r in GUARD_BREAKS[guard](staged, tmp_path)}
+    assert (results[guard].severity, results[guard].status) == ("blocking", "fail"), results[guard]
 
 
 def test_mart_tests_catch_a_merge_that_counts_a_product_twice(staged):

@@ -2,6 +2,7 @@
 -- stage: export
 -- description: the two extractions as written hold every merged product once: none in both, none missing, as many rows as merged_rows
 -- lecture: les deux extractions écrites contiennent chaque produit vendu une seule fois, sans oubli
+-- guard: the report writers (reports.py, workbook.py): the extractions are written from the table the figures come from, so only a writer that drops or repeats rows can break it
 with extracted as (
     select product_id, any_value(file) as file, count(*) as occurrences from written_extractions
     group by product_id
