@@ -12,7 +12,10 @@ Planted defects (the pipeline must cope with all of them):
 
 * blank rows scattered in web (every cell empty);
 * every web product (with a sku) repeated as an ``attachment`` image row
-  carrying the same sku, post_title and total_sales;
+  carrying the same sku, but its image's title and no sales (so keeping the
+  attachments would show as a SKU twice, never be hidden by dropping exact
+  duplicates);
+* an exact duplicate row in each export (a row exported twice);
 * mixed-type keys: sku / id_web are ints for most rows, text for a few
   (a gift card ``bon-cadeau-25-euros`` and ``<int>-1`` variants);
 * liaison rows with a blank id_web (products not on the web shop) and about
@@ -20,7 +23,12 @@ Planted defects (the pipeline must cope with all of them):
 * 2 web product rows without a sku but with sales;
 * 2 ERP prices <= 0 (one negative, one zero) and 2 negative stock quantities;
 * 6 rows whose stock_status contradicts stock_quantity;
-* about 30 wines priced far in the right tail (price z-score outliers).
+* about 30 wines priced far in the right tail (price z-score outliers);
+* prices in cents (the total has a cents digit) and prices on the premium
+  cut-offs, where a ``>`` written ``>=`` or a rounded price would show: with
+  ``premium_method: iqr`` and threshold 1.5, a price exactly on Q3 + 1.5 x IQR
+  and one a cent either side; with the default z-score rule (threshold 2), a
+  price a cent either side of mean + 2 x sd (over the products the merge keeps).
 
 Every web product with a sku is linked to exactly one ERP product, product_id
 is unique in erp and id_web is unique in liaison. The same --seed gives the
@@ -43,6 +51,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXED_STAMP = datetime(2020, 9, 1, 0, 0, 0)
 GIFT_SKU = "bon-cadeau-25-euros"
 N_ORPHAN_LINKS, N_NO_SKU, N_VARIANTS, N_TAIL, N_CONTRADICTIONS = 20, 2, 3, 30, 6
+IQR_FENCE, Z_THRESHOLD = 1.5, 2.0  # the cut-offs the planted prices sit on or beside
 
 WEB_COLUMNS = [
     "sku",
@@ -208,7 +217,7 @@ def make_erp(rng, product_ids, linked):
         {
             "product_id": product_ids,
             "onsale_web": onsale,
-            "price": price.round(1),
+            "price": price.round(2),
             "stock_quantity": quantity,
             "stock_status": np.where(instock, "instock", "outofstock"),
         }
@@ -223,6 +232,55 @@ def make_erp(rng, product_ids, linked):
     erp.loc[bad[4 + half :], "stock_status"] = "outofstock"
     erp.loc[bad[4 + half :], "stock_quantity"] = rng.integers(1, 40, N_CONTRADICTIONS - half)
     return erp
+
+
+def _set_window(price, order, position, gift):
+    """Give the products around sorted ``position`` (``order``: indices by price) one price, a
+    multiple of 0.50, so that the quartile interpolated there is that price exactly; the
+    order of all prices is kept. The gift card keeps its 25.00 (then the window's price)."""
+    value = round(price[order[position]] * 2) / 2
+    width = 1
+    while True:
+        window = order[max(0, position - width) : position + width + 1]
+        if gift in window:
+            value = price[gift]
+        if price[window[0]] <= value <= price[window[-1]]:
+            price[window] = value
+            return value, position + width
+        width += 1
+
+
+def plant_cutoffs(erp, linked):
+    """Prices on and beside the premium cut-offs, computed over the products the merge keeps
+    (``linked``): Q1 and Q3 made exact (multiples of 0.50, so Q3 + 1.5 x IQR is a multiple of
+    0.25: exact in binary), three products at that cut-off and a cent either side, then two a
+    cent either side of the z-score cut-off (mean + 2 x sample sd, moved by them: iterated)."""
+    price = erp["price"].to_numpy(copy=True)
+    gift = linked[0]
+    order = linked[np.argsort(price[linked], kind="stable")]
+    n = len(order)
+    q1, _ = _set_window(price, order, (n - 1) // 4, gift)
+    q3, top = _set_window(price, order, (n - 1) * 3 // 4, gift)
+    above = [i for i in order[top + 1 :] if i != gift and price[i] < 62]  # above Q3, not the tail
+    cutoff = q3 + IQR_FENCE * (q3 - q1)
+    price[above[:3]] = [cutoff - 0.01, cutoff, cutoff + 0.01]
+    for _ in range(50):  # the two prices move the mean and sd they sit beside
+        merged = price[linked]
+        z_cutoff = merged.mean() + Z_THRESHOLD * merged.std(ddof=1)
+        below = np.floor(z_cutoff * 100) / 100
+        if below == z_cutoff:
+            below = round(z_cutoff - 0.01, 2)
+        new = [round(below, 2), round(below + 0.01, 2)]
+        if list(price[above[3:5]]) == new:
+            break
+        price[above[3:5]] = new
+    erp["price"] = price
+
+
+def add_exact_duplicates(rng, df, among):
+    """One row of ``df`` (one of the indices ``among``) exported twice, next to its twin."""
+    twin = int(rng.choice(among))
+    return pd.concat([df.iloc[: twin + 1], df.iloc[[twin]], df.iloc[twin + 1 :]], ignore_index=True)
 
 
 def web_dates(rng, n):
@@ -281,13 +339,16 @@ def make_web(rng, skus):
         }
     )
     images = products[products["sku"].notna()].copy()
+    images["post_title"] = images["post_name"]  # an image's title is its file's name
+    images["total_sales"] = 0.0
     images["post_excerpt"] = None
     images["post_status"] = "inherit"
     images["post_name"] = images["post_name"] + "-jpg"
     images["guid"] = "https://www.example.com/wp-content/uploads/2020/03/" + images["post_name"].str[:-4] + ".jpg"
     images["post_type"], images["post_mime_type"] = "attachment", "image/jpeg"
     blanks = pd.DataFrame(index=range(round(n * 0.116)), columns=WEB_COLUMNS, dtype=object)
-    web = pd.concat([products, images, blanks], ignore_index=True)[WEB_COLUMNS]
+    twin = products[products["sku"].notna()].iloc[[int(rng.integers(0, n - N_NO_SKU))]]  # exported twice
+    web = pd.concat([products, twin, images, blanks], ignore_index=True)[WEB_COLUMNS]
     return web.iloc[rng.permutation(len(web))].reset_index(drop=True)
 
 
@@ -333,9 +394,12 @@ def print_summary(erp, liaison, web):
             + ((erp["stock_status"] == "outofstock") & (erp["stock_quantity"] > 0)).sum()
         ),
         "erp prices with z-score > 2": int((z > 2).sum()),
+        "exact duplicate rows (erp / web / liaison)": " / ".join(
+            str(int(df.duplicated().sum())) for df in (erp, web[web["post_type"] == "product"], liaison)
+        ),
     }
     for name, value in counts.items():
-        print(f"  {name:32} {value}")
+        print(f"  {name:42} {value}")
 
 
 def main():
@@ -348,8 +412,11 @@ def main():
 
     product_ids, id_web, linked = make_keys(rng, args.products)
     erp = make_erp(rng, product_ids, linked)
+    plant_cutoffs(erp, linked)
     liaison = pd.DataFrame({"product_id": product_ids, "id_web": id_web})
     web = make_web(rng, id_web[linked])
+    erp = add_exact_duplicates(rng, erp, linked[1:])
+    liaison = add_exact_duplicates(rng, liaison, linked[1:])
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name, df in [("erp", erp), ("web", web), ("liaison", liaison)]:

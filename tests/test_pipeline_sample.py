@@ -9,7 +9,7 @@ import pytest
 
 from bottleneck_pipeline import manifest as manifest_mod
 from tests import in_process, oracle
-from tests.conftest import REPORTS, SAMPLE_DIR, workbook_detail, workbook_totals
+from tests.conftest import REPORTS, SAMPLE_DIR, erp_frame, liaison_frame, web_frame, workbook_detail, workbook_totals
 
 STEPS = ["01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"]
 
@@ -104,7 +104,91 @@ def test_progress_is_shown_per_step_and_reports_are_named(sample_run):
     assert (sample_run.parent / "stderr.txt").read_text() == ""
 
 
-def test_the_premium_method_is_a_parameter(tmp_path):
+def premium_ids(run_dir) -> set[str]:
+    """The products of extraction_premium.csv, as read back."""
+    return set(pd.read_csv(run_dir / "extraction_premium.csv", encoding="utf-8-sig", dtype=str)["Produit"])
+
+
+def test_the_premium_method_is_a_parameter_and_the_iqr_rule_is_applied(tmp_path):
+    """The sample with premium_method iqr: the rule applied, not only recorded. The sample holds a
+    price exactly on Q3 + 1.5 x IQR and one a cent either side (scripts/make_sample_data.py)."""
     assert in_process.run_month(tmp_path / "run", ["premium_method=iqr", "premium_threshold=1.5"]) is None
     m = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert m["params"]["premium_method"] == "iqr" and m["params"]["premium_threshold"] == 1.5
+    assert m["figures"] == oracle.figures(SAMPLE_DIR, "iqr", 1.5)
+    expected = oracle.products(SAMPLE_DIR)
+    assert premium_ids(tmp_path / "run") == set(
+        expected["product_id"][oracle.is_premium(expected["price"], "iqr", 1.5)]
+    )
+
+
+# --- months that are not round (#23): each a tiny month in this process, against the oracle ---------
+
+
+def write_month(folder, prices: list[float]) -> None:
+    """A month of ``len(prices)`` products with sales that are not round either, and in each
+    export an exact duplicate row; every web product has an image (attachment) row that differs
+    from it (its file's name, no sales); a blank web row."""
+    n = len(prices)
+    sales = [(3, 1, 2, 4, 7, 5)[i % 6] + 10 * (i // 6) for i in range(n)]
+    erp = erp_frame([(i + 1, 1, price, 5, "instock") for i, price in enumerate(prices)])
+    web = web_frame(
+        [(f"{101 + i}", f"Vin {i + 1} 2019", float(sales[i]), "product") for i in range(n)]
+        + [(f"{101 + i}", f"vin-{i + 1}-2019-jpg", 0.0, "attachment") for i in range(n)]
+        + [(None, None, None, None)]
+    )
+    links = liaison_frame([(i + 1, f"{101 + i}") for i in range(n)])
+    for frame, name in ((erp, "erp"), (web, "web"), (links, "liaison")):
+        twice = pd.concat([frame.iloc[[0]], frame], ignore_index=True)  # the first row exported twice
+        twice.to_excel(folder / f"{name}.xlsx", index=False)
+
+
+def midpoint_threshold(prices: list[float], below: float) -> float:
+    """The z-score threshold (4 decimals) that puts the cut-off between ``below`` and a cent above."""
+    series = pd.Series(prices)
+    return round(float((below + 0.005 - series.mean()) / series.std(ddof=1)), 4)
+
+
+ON_THE_ZSCORE_CUTOFF = [12.5, 12.5, 12.5, 37.5]  # z-score of 37.50: exactly 1.5 (exact in binary)
+BESIDE_THE_ZSCORE_CUTOFF = [9.9, 12.5, 14.75, 15.2, 18.0, 19.99, 22.4, 25.0, 31.5, 48.0, 44.99, 45.0]
+ON_THE_IQR_CUTOFF = [6.5, 7.25, 8.0, 10.0, 11.5, 12.0, 13.75, 14.0, 15.5, 20.0, 34.99, 35.0, 35.01]  # Q1 10, Q3 20
+
+
+@pytest.mark.parametrize(
+    "prices, method, threshold, on_or_beside",
+    [
+        ([12.99, 20.49, 30.0, 100.05, 7.35, 18.9, 64.3], "zscore", 2.0, []),  # cents: the total has them
+        (ON_THE_ZSCORE_CUTOFF, "zscore", 1.5, [(37.5, False)]),
+        (
+            BESIDE_THE_ZSCORE_CUTOFF,
+            "zscore",
+            midpoint_threshold(BESIDE_THE_ZSCORE_CUTOFF, 44.99),
+            [(44.99, False), (45.0, True)],
+        ),
+        (ON_THE_IQR_CUTOFF, "iqr", 1.5, [(34.99, False), (35.0, False), (35.01, True)]),
+    ],
+    ids=["cents-duplicates-attachments", "zscore-on-the-cutoff", "zscore-a-cent-either-side", "iqr-on-and-either-side"],
+)
+def test_a_month_that_is_not_round_agrees_with_the_oracle(tmp_path, prices, method, threshold, on_or_beside):
+    """Totals with cents, a price exactly on the premium cut-off and a cent either side (a ``>``
+    written ``>=``, a price or a score rounded, would show), an exact duplicate in each export
+    (dropped and counted) and image rows that differ from their products (a broken post_type
+    filter is not hidden by dropping exact duplicates)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_month(folder, prices)
+    expected = oracle.products(folder)
+    flags = dict(zip(expected["price"], oracle.is_premium(expected["price"], method, threshold)))
+    assert [(price, bool(flags[price])) for price, _ in on_or_beside] == on_or_beside  # the month is what it says
+    run = tmp_path / "run"
+    assert (
+        in_process.run_month(run, [f"input_dir={folder}", f"premium_method={method}", f"premium_threshold={threshold}"])
+        is None
+    )
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["figures"] == oracle.figures(folder, method, threshold)
+    if not on_or_beside:  # the month of cents: its total has a cents digit
+        assert round(m["figures"]["total_revenue"] * 100) % 10 != 0, m["figures"]["total_revenue"]
+    assert premium_ids(run) == set(expected["product_id"][oracle.is_premium(expected["price"], method, threshold)])
+    dropped = {(c["source"], c["row_count"]) for c in m["cleaning"] if c["action"] == "écartées : doublon exact"}
+    assert dropped == {("erp", 1), ("web", 1), ("liaison", 1)}
