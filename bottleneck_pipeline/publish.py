@@ -89,14 +89,16 @@ def verify(prefix_uri: str) -> list[str]:
 
 
 def _put_back(prefix: S3Uri, names: list[str], current: dict[str, Any] | None, ours: str | None = None) -> list[str]:
-    """Make ``names`` hold the run ``current`` names again, from its archive. A key that
-    archive lacks is left as it is (never deleted on a guess), unless it is one of this
-    run's own copies (``ours``), which is removed. Returns the names left out of place."""
+    """Make ``names`` hold the run ``current`` names again, from its archive (with the metadata
+    it was published with: its run id and SHA-256, which verify checks). A key that archive
+    lacks is left as it is (never deleted on a guess), unless it is one of this run's own
+    copies (``ours``), which is removed. Returns the names left out of place."""
     archive = S3Uri.parse(current["published"]["archive"], prefix=True) if current else None
     left = []
     for name in names:
-        if archive is not None and s3.head(archive.join(name)) is not None:
-            s3.copy(archive.join(name), prefix.join(name), {"run-id": current["run_id"]})
+        kept = s3.head(archive.join(name)) if archive is not None else None
+        if kept is not None:
+            s3.copy(archive.join(name), prefix.join(name), {**kept.get("Metadata", {}), "run-id": current["run_id"]})
         elif ours is not None and ((s3.head(prefix.join(name)) or {}).get("Metadata", {}).get("run-id") == ours):
             s3.delete(prefix.join(name))
         else:
@@ -208,11 +210,9 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
                     sha256 = manifest.file_fingerprint(outcome.staged_file(run_dir, name))["sha256"]
                     s3.copy(archive.join(name), where.join(name), {**meta, "sha256": sha256})
                     replaced[where].append(name)
-        except S3Error as exc:
+        except S3Error as exc:  # every key replaced is put back, a manifest already replaced last
             restored = "; ".join(
-                _restore(where, [n for n in replaced[where] if n != paths.MANIFEST], current, run_id)
-                for _, where, current in promoted
-                if replaced[where]
+                _restore(where, replaced[where], current, run_id) for _, where, current in promoted if replaced[where]
             )
             raise S3Error(f"publishing the fixed keys failed ({exc}); {restored or 'nothing was replaced'}") from None
         _rebuild_history(run_dir, prefix, archive, section, log, staged=True)  # after the month's keys

@@ -744,8 +744,11 @@ def test_every_blocking_check_is_proven_by_a_bad_input_or_is_a_guard():
     [c for c in CASES if c.id in THROUGH_THE_CLI],
     ids=sorted(THROUGH_THE_CLI, key=[c.id for c in CASES].index),
 )
-def test_bad_input_through_the_cli(case_id, breaker, sets, step, message, promise, check, tmp_path, bucket, s3_env):
-    """Promise: right figures or one clear failure (what the runner does with any failed step)."""
+def test_bad_input_through_the_cli(
+    case_id, breaker, sets, step, message, promise, check, tmp_path, bucket, s3_env, capsys
+):
+    """Promise: right figures or one clear failure (what the runner does with any failed step);
+    verify, on the run and on its archive, says it failed and why."""
     name, client = bucket
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -775,6 +778,13 @@ def test_bad_input_through_the_cli(case_id, breaker, sets, step, message, promis
         client.get_object(Bucket=name, Key=f"BottleNeck/runs/{manifest['run_id']}/manifest.json")["Body"].read()
     )
     assert archived["status"] == "failed"
+    from bottleneck_pipeline import verify
+
+    capsys.readouterr()
+    for target in (str(run_dir), f"s3://{name}/BottleNeck/runs/{manifest['run_id']}/"):
+        assert verify.main([target]) == 1, target
+        out = capsys.readouterr().out
+        assert f"problem: status: failed (step {step} failed: " in out and "NOT verified: " in out, out
 
 
 # --- parameters carrying credentials or escaping input_dir: refused before any work ----------

@@ -1,6 +1,8 @@
 """End to end on the committed sample data: the run-dir and manifest contract."""
 
 import json
+import shutil
+import subprocess
 
 import nbformat
 import openpyxl
@@ -9,7 +11,16 @@ import pytest
 
 from bottleneck_pipeline import manifest as manifest_mod
 from tests import in_process, oracle
-from tests.conftest import REPORTS, SAMPLE_DIR, erp_frame, liaison_frame, web_frame, workbook_detail, workbook_totals
+from tests.conftest import (
+    REPORTS,
+    ROOT,
+    SAMPLE_DIR,
+    erp_frame,
+    liaison_frame,
+    web_frame,
+    workbook_detail,
+    workbook_totals,
+)
 
 STEPS = ["01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"]
 
@@ -52,6 +63,10 @@ def test_manifest_follows_the_contract(manifest, sample_run):
         "path": "rapport_CA.xlsx",
         **manifest_mod.file_fingerprint(sample_run / "rapport_CA.xlsx"),
     }
+    if shutil.which("git") and (ROOT / ".git").exists():  # the code it ran from: this checkout, as git says
+        git = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
+        assert manifest["code"]["git_commit"] == git("rev-parse", "HEAD")
+        assert manifest["code"]["git_dirty"] is bool(git("status", "--porcelain", "--untracked-files=no"))
 
 
 def test_figures_agree_with_an_independent_pandas_computation(manifest):

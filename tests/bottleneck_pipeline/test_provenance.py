@@ -1,6 +1,66 @@
-"""provenance: which code ran, in a checkout and in the container image."""
+"""provenance: which code ran, in a checkout and in the container image. The commit, the dirty
+flag and the hashes are checked against git itself, on a copy of the package committed into a
+repository of its own (the checkout under test is never edited)."""
 
-from bottleneck_pipeline import provenance
+import shutil
+import subprocess
+
+import pytest
+
+from bottleneck_pipeline import paths, provenance
+from tests.conftest import ROOT
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def git(repo, *args) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A repository holding a copy of the package and the notebooks, one commit; the package's
+    paths point at it."""
+    root = tmp_path / "repo"
+    shutil.copytree(paths.PACKAGE_DIR, root / "bottleneck_pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "reviewed")
+    monkeypatch.setenv("BOTTLENECK_ROOT", str(root))
+    monkeypatch.setattr(paths, "PACKAGE_DIR", root / "bottleneck_pipeline")
+    monkeypatch.setattr(paths, "SQL_DIR", root / "bottleneck_pipeline" / "sql")
+    return root
+
+
+@needs_git
+def test_the_commit_is_heads_and_an_edit_makes_the_tree_dirty_and_changes_the_hashes(repo):
+    clean = provenance.code()
+    assert clean["git_commit"] == git(repo, "rev-parse", "HEAD") and clean["git_dirty"] is False
+    assert "bottleneck_pipeline/sql/marts/classified.sql" in clean["files"]
+
+    rule = repo / "bottleneck_pipeline" / "analysis.py"
+    rule.write_text(rule.read_text() + "\n# an edit after the review\n")
+    edited = provenance.code()
+    assert edited["git_commit"] == clean["git_commit"] and edited["git_dirty"] is True
+    assert edited["package"] != clean["package"] and edited["files"] == clean["files"]
+
+    git(repo, "checkout", "--", ".")
+    sql = repo / "bottleneck_pipeline" / "sql" / "marts" / "classified.sql"
+    sql.write_text(sql.read_text().replace(">", ">="))
+    changed = provenance.code()
+    assert changed["git_dirty"] is True and changed["package"] == clean["package"]
+    assert [n for n in clean["files"] if changed["files"][n] != clean["files"][n]] == [
+        "bottleneck_pipeline/sql/marts/classified.sql"
+    ]
+
+
+def test_outside_a_checkout_there_is_no_commit_and_no_dirty_flag(repo, monkeypatch):
+    monkeypatch.delenv("BOTTLENECK_SOURCE_REVISION", raising=False)
+    shutil.rmtree(repo / ".git")
+    code = provenance.code()
+    assert code["git_commit"] is None and code["git_dirty"] is None and len(code["package"]) == 64
+
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -11,13 +11,15 @@ from bottleneck_pipeline.s3 import S3Error, S3Uri
 from tests.conftest import keys
 
 
-def fake_run(tmp_path, run_id, status="publishing"):
+def fake_run(tmp_path, run_id, status="publishing", **more):
     root = rundir.prepare(tmp_path / run_id)
     for name in publish.fixed_names():
         if name != paths.INDEX:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_text(f"{name} of {run_id}")
-    outcome.record(root, run_id=run_id, status=status, started_at="2026-11-15T09:00:00+00:00", steps=[], params={})
+    outcome.record(
+        root, run_id=run_id, status=status, started_at="2026-11-15T09:00:00+00:00", steps=[], params={}, **more
+    )
     return root
 
 
@@ -161,3 +163,123 @@ def test_a_report_the_published_run_did_not_have_is_expected_absent(bucket, tmp_
         publish.verify(f"s3://{name}/p/") == []
         and fixed(client, name)["p/revenue_par_produit.csv"] == "20261116T090000Z-bbbb"
     )
+
+
+# --- a failure at every position (#23): each copy in turn fails, and every key is as it was -------
+
+
+def everything(client, bucket, leave_out: str) -> dict:
+    """Every key of the bucket but those under ``leave_out``: what it holds (its ETag, the MD5
+    of its bytes); for a key publishing may write, its metadata and type too, for the others
+    (the archives) when it was written."""
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for o in page.get("Contents", []):
+            if o["Key"].startswith(leave_out):
+                continue
+            if "/runs/" in o["Key"]:
+                found[o["Key"]] = (o["ETag"], o["Size"], o["LastModified"])
+            else:
+                head = client.head_object(Bucket=bucket, Key=o["Key"])
+                found[o["Key"]] = (o["ETag"], o["Size"], head["Metadata"], head["ContentType"])
+    return found
+
+
+class Copies:
+    """Count the server-side copies publishing makes (the keys they write, in order); with
+    ``fail_at``, the copy of that number fails as a dropped connection would."""
+
+    def __init__(self, fail_at: int | None = None):
+        self.fail_at, self.made = fail_at, []
+
+    def __call__(self, params, **kwargs):
+        if len(self.made) + 1 == self.fail_at:
+            self.made.append(None)
+            raise ConnectionError("network dropped")
+        self.made.append(params["Key"])
+
+    def __enter__(self):
+        from bottleneck_pipeline import s3
+
+        s3.client().meta.events.register("before-parameter-build.s3.CopyObject", self)
+        return self
+
+    def __exit__(self, *exc):
+        from bottleneck_pipeline import s3
+
+        s3.client().meta.events.unregister("before-parameter-build.s3.CopyObject", self)
+
+
+@pytest.mark.slow
+def test_a_publish_that_fails_at_any_copy_leaves_every_key_as_it_was(bucket, tmp_path, capsys):
+    """The month published again: its keys, then the fixed keys, then each one's page and
+    manifest are replaced. A failure at each copy in turn, then every key (what it holds, its
+    metadata, the lock) compared with before; the run is left publishing, never succeeded. Past
+    the last copy, the run publishes whole."""
+    from bottleneck_pipeline import manifest
+
+    name, client = bucket
+    prefix = f"s3://{name}/p/"
+    first = publish.publish(fake_run(tmp_path, "20261015T090000Z-aaaa", period="2026-10"), prefix, log=print)
+    assert first["status"] == "succeeded"
+    again = "20261016T090000Z-bbbb"  # later: it replaces the month's keys and the fixed keys
+    run = fake_run(tmp_path, again, period="2026-10")
+    before = everything(client, name, f"p/runs/{again}/")
+    position = 0
+    while True:
+        position += 1
+        with Copies(fail_at=position) as copies:
+            try:
+                publish.publish(run, prefix, log=lambda _: None)
+            except S3Error as exc:
+                assert "ConnectionError" in str(exc) and (
+                    "nothing was replaced" in str(exc) if position == 1 else "still hold run 20261015T" in str(exc)
+                ), (position, str(exc))
+            else:
+                break  # no copy failed: every position has been tried
+        after = everything(client, name, f"p/runs/{again}/")
+        assert after == before, (position, sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
+        assert manifest.read(run)["status"] == "publishing"  # never succeeded in its own directory
+        if position == 1:  # and verify says so
+            from bottleneck_pipeline import verify
+
+            capsys.readouterr()
+            assert verify.main([str(run)]) == 1 and "problem: status: publishing\n" in capsys.readouterr().out
+    assert position - 1 == len(copies.made) == 2 * len(publish.fixed_names()) + 2  # both places: all, the manifest
+    assert manifest.read(run)["status"] == "succeeded" and publish.verify(prefix) == []
+    assert set(fixed(client, name).values()) == {again}
+
+
+def test_the_reports_are_copied_before_the_page_and_the_page_before_the_manifest(bucket, tmp_path):
+    """The order readers rely on, in each place (the month's keys, then the fixed keys): every
+    report and HTML, then the page, then the manifest that names the run they hold; in the
+    archive, the run's page and manifest are uploaded after every other file."""
+    from bottleneck_pipeline import s3
+
+    name, client = bucket
+    uploads = []
+
+    def put(params, **kwargs):
+        uploads.append(params["Key"])
+
+    s3.client().meta.events.register("before-parameter-build.s3.PutObject", put)
+    try:
+        with Copies() as copies:
+            publish.publish(fake_run(tmp_path, "20261015T090000Z-aaaa", period="2026-10"), f"s3://{name}/p/")
+    finally:
+        s3.client().meta.events.unregister("before-parameter-build.s3.PutObject", put)
+    reports = [n for n in publish.fixed_names() if n != paths.INDEX]
+    month, latest = "p/2026-10/", "p/"
+    expected = [
+        *(month + n for n in reports),
+        *(latest + n for n in reports),
+        month + paths.INDEX,
+        month + paths.MANIFEST,
+        latest + paths.INDEX,
+        latest + paths.MANIFEST,
+    ]
+    assert sorted(copies.made[: 2 * len(reports)]) == sorted(expected[: 2 * len(reports)])
+    assert copies.made[: len(reports)] == [month + n for n in reports]  # the month's keys first
+    assert copies.made[2 * len(reports) :] == expected[2 * len(reports) :]
+    archive = [k for k in uploads if k.startswith("p/runs/")]
+    assert archive[-2:] == ["p/runs/20261015T090000Z-aaaa/index.html", "p/runs/20261015T090000Z-aaaa/manifest.json"]
