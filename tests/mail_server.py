@@ -37,6 +37,14 @@ class Handler:
     received: list[Received] = field(default_factory=list)
     delay_data: float = 0.0  # seconds before answering the message (a server that scans it)
     data_calls: int = 0
+    refuse_sender: str | None = None  # a reply refusing every sender (MAIL FROM), once logged in
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.refuse_sender:
+            return self.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -101,9 +109,13 @@ class MailServer:
         implicit_tls: bool = False,
         echo_auth: bool = False,
         delay_data: float = 0.0,
+        echo_on_mail: bool = False,
     ):
         self.handler = Handler(refuse=set(refuse or ()), delay_data=delay_data)
         self.echo_auth = echo_auth  # a refusal that repeats the credentials it got, base64 and all
+        if echo_on_mail and login:  # the login accepted, then the sender refused, the reply repeating it
+            blob = base64.b64encode(f"\0{login[0]}\0{login[1]}".encode()).decode()
+            self.handler.refuse_sender = f"553 5.7.1 sender not owned by {login[0]} (AUTH PLAIN {blob}, {login[1]})"
         self.port = free_port()
         self.login = login
         self.attempts: list[str] = []

@@ -261,10 +261,15 @@ def stock_with_a_fraction(d):
     tiny(d, erp=erp_frame().astype({"stock_quantity": float}).assign(stock_quantity=[5, 0, 2.7, 1]))
 
 
+CANARIES = ("canary-header-secret", "canary-header-signature")  # credentials the header below carries
+
+
 def header_with_escapes(d):
-    tiny(d)  # a header cell that would erase the error line on a terminal and print a fake one
+    tiny(d)  # a header cell that would erase the error line on a terminal and print a fake one, and a
+    # location carrying credentials: the error line names the columns found, redacted
     (d / "erp.csv").write_text(
-        "product_id,onsale_web,\x1b[2K\x1b[1Gdone: 4 products,stock_quantity,stock_status\n1,1,10,5,instock\n"
+        "product_id,onsale_web,\x1b[2K\x1b[1Gdone: 4 products,stock_quantity,stock_status,"
+        f"s3://AKIACANARY:{CANARIES[0]}@exports/erp.csv?X-Amz-Signature={CANARIES[1]}\n1,1,10,5,instock,x\n"
     )
 
 
@@ -748,16 +753,21 @@ def test_bad_input_through_the_cli(
     case_id, breaker, sets, step, message, promise, check, tmp_path, bucket, s3_env, capsys
 ):
     """Promise: right figures or one clear failure (what the runner does with any failed step);
-    verify, on the run and on its archive, says it failed and why."""
+    verify, on the run and on its archive, says it failed and why. And no secret in any artifact:
+    credentials the failure carries reach neither the log, the manifest, the page nor the e-mail."""
+    from tests.mail_server import MailServer
+
     name, client = bucket
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     breaker(inputs)
     run_dir = tmp_path / "run"
     args = ["--set", f"input_dir={inputs}", "--set", f"publish_to=s3://{name}/BottleNeck/", "--run-dir", str(run_dir)]
-    for s in sets:
+    for s in [*sets, "notify=failure", "notify_to=pm@bottleneck.test"]:
         args += ["--set", s]
-    proc = run_pipeline(*args, env=s3_env)
+    with MailServer(tmp_path) as mail:
+        proc = run_pipeline(*args, env={**s3_env, **mail.env})
+    (sent,) = mail.received
 
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
@@ -778,6 +788,14 @@ def test_bad_input_through_the_cli(
         client.get_object(Bucket=name, Key=f"BottleNeck/runs/{manifest['run_id']}/manifest.json")["Body"].read()
     )
     assert archived["status"] == "failed"
+    assert "s3://***@exports/erp.csv?***" in manifest["error"]  # driven into the failure, and redacted
+    places = {"stdout": proc.stdout, "stderr": proc.stderr, "e-mail": sent.data.decode("utf-8", "replace")}
+    for key in ("manifest.json", "index.html", "notification.eml"):
+        places[key] = (run_dir / key).read_text(encoding="utf-8")
+    for key in ("manifest.json", "index.html"):
+        archived_key = f"BottleNeck/runs/{manifest['run_id']}/{key}"
+        places[f"archived {key}"] = client.get_object(Bucket=name, Key=archived_key)["Body"].read().decode()
+    assert not [(where, s) for where, text in places.items() for s in CANARIES if s in text]
     from bottleneck_pipeline import verify
 
     capsys.readouterr()
