@@ -143,3 +143,112 @@ def test_reconciliation_ties_a_shortened_sheet_to_the_detail_csv(staged, tmp_pat
     wb["CA par produit"]["F2"].value += 1  # and the next one changed
     wb.save(book)
     assert failing() == {"reconcile_workbook_sheet": 2}
+
+
+# --- every header whole, every text cell neutralised (#23) --------------------------------------
+
+# The columns of the product reports (the workbook's detail sheet, the three CSVs), as readers and
+# the manifest's `columns` rely on them: machine names, shown under their French labels (fr.py).
+PRODUCT_REPORT = [
+    "product_id",
+    "sku",
+    "post_title",
+    "price",
+    "total_sales",
+    "revenue",
+    "z_score",
+    "is_premium",
+    "stock_quantity",
+    "stock_status",
+]
+TEXT_COLUMNS = ["sku", "post_title", "stock_status"]  # the product reports' text columns
+TEST_REPORT_SHEETS = {"contrôles": ["name", "severity", "status", "observed", "detail", "lecture"]}
+TEST_REPORT_SHEETS["nettoyage"] = ["source", "action", "row_count"]
+
+
+def hostile_month(staged):
+    """A month whose every text cell would be a formula in a spreadsheet: SKUs, titles, stock
+    statuses, and the text behind two warnings (a web product without SKU, a negative stock)."""
+    from tests.conftest import erp_frame, liaison_frame, web_frame
+
+    triggers = ["=1+1", "+1+1", "-1+2", "@SUM(A1)"]
+    skus = [f"{t}sku{i}" for i, t in enumerate(triggers)]
+    erp = erp_frame(
+        [(i + 1, 1, price, -1 if i == 0 else 3, triggers[i]) for i, price in enumerate([10.0, 20, 30, 100])]
+    )
+    web = web_frame(
+        [
+            (sku, f'{t}HYPERLINK("http://x", "{i}")', 2.0 + i, "product")
+            for i, (sku, t) in enumerate(zip(skus, triggers))
+        ]
+        + [(None, '=cmd|" /C calc"!A0', 3.0, "product")]
+    )
+    links = liaison_frame([(i + 1, sku) for i, sku in enumerate(skus)])
+    return classify(staged(fmt="csv", erp=erp, web=web, liaison=links), "zscore", 1.0)
+
+
+def written(con, tmp_path):
+    """Every report of the month, both CSV dialects: {name: (header, rows as text)}."""
+    import csv
+
+    from bottleneck_pipeline import checks, fr, paths
+
+    found = {}
+    for dialect in reports.DIALECTS:
+        names = {paths.DETAIL_CSV: None, paths.PREMIUM_CSV: True, paths.ORDINARY_CSV: False}
+        folder = tmp_path / dialect
+        reports.products_csvs(con, {folder / n: p for n, p in names.items()}, dialect=dialect)
+        for name in names:
+            with open(folder / name, encoding="utf-8-sig", newline="") as f:
+                header, *rows = list(csv.reader(f, delimiter=";" if dialect == "excel-fr" else ","))
+            found[f"{dialect}/{name}"] = (header, rows)
+    results = checks.run_all(con, params={"drift_threshold": 0.2}) + checks.run_all(con, stage="marts")
+    for path in (
+        reports.revenue_report(con, tmp_path / paths.REVENUE_REPORT, "run-1"),
+        reports.test_report(con, results, tmp_path / paths.TEST_REPORT),
+    ):
+        for ws in openpyxl.load_workbook(path).worksheets:
+            header, *rows = [list(r) for r in ws.iter_rows(values_only=True)]
+            found[f"{path.name}/{ws.title}"] = (header, rows)
+    return found, {r.name: r for r in results}, fr
+
+
+def test_every_report_has_its_whole_header(staged, tmp_path):
+    found, results, fr = written(hostile_month(staged), tmp_path)
+    assert list(reports.columns().values()) == PRODUCT_REPORT  # the manifest's `columns`
+    product_header = [fr.label(c) for c in PRODUCT_REPORT]
+    for name, (header, _) in found.items():
+        sheet = name.rsplit("/", 1)[-1]
+        if name.endswith(".csv") or sheet == "CA par produit":
+            assert header == product_header, name
+        elif sheet == "CA total":
+            assert header == ["Indicateur", "Valeur"]
+        elif sheet in TEST_REPORT_SHEETS:
+            assert header == [fr.label(c) for c in TEST_REPORT_SHEETS[sheet]], name
+        else:  # a failing check's rows: its query's columns
+            assert header == [fr.label(c) for c in results[sheet].sample[0]], name
+    sheets = {n.rsplit("/", 1)[-1] for n in found}
+    assert {"CA total", "CA par produit", "web_product_without_sku", "erp_negative_stock"} <= sheets
+
+
+def test_formula_like_text_is_neutralised_in_every_text_column_of_every_report(staged, tmp_path):
+    """The rule of cells.py, applied by the writers to every text cell: a cell a spreadsheet would
+    run starts with ', everywhere; every text column of every product report holds such a cell."""
+    import re
+
+    from bottleneck_pipeline import cells
+
+    found, _, fr = written(hostile_month(staged), tmp_path)
+    formula, number = re.compile(cells.FORMULA_START), re.compile(cells.PLAIN_NUMBER)  # a number is no formula
+    text_headers = {fr.label(c) for c in TEXT_COLUMNS}
+    neutralised = {}
+    for name, (header, rows) in found.items():
+        for row in rows:
+            for column, value in zip(header, row):
+                if isinstance(value, str) and formula.match(value.lstrip("'")) and not number.match(value):
+                    assert value.startswith("'"), (name, column, value)
+                    neutralised.setdefault(name, set()).add(column)
+    for name, (_, rows) in found.items():
+        if rows and (name.endswith(".csv") or name.endswith("/CA par produit")):
+            assert neutralised.get(name, set()) >= text_headers, (name, neutralised.get(name))
+    assert {"web_product_without_sku", "erp_negative_stock"} <= {n.rsplit("/", 1)[-1] for n in neutralised}
