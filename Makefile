@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PARAMS ?= params/default.yaml
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: help install run test check lint format lab strip sample-data lock clean browser office bench wheels image containers
+.PHONY: help install run test check lint format lab strip sample-data lock clean browser office bench wheels image containers mutants
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ run: $(VENV)/.runtime ## run the pipeline on the sample data (PARAMS=params/real
 test: $(VENV)/.dev ## run the whole test suite: tests/ on two workers, then each notebook top to bottom (nbval)
 	$(BIN)/python -m pytest -n 2 tests
 	$(BIN)/python -m pytest notebooks
+
+mutants: $(VENV)/.dev ## put each bug of tests/mutants.yml into a copy of the tree, run the tests that claim it: all caught?
+	$(BIN)/python scripts/mutants.py
 
 check: $(VENV)/.dev ## the edit loop, in seconds: lint, then the unit tests (tests/bottleneck_pipeline)
 	@$(MAKE) -s lint

@@ -149,8 +149,8 @@ def write_month(folder, prices: list[float]) -> None:
     erp = erp_frame([(i + 1, 1, price, 5, "instock") for i, price in enumerate(prices)])
     web = web_frame(
         [(f"{101 + i}", f"Vin {i + 1} 2019", float(sales[i]), "product") for i in range(n)]
+        + [(None, None, None, None)]  # between two rows: a blank row at the end is not a row of the sheet
         + [(f"{101 + i}", f"vin-{i + 1}-2019-jpg", 0.0, "attachment") for i in range(n)]
-        + [(None, None, None, None)]
     )
     links = liaison_frame([(i + 1, f"{101 + i}") for i in range(n)])
     for frame, name in ((erp, "erp"), (web, "web"), (links, "liaison")):
@@ -207,3 +207,5 @@ def test_a_month_that_is_not_round_agrees_with_the_oracle(tmp_path, prices, meth
     assert premium_ids(run) == set(expected["product_id"][oracle.is_premium(expected["price"], method, threshold)])
     dropped = {(c["source"], c["row_count"]) for c in m["cleaning"] if c["action"] == "écartées : doublon exact"}
     assert dropped == {("erp", 1), ("web", 1), ("liaison", 1)}
+    web = {c["action"]: c["row_count"] for c in m["cleaning"] if c["source"] == "web"}
+    assert (web["écartées : ligne vide"], web["écartées : post_type 'attachment'"]) == (1, len(prices))

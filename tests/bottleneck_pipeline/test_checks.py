@@ -188,9 +188,11 @@ def _shift_a_revenue(folder):
 
     csv = folder / paths.ORDINARY_CSV
     header, *rows = csv.read_text(encoding="utf-8-sig").splitlines()
-    cells = rows[0].split(",")
-    cells[5] = f"{float(cells[5]) + 0.01:.2f}"  # one row's revenue a cent off its price x sales
-    csv.write_text("\ufeff" + "\n".join([header, ",".join(cells), *rows[1:]]) + "\n", encoding="utf-8")
+    for i, cent in ((0, 0.01), (1, -0.01)):  # two rows' revenues a cent off, the total as it was
+        cells = rows[i].split(",")
+        cells[5] = f"{float(cells[5]) + cent:.2f}"
+        rows[i] = ",".join(cells)
+    csv.write_text("\ufeff" + "\n".join([header, *rows]) + "\n", encoding="utf-8")
 
 
 GUARD_BREAKS = {  # guard -> how a bug in the code it guards would break what it reads

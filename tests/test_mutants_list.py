@@ -1,0 +1,43 @@
+"""The list `make mutants` runs (tests/mutants.yml) stays runnable and complete, in a second:
+each snippet is found exactly once in its file (else the code moved: update the list), each
+test it names exists, each of the five classes has mutants, and each blocking check has one
+that disables it. Running the mutants themselves is `make mutants` (CI runs it after make test)."""
+
+import ast
+import importlib.util
+import re
+import sys
+
+from bottleneck_pipeline import checks
+from tests.conftest import ROOT
+
+
+def mutants_module():
+    if "mutants_runner" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("mutants_runner", ROOT / "scripts" / "mutants.py")
+        sys.modules["mutants_runner"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["mutants_runner"])
+    return sys.modules["mutants_runner"]
+
+
+def test_every_mutant_applies_and_names_tests_that_exist():
+    mutants = mutants_module()
+    found = mutants.load()  # raises, naming the mutant, when a snippet is not found exactly once
+    assert {m.kind for m in found} == set(mutants.CLASSES)
+    for m in found:
+        for node in m.tests:
+            path, _, name = node.partition("::")
+            function = re.sub(r"\[.*\]$", "", name)
+            tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+            defined = {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+            assert function in defined, f"mutant {m.id}: no test {node}"
+            if "[" in name:  # a parametrized case: its id is written in the test file
+                case = name[name.index("[") + 1 : -1]
+                assert case in (ROOT / path).read_text(encoding="utf-8"), f"mutant {m.id}: no case {node}"
+
+
+def test_every_blocking_check_has_a_mutant_that_disables_it():
+    blocking = {c.name for c in checks.discover() if c.severity == "blocking"}
+    disabled = {m.check for m in mutants_module().load() if m.check}
+    assert disabled <= blocking, disabled - blocking
+    assert blocking - disabled == set(), "add a mutant that makes each of these a warning, or empties it"
