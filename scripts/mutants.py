@@ -24,6 +24,7 @@ import argparse
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,10 @@ def pytest(tree: Path, tests: tuple[str, ...], *extra: str) -> subprocess.Comple
         stop(proc)
         out, err = proc.communicate()
         return subprocess.CompletedProcess(args, -9, out, err + f"\ntimed out after {TIMEOUT}s")
+    except BaseException:  # interrupted: the run and what it started go too
+        stop(proc)
+        proc.wait()
+        raise
     finally:
         RUNNING.discard(proc)
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
@@ -167,11 +172,27 @@ def main(argv: list[str] | None = None) -> int:
         for m in mutants:
             print(f"{m.id:48} class {m.kind}  {m.file}")
         return 0
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or a kill: stop cleanly (even where SIGINT was ignored)
+        signal.signal(signum, _interrupted)
+    try:
+        return _run(mutants, args.jobs)
+    except KeyboardInterrupt:
+        for proc in list(RUNNING):
+            stop(proc)
+        print("interrupted: the working tree is as it was (mutants are applied to copies only)", flush=True)
+        return 130
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _run(mutants: list[Mutant], jobs: int) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bottleneck-mutants-") as tmp:
-        trees = [copy_tree(Path(tmp) / f"tree{i}") for i in range(max(1, args.jobs))]
+        trees = [copy_tree(Path(tmp) / f"tree{i}") for i in range(max(1, jobs))]
         claimed = tuple(sorted({t for m in mutants for t in m.tests}))
-        baseline = pytest(trees[0], claimed, "-n", str(max(1, args.jobs)))
+        baseline = pytest(trees[0], claimed, "-n", str(max(1, jobs)))
         if baseline.returncode != 0:
             print(baseline.stdout[-4000:] + baseline.stderr[-2000:])
             print(f"the claimed tests fail without any mutant (pytest exit {baseline.returncode}): fix them first")
@@ -205,15 +226,14 @@ def main(argv: list[str] | None = None) -> int:
             for w in workers:
                 while w.is_alive():
                     w.join(0.5)
-        except KeyboardInterrupt:  # the tree was never touched; stop the runs, then the copies go
+        except KeyboardInterrupt:  # no more mutants; the runs under way are stopped, then the copies go
             while not todo.empty():
                 todo.get_nowait()
             for proc in list(RUNNING):
                 stop(proc)
             for w in workers:
                 w.join()
-            print("interrupted: the working tree is as it was (mutants are applied to copies only)")
-            return 130
+            raise
     caught = sum(outcome == "caught" for outcome in results.values())
     by_class = {k: sum(1 for m in mutants if m.kind == k) for k in CLASSES}
     print(
