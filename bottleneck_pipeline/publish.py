@@ -22,8 +22,9 @@ S3 has no multi-key transaction, so the fixed set is kept whole by these rules:
   metadata differs from the run it names is out of place (:func:`check_fixed`);
 * before replacing anything, a publisher puts every out-of-place key back from the
   archive of the run the manifest names (a publisher killed half-way is repaired by the
-  next one); if refreshing fails half-way, the keys already replaced are restored the
-  same way and ``manifest.json`` is left as it was;
+  next one); if refreshing fails half-way, the keys already replaced (in both places, a
+  manifest already replaced included, last) are restored the same way, with the metadata
+  they were published with, so every ``manifest.json`` names the run it held;
 * the fixed keys only move forward: a run older than the one they hold (by run id, i.e.
   start time) is archived and leaves them alone, saying so;
 * the run is marked ``succeeded`` in its own directory only once all of this is done.
