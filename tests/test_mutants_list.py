@@ -7,6 +7,7 @@ import ast
 import importlib.util
 import re
 import sys
+from pathlib import Path
 
 from bottleneck_pipeline import checks
 from tests.conftest import ROOT
@@ -41,3 +42,27 @@ def test_every_blocking_check_has_a_mutant_that_disables_it():
     disabled = {m.check for m in mutants_module().load() if m.check}
     assert disabled <= blocking, disabled - blocking
     assert blocking - disabled == set(), "add a mutant that makes each of these a warning, or empties it"
+
+
+def test_every_mutant_leaves_its_file_readable(tmp_path):
+    """A mutant that breaks its file would be "caught" by an import or a load error, not by the
+    behaviour its tests check: each mutated Python file still compiles, a mutated schema.yml still
+    declares the same checks, a mutated check file still reads as the same check."""
+    import duckdb
+
+    declared = {c.name for c in checks.generic()}
+    con = duckdb.connect()
+    for m in mutants_module().load():
+        text = (ROOT / m.file).read_text(encoding="utf-8").replace(m.original, m.mutant, 1)
+        mutated = tmp_path / m.id / Path(m.file).name
+        mutated.parent.mkdir()
+        mutated.write_text(text, encoding="utf-8")
+        if m.file.endswith(".py"):
+            compile(text, m.file, "exec")  # a SyntaxError names the mutant's file and line
+        elif mutated.name == "schema.yml":
+            assert {c.name for c in checks.generic(mutated)} == declared, f"mutant {m.id}"
+        else:
+            assert m.file.endswith(".sql"), f"mutant {m.id}: a file this test cannot read: {m.file}"
+            con.extract_statements(text)  # parsed, not run: a ParserException names the mutant's SQL
+            if Path(m.file).parent == checks.CHECKS_DIR.relative_to(ROOT):
+                assert checks.Check.from_file(mutated).name == Path(m.file).stem, f"mutant {m.id}"
