@@ -41,10 +41,11 @@ check: $(VENV)/.dev ## the edit loop, in seconds: lint, then the unit tests (tes
 	@$(MAKE) -s lint
 	$(BIN)/python -m pytest -q -n 2 tests/bottleneck_pipeline
 
-lint: $(VENV)/.dev ## ruff (check and format --check) for Python and notebooks, sqlfluff for sql/
+lint: $(VENV)/.dev ## ruff (check and format --check) for Python and notebooks, sqlfluff for sql/, the layers (.importlinter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint bottleneck_pipeline/sql
+	$(BIN)/lint-imports --no-cache --no-logo
 
 format: $(VENV)/.dev ## apply ruff's formatting and sqlfluff's fixes
 	$(BIN)/ruff format .
