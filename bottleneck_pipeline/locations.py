@@ -7,6 +7,7 @@ any work, and shown without the credentials a hostile or careless value could ca
 * A file name is a name inside ``input_dir``: no separator, no ``..``, nothing absolute.
 * No parameter may hold a control character (a newline would forge log lines, a NUL cut
   a path).
+* An e-mail address is ``name@domain`` and nothing that could inject a header.
 """
 
 from __future__ import annotations
@@ -94,3 +95,39 @@ def check_file_name(name: str, value: str) -> None:
             f"parameter {name}: expected a file name inside input_dir (no folder, '..' or "
             f"absolute path), got {shown(value)}"
         )
+
+
+# name@domain, the name a dot-atom (no leading, trailing or double dot), the domain host names:
+# no space, comma, quote, angle bracket or control character (no header injection)
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
+
+
+def addresses(value: str, what: str = "parameter notify_to") -> list[str]:
+    """Comma-separated addresses, each ``name@domain``; a malformed one is an error naming it."""
+    found = []
+    for part in value.split(","):
+        address = part.strip()
+        if not address:  # "a@x.fr, b@y.fr," : a trailing comma is no address
+            continue
+        if not is_address(address):
+            raise ParamError(
+                f"{what}: {printable(address)!r} is not an e-mail address (give name@domain, comma-separated)"
+            )
+        if address.lower() not in (a.lower() for a in found):
+            found.append(address)
+    return found
+
+
+def is_address(address: str) -> bool:
+    """``name@domain`` that the e-mail library reads back as this one address (what the To
+    header will hold)."""
+    from email.headerregistry import Address
+
+    if not ADDRESS.fullmatch(address):
+        return False
+    try:
+        return str(Address(addr_spec=address)) == address
+    except (ValueError, IndexError, TypeError):
+        return False

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import smtplib
 import socket
 import ssl
@@ -38,7 +37,7 @@ from typing import Any
 
 from . import fr, history_page, index_page, paths
 from .errors import ParamError, PipelineError
-from .locations import printable, redact
+from .locations import addresses, is_address, printable, redact
 
 SECURITY = ("starttls", "ssl", "none")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")  # where SMTP_SECURITY none may carry a login
@@ -52,11 +51,6 @@ MIME = {
     ".csv": ("text", "csv"),
     ".html": ("text", "html"),
 }
-# name@domain, the name a dot-atom (no leading, trailing or double dot), the domain host names:
-# no space, comma, quote, angle bracket or control character (no header injection)
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
 
 
 class NotificationError(PipelineError):
@@ -65,32 +59,6 @@ class NotificationError(PipelineError):
     def __init__(self, message: str, delivered_to: list[str] | None = None):
         super().__init__(message)
         self.delivered_to = delivered_to or []
-
-
-def addresses(value: str, what: str = "parameter notify_to") -> list[str]:
-    """Comma-separated addresses, each ``name@domain``; a malformed one is an error naming it."""
-    found = []
-    for part in value.split(","):
-        address = part.strip()
-        if not address:  # "a@x.fr, b@y.fr," : a trailing comma is no address
-            continue
-        if not ADDRESS.fullmatch(address) or not _parses(address):
-            raise ParamError(
-                f"{what}: {printable(address)!r} is not an e-mail address (give name@domain, comma-separated)"
-            )
-        if address.lower() not in (a.lower() for a in found):
-            found.append(address)
-    return found
-
-
-def _parses(address: str) -> bool:
-    """The e-mail library reads it back as this one address (what the To header will hold)."""
-    from email.headerregistry import Address
-
-    try:
-        return str(Address(addr_spec=address)) == address
-    except (ValueError, IndexError, TypeError):
-        return False
 
 
 def check(params: dict[str, Any]) -> None:
@@ -134,7 +102,7 @@ class Smtp:
         sender = env.get("SMTP_FROM", "").strip() or user
         if not sender:
             raise NotificationError("SMTP_FROM is not set (the sender address)")
-        if not ADDRESS.fullmatch(sender) or not _parses(sender):
+        if not is_address(sender):
             raise NotificationError(f"SMTP_FROM (or SMTP_USER) {printable(sender)!r} is not an e-mail address")
         return cls(host, int(port_text), security, user, password, sender)
 

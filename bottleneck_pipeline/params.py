@@ -164,9 +164,7 @@ def validate_value(name: str, value: Any) -> None:
         return
     locations.check_text(name, value)
     if name == "notify_to":
-        from .notify import addresses
-
-        addresses(value)
+        locations.addresses(value)
     if name == "period":
         periods.check(value)
     if name in FILE_NAMES or name == "input_dir":
