@@ -15,3 +15,8 @@ class InputError(PipelineError):
 
 class CheckFailed(PipelineError):
     """A blocking data-quality check failed."""
+
+
+class S3Error(PipelineError):
+    """An S3 location is malformed or an S3 operation failed; the message names the bucket,
+    key or endpoint, never a credential."""

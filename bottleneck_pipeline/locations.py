@@ -13,9 +13,10 @@ any work, and shown without the credentials a hostile or careless value could ca
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlparse, urlsplit
 
-from .errors import ParamError
+from .errors import ParamError, S3Error
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s@]*@")
@@ -41,6 +42,34 @@ def printable(text: str) -> str:
 def shown(value: str) -> str:
     """A parameter value as it may appear in a message: redacted, control characters escaped."""
     return repr(redact(value))
+
+
+@dataclass(frozen=True)
+class S3Uri:
+    """An ``s3://bucket/key`` location (a value: parsing needs no S3 client)."""
+
+    bucket: str
+    key: str  # for a prefix: "" or ending with "/"
+
+    @classmethod
+    def parse(cls, uri: str, *, prefix: bool = False, what: str = "S3 location") -> S3Uri:
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise S3Error(f"{what} {redact(uri)!r}: expected s3://bucket/{'prefix/' if prefix else 'key'}")
+        if "@" in parsed.netloc or parsed.query or parsed.fragment:
+            raise S3Error(f"{what}: expected s3://bucket/prefix/ with no user, query or fragment")
+        key = parsed.path.lstrip("/")
+        if prefix and key and not key.endswith("/"):
+            key += "/"
+        if any(part in ("..", ".") for part in key.split("/")):
+            raise S3Error(f"{what} {redact(uri)!r}: '..' and '.' are not allowed in the key")
+        return cls(parsed.netloc, key)
+
+    def join(self, name: str) -> S3Uri:
+        return S3Uri(self.bucket, f"{self.key}{name}")
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
 
 
 MAX_TEXT = 1024  # a folder, a URI or a name: longer is a mistake (and past the system's path limits)

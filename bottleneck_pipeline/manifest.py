@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .errors import PipelineError
+from .errors import PipelineError, S3Error
+from .locations import S3Uri
 
 CHUNK = 1 << 20
 
@@ -280,8 +281,6 @@ def validate(data: Any, where: str, require: tuple[str, ...] = (), now=None) -> 
     published = data.get("published", {})
     for key in ("to", "archive"):
         if key in published:
-            from .s3 import S3Error, S3Uri
-
             if not isinstance(published[key], str):
                 raise fail(f"published.{key}", f"expected text, got {_shown(published[key])}")
             try:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from . import locations, paths, periods
-from .errors import ParamError
+from .errors import ParamError, S3Error
 
 STEPS = ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
 RUNNER_ONLY = {"run_dir"}  # set by the runner (--run-dir), not by a params file
@@ -175,10 +175,8 @@ def validate_value(name: str, value: Any) -> None:
     if name in FILE_NAMES:
         locations.check_file_name(name, value)
     elif (name == "publish_to" and value) or (name in LOCAL_OR_S3 and value.startswith("s3://")):
-        from .s3 import S3Error, S3Uri
-
         try:
-            uri = S3Uri.parse(value, prefix=name != "previous_run", what=f"parameter {name}")
+            uri = locations.S3Uri.parse(value, prefix=name != "previous_run", what=f"parameter {name}")
         except S3Error as exc:
             raise ParamError(str(exc)) from None
         if name == "publish_to" and re.search(r"(^|/)runs/[^/]+/", uri.key):

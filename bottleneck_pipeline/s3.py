@@ -13,14 +13,12 @@ import base64
 import functools
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from . import paths
-from .errors import PipelineError
-from .locations import redact
+from .errors import PipelineError, S3Error
+from .locations import S3Uri, redact
 
 RETRIES = {"mode": "standard", "max_attempts": 3}
 CONNECT_TIMEOUT = 3  # seconds, per attempt
@@ -28,38 +26,8 @@ READ_TIMEOUT = 30
 MULTIPART_THRESHOLD = 256 * 1024 * 1024  # single-part below this: the SHA-256 is the object's own
 
 
-class S3Error(PipelineError):
-    """An S3 operation failed; the message names the bucket, key or endpoint, never a credential."""
-
-
 class PreconditionFailed(S3Error):
     """A conditional write lost: the object exists (``If-None-Match``) or changed (``If-Match``)."""
-
-
-@dataclass(frozen=True)
-class S3Uri:
-    bucket: str
-    key: str  # for a prefix: "" or ending with "/"
-
-    @classmethod
-    def parse(cls, uri: str, *, prefix: bool = False, what: str = "S3 location") -> S3Uri:
-        parsed = urlparse(uri)
-        if parsed.scheme != "s3" or not parsed.netloc:
-            raise S3Error(f"{what} {redact(uri)!r}: expected s3://bucket/{'prefix/' if prefix else 'key'}")
-        if "@" in parsed.netloc or parsed.query or parsed.fragment:
-            raise S3Error(f"{what}: expected s3://bucket/prefix/ with no user, query or fragment")
-        key = parsed.path.lstrip("/")
-        if prefix and key and not key.endswith("/"):
-            key += "/"
-        if any(part in ("..", ".") for part in key.split("/")):
-            raise S3Error(f"{what} {redact(uri)!r}: '..' and '.' are not allowed in the key")
-        return cls(parsed.netloc, key)
-
-    def join(self, name: str) -> S3Uri:
-        return S3Uri(self.bucket, f"{self.key}{name}")
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
 
 
 def quiet_botocore_logs() -> None:
