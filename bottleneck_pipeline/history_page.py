@@ -275,14 +275,14 @@ def _folder(folder: str | Path) -> Path:
 def put_s3(prefix_uri: str, h: History) -> str:
     """Write ``<prefix>historique.html`` for ``h`` (the caller holds the publish lock): one PUT,
     checked against the page's SHA-256, so readers get the whole page or the previous one."""
-    from . import manifest, s3
+    from . import s3
 
     prefix = s3.S3Uri.parse(prefix_uri, prefix=True, what="history")
     latest = paths.INDEX if s3.head(prefix.join(paths.INDEX)) is not None else None
     with tempfile.TemporaryDirectory(prefix="bottleneck-history-") as tmp:
         local = Path(tmp) / NAME
         local.write_text(render(h, latest=latest), encoding="utf-8")
-        s3.upload(local, prefix.join(NAME), manifest.file_fingerprint(local)["sha256"], {"kind": "history"})
+        s3.upload(local, prefix.join(NAME), paths.file_fingerprint(local)["sha256"], {"kind": "history"})
     return str(prefix.join(NAME))
 
 

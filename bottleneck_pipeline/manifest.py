@@ -35,7 +35,6 @@ field, never a ``TypeError`` further on.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -45,20 +44,6 @@ from typing import Any
 from . import paths
 from .errors import PipelineError, S3Error
 from .locations import S3Uri
-
-CHUNK = 1 << 20
-
-
-def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
-    """Size in bytes and SHA-256 of a file, read in chunks (any size)."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return {"bytes": size, "sha256": digest.hexdigest()}
-
 
 SECTIONS = {
     "01_ingestion": {"inputs", "figures", "period"},
@@ -128,10 +113,10 @@ def list_outputs(run_dir: str | os.PathLike, staged: dict[str, Path] | None = No
         found = sorted(p for p in top.rglob("*") if p.is_file()) if top.is_dir() else [top] if top.is_file() else []
         for p in found:
             if not p.name.startswith("."):
-                out.append({"path": p.relative_to(root).as_posix(), **file_fingerprint(p)})
+                out.append({"path": p.relative_to(root).as_posix(), **paths.file_fingerprint(p)})
     staged = staged or {}
     out = [o for o in out if o["path"] not in staged]
-    out += [{"path": name, **file_fingerprint(p)} for name, p in staged.items()]
+    out += [{"path": name, **paths.file_fingerprint(p)} for name, p in staged.items()]
     return sorted(out, key=lambda o: o["path"])
 
 

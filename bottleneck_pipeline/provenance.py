@@ -45,10 +45,6 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def _sha256(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def code() -> dict[str, Any]:
     root = paths.project_root()
     commit = _git("rev-parse", "HEAD")
@@ -72,7 +68,7 @@ def code() -> dict[str, Any]:
     return {
         "git_commit": commit,
         "git_dirty": dirty,
-        "files": {name: _sha256(p) for name, p in {**notebooks, **sql}.items()},
+        "files": {name: paths.file_fingerprint(p)["sha256"] for name, p in {**notebooks, **sql}.items()},
         "package": package.hexdigest(),
         "python": platform.python_version(),
         "packages": versions,

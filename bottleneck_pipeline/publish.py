@@ -131,7 +131,7 @@ def _upload_record(run_dir: Path, archive: S3Uri, meta: dict[str, str], staged: 
     for name in (paths.INDEX, paths.MANIFEST):
         local = outcome.staged_file(run_dir, name) if staged else run_dir / name
         if local.is_file():
-            s3.upload(local, archive.join(name), manifest.file_fingerprint(local)["sha256"], meta)
+            s3.upload(local, archive.join(name), paths.file_fingerprint(local)["sha256"], meta)
 
 
 def archive_record(run_dir: Path) -> None:
@@ -208,7 +208,7 @@ def publish(run_dir: Path, prefix_uri: str, log: Callable[[str], None] = print) 
             _upload_record(run_dir, archive, meta, staged=True)
             for _, where, _ in promoted:  # the page, then the manifest: readers learn which run the keys hold
                 for name in (paths.INDEX, paths.MANIFEST):
-                    sha256 = manifest.file_fingerprint(outcome.staged_file(run_dir, name))["sha256"]
+                    sha256 = paths.file_fingerprint(outcome.staged_file(run_dir, name))["sha256"]
                     s3.copy(archive.join(name), where.join(name), {**meta, "sha256": sha256})
                     replaced[where].append(name)
         except S3Error as exc:  # every key replaced is put back, a manifest already replaced last

@@ -29,7 +29,7 @@ import pyarrow as pa
 from . import db
 from .errors import InputError
 from .locations import printable
-from .manifest import file_fingerprint
+from .paths import file_fingerprint
 from .storage import InputFile
 
 # key: text join key; id: whole-number key; number: a decimal number; count: a whole number

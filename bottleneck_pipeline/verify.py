@@ -175,7 +175,7 @@ def verify_dir(root: Path) -> tuple[dict[str, Any], list[str]]:
         if not path.is_file():
             problems.append(f"{out['path']}: missing")
             continue
-        changed = _changed(out, manifest.file_fingerprint(path))
+        changed = _changed(out, paths.file_fingerprint(path))
         if changed:
             problems.append(f"{out['path']}: {changed}")
     listed = {o["path"] for o in m.get("outputs", [])}
@@ -213,7 +213,7 @@ def verify_s3(target: str) -> tuple[dict[str, Any], list[str]]:
             if out["path"] in RECOMPUTED:  # its bytes, not only what its metadata says
                 local = Path(tmp) / out["path"]
                 s3.download(uri, local)
-                changed = _changed(out, manifest.file_fingerprint(local))
+                changed = _changed(out, paths.file_fingerprint(local))
                 if changed:
                     problems.append(f"{uri}: {changed}")
                 files[out["path"]] = local
@@ -312,7 +312,7 @@ def _recorded_workbook(recorded: dict[str, Any], where: str, name: str, run_dir:
         local = run_root(where) / name
         if not local.is_file():
             return None, "the recorded file is not on this machine"
-    if _changed(listed[name], manifest.file_fingerprint(local)):
+    if _changed(listed[name], paths.file_fingerprint(local)):
         return None, "the recorded file changed since its run"
     return local, ""
 
@@ -345,7 +345,7 @@ def compare_replay(recorded: dict[str, Any], where: str, run_dir: Path) -> int:
         say(not edited, "code" + (f" ({', '.join(printable(e) for e in edited)})" if edited else ""))
     sha = {o["path"]: o["sha256"] for o in recorded.get("outputs", [])}
     for name in (r for r in paths.REPORTS if r.endswith(".csv")):
-        say(manifest.file_fingerprint(run_dir / name)["sha256"] == sha.get(name), f"{name} (SHA-256)")
+        say(paths.file_fingerprint(run_dir / name)["sha256"] == sha.get(name), f"{name} (SHA-256)")
     for name in (r for r in paths.REPORTS if r.endswith(".xlsx")):
         local, why = _recorded_workbook(recorded, where, name, run_dir)
         if local is None:

@@ -9,7 +9,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from bottleneck_pipeline import manifest as manifest_mod
+from bottleneck_pipeline import paths
 from tests import in_process, oracle
 from tests.conftest import (
     REPORTS,
@@ -53,7 +53,7 @@ def test_manifest_follows_the_contract(manifest, sample_run):
     assert [i["name"] for i in manifest["inputs"]] == ["erp", "web", "liaison"]
     for i in manifest["inputs"]:
         assert i["uri"].endswith(f"data/sample/{i['name']}.xlsx")
-        assert manifest_mod.file_fingerprint(SAMPLE_DIR / f"{i['name']}.xlsx")["sha256"] == i["sha256"]
+        assert paths.file_fingerprint(SAMPLE_DIR / f"{i['name']}.xlsx")["sha256"] == i["sha256"]
     assert [s["notebook"] for s in manifest["steps"]] == [f"{s}.ipynb" for s in STEPS]
     assert all(s["status"] == "succeeded" and s["seconds"] > 0 for s in manifest["steps"])
     assert all((sample_run / s["html"]).is_file() for s in manifest["steps"])
@@ -61,7 +61,7 @@ def test_manifest_follows_the_contract(manifest, sample_run):
     assert "rapport_CA.xlsx" in listed and "debug/rapport_test.xlsx" in listed
     assert listed["rapport_CA.xlsx"] == {
         "path": "rapport_CA.xlsx",
-        **manifest_mod.file_fingerprint(sample_run / "rapport_CA.xlsx"),
+        **paths.file_fingerprint(sample_run / "rapport_CA.xlsx"),
     }
     if shutil.which("git") and (ROOT / ".git").exists():  # the code it ran from: this checkout, as git says
         git = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731

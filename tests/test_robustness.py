@@ -567,7 +567,7 @@ def test_file_and_folder_names_are_never_glob_patterns(tmp_path):
         m = manifest.read(run_dir)
         assert m["figures"]["total_revenue"] == 30.0
         erp = next(i for i in m["inputs"] if i["name"] == "erp")
-        assert erp["sha256"] == manifest.file_fingerprint(folder / erp_file)["sha256"]
+        assert erp["sha256"] == paths.file_fingerprint(folder / erp_file)["sha256"]
 
 
 def test_a_lock_or_marker_that_is_a_link_is_refused(tmp_path):
