@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse, urlsplit
 
 from .errors import ParamError, S3Error
@@ -70,6 +71,16 @@ class S3Uri:
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file as it was located (storage.fetch_input): readable at ``local_path``."""
+
+    name: str  # the file name as given in the parameters, e.g. "erp.xlsx"
+    uri: str  # where it came from (absolute path or URL), recorded in the manifest
+    local_path: Path  # where it can be read on this machine
+    etag: str | None = None  # the S3 ETag, for an input downloaded from S3
 
 
 MAX_TEXT = 1024  # a folder, a URI or a name: longer is a mistake (and past the system's path limits)

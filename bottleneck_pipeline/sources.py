@@ -28,9 +28,8 @@ import pyarrow as pa
 
 from . import db
 from .errors import InputError
-from .locations import printable
+from .locations import InputFile, printable
 from .paths import file_fingerprint
-from .storage import InputFile
 
 # key: text join key; id: whole-number key; number: a decimal number; count: a whole number
 KEY, ID, NUMBER, COUNT, TEXT = "key", "id", "number", "count", "text"
@@ -470,10 +469,7 @@ def _value_error(label: str, column: str, problem: str, count: int, example: Any
     }[problem]
 
 
-def ingest(
-    con: duckdb.DuckDBPyConnection, input_dir: str, files: dict[str, str], run_dir: Path
-) -> list[dict[str, Any]]:
-    """Load every source named in ``files`` (source name -> file name) from ``input_dir``."""
-    from .storage import fetch_input
-
-    return [load(con, SOURCES[name], fetch_input(input_dir, filename, run_dir)) for name, filename in files.items()]
+def ingest(con: duckdb.DuckDBPyConnection, files: dict[str, InputFile]) -> list[dict[str, Any]]:
+    """Load every source of ``files`` (source name -> the file as ``storage.fetch_inputs``
+    located it): ``sources`` only loads, it never fetches."""
+    return [load(con, SOURCES[name], file) for name, file in files.items()]

@@ -10,23 +10,14 @@ run): its manifest and its two extraction CSVs are fetched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import manifest, paths
 from .errors import InputError, ParamError, PipelineError
-from .locations import check_file_name, printable, redact, shown
+from .locations import InputFile, check_file_name, printable, redact, shown
 
 EXTRACTIONS = (paths.PREMIUM_CSV, paths.ORDINARY_CSV)  # what a month-over-month comparison reads
-
-
-@dataclass(frozen=True)
-class InputFile:
-    name: str  # the file name as given in the parameters, e.g. "erp.xlsx"
-    uri: str  # where it came from (absolute path or URL), recorded in the manifest
-    local_path: Path  # where it can be read on this machine
-    etag: str | None = None  # the S3 ETag, for an input downloaded from S3
 
 
 def fetch_input(input_dir: str, filename: str, run_dir: Path) -> InputFile:
@@ -47,6 +38,11 @@ def fetch_input(input_dir: str, filename: str, run_dir: Path) -> InputFile:
     if not path.is_file():
         raise InputError(f"{filename}: file not found in {folder}")
     return InputFile(name=filename, uri=str(path), local_path=path)
+
+
+def fetch_inputs(input_dir: str, files: dict[str, str], run_dir: Path) -> dict[str, InputFile]:
+    """Every file of ``files`` (source name -> file name) located under ``input_dir``, in order."""
+    return {name: fetch_input(input_dir, filename, run_dir) for name, filename in files.items()}
 
 
 def _fetch_s3(input_dir: str, filename: str, run_dir: Path) -> InputFile:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bottleneck_pipeline import comparison, db, sources
+from bottleneck_pipeline import comparison, db, sources, storage
 
 STAGING = ["staging/stg_erp.sql", "staging/stg_web.sql", "staging/stg_liaison.sql", "staging/cleaning_log.sql"]
 
@@ -14,7 +14,7 @@ def staged(make_sources, tmp_path):
     def build(fmt="xlsx", **frames):
         folder = make_sources(fmt=fmt, **frames)
         con = db.connect(tmp_path / "run")
-        sources.ingest(con, str(folder), {n: f"{n}.{fmt}" for n in sources.SOURCES}, tmp_path)
+        sources.ingest(con, storage.fetch_inputs(str(folder), {n: f"{n}.{fmt}" for n in sources.SOURCES}, tmp_path))
         for f in STAGING:
             db.run_file(con, f)
         comparison.load_previous(con, [])  # no previous run, as 02_cleaning_tests by default
