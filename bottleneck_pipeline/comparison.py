@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from . import db
+from . import db, periods, products
 from .errors import InputError
 from .locations import redact
 
@@ -33,8 +33,6 @@ def describe(
     it reports (``previous_period``) and the month before ``period`` (``expected_period``): the
     page and the e-mail name the one and flag a comparison with another month than the other.
     A run of the same month or a later one is no previous month: InputError."""
-    from . import periods
-
     info: dict[str, Any] = {"previous_run": previous_run or None, "drift_threshold": drift_threshold}
     if not previous_run:
         return {**info, "status": "no previous run given"}
@@ -60,9 +58,7 @@ def load_previous(con: duckdb.DuckDBPyConnection, files: list[str], dialect: str
     """``prev_products``: the previous run's products from its extraction CSVs, in the CSV
     dialect that run wrote (none: empty)."""
     if files:
-        from . import reports
-
-        reports.read_extractions(con, files, "prev_raw", dialect)
+        products.read(con, files, "prev_raw", dialect)
         db.run_file(con, "comparison/prev_products.sql")
     else:
         con.execute(

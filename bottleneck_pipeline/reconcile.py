@@ -8,7 +8,7 @@ whatever the tables that produced it said.
 * ``written_totals``: the totals sheet; ``written_sheet``: the rows of its per-product sheet;
 * ``written_detail``: every product's row, from ``revenue_par_produit.csv``;
 * ``written_extractions``: both extractions' rows; the CSVs are read back by
-  :func:`reports.read_extractions`, with ``file`` naming which.
+  :func:`products.read`, with ``file`` naming which.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from . import fr, paths, reports
+from . import fr, paths, products, reports
 from .errors import PipelineError
 
 CHECKED = ("product_id", "price", "total_sales", "revenue")  # the CSV columns the reconcile_* checks read
@@ -101,7 +101,7 @@ def load_written(
         ("written_detail", [paths.DETAIL_CSV]),
         ("written_extractions", [paths.PREMIUM_CSV, paths.ORDINARY_CSV]),
     ):
-        reports.read_extractions(con, [str(run_dir / name) for name in files], table, dialect, keep=CHECKED)
+        products.read(con, [str(run_dir / name) for name in files], table, dialect, keep=CHECKED)
         con.execute(
             f"create or replace temp table {table} as "
             f"select cast(product_id as varchar) as product_id, * exclude (product_id) from {table}"

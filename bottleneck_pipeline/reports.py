@@ -9,7 +9,7 @@
 * ``extraction_premium.csv`` / ``extraction_ordinaire.csv``: the premium split, both sorted
   by revenue (then product), French headers; ``csv_dialect`` ``standard`` (comma, ``.``
   decimals, ``true``/``false``) or ``excel-fr`` (``;``, ``,`` decimals, ``oui``/``non``: what a
-  French Excel opens with a double click); :func:`read_extractions` reads either back;
+  French Excel opens with a double click); :func:`products.read` reads either back;
 * ``debug/rapport_test.xlsx``: the data-quality checks, the cleaning log and the failing
   rows of each check that did not pass.
 
@@ -19,51 +19,17 @@ The machine names of the columns stay in the manifest (``columns``) and in the c
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 
-from . import db, fr, paths, sources
+from . import db, fr, paths, products
 from .checks import CheckResult
 from .workbook import EUR, EXCEL_MAX_ROWS, INT, BulkSheet, Sheet, stream, write_csvs, write_xlsx
 
-DIALECTS = ("standard", "excel-fr")
-# machine name -> (SQL over classified, kind): the columns of the detail sheet and the extractions
-PRODUCT_COLUMNS = {
-    "product_id": ("try_cast(product_id as bigint)", "id"),
-    "sku": ("sku", "text"),
-    "post_title": ("post_title", "text"),
-    "price": ("price", "money"),
-    "total_sales": ("cast(total_sales as bigint)", "int"),
-    "revenue": ("round(revenue, 2)", "money"),
-    "z_score": ("round(z_score, 4)", "ratio"),
-    "is_premium": ("is_premium", "bool"),
-    "stock_quantity": ("stock_quantity", "int"),
-    "stock_status": ("stock_status", "text"),
-}
 TOTALS_SHEET, DETAIL_SHEET = "CA total", "CA par produit"
-ORDER_SQL = "revenue desc, try_cast(product_id as bigint)"  # every product list: the largest revenue first
 FORMATS = {"money": EUR, "int": INT, "id": "0", "ratio": "0.00"}  # an id is a number, never "5 755"
-DECIMALS = {"money": 2, "ratio": 4}
-
-
-def columns() -> dict[str, str]:
-    """French header -> machine name, as the manifest records them."""
-    return {fr.label(name): name for name in PRODUCT_COLUMNS}
-
-
-def _select(dialect: str | None = None) -> str:
-    """The product columns under their French headers: for the workbook (``None``, yes/no
-    as ``oui``/``non``) or as CSV text for a dialect (``standard`` keeps ``true``/``false``)."""
-    parts = []
-    for name, (expr, kind) in PRODUCT_COLUMNS.items():
-        if dialect == "excel-fr" and kind in DECIMALS:
-            expr = f"replace(format('{{:.{DECIMALS[kind]}f}}', {expr}), '.', ',')"
-        elif dialect != "standard" and kind == "bool":
-            expr = f"case when {expr} then 'oui' when not {expr} then 'non' end"
-        parts.append(f"{expr} as {db.ident(fr.label(name))}")
-    return ", ".join(parts)
+ORDER_SQL = "revenue desc, try_cast(product_id as bigint)"  # every product list: the largest revenue first
 
 
 def revenue_report(
@@ -81,12 +47,12 @@ def revenue_report(
     keep = max_rows - 1
     per_product = BulkSheet(
         DETAIL_SHEET,
-        f"select {_select()} from classified",
+        f"select {products.select()} from classified",
         order_by=", ".join(
             db.ident(fr.label(c)) + (" desc" if c == "revenue" else "") for c in ("revenue", "product_id")
         ),
         keep=keep,
-        formats={fr.label(n): FORMATS[k] for n, (_, k) in PRODUCT_COLUMNS.items() if k in FORMATS},
+        formats={fr.label(n): FORMATS[k] for n, (_, k) in products.COLUMNS.items() if k in FORMATS},
         widths={
             fr.label("post_title"): 60,
             fr.label("sku"): 16,
@@ -132,57 +98,14 @@ def products_csvs(
     which = {None: "true", True: "_premium", False: "not _premium"}
     return write_csvs(
         con,
-        f"select {_select(dialect)}, is_premium as _premium from classified order by {ORDER_SQL}",
+        f"select {products.select(dialect)}, is_premium as _premium from classified order by {ORDER_SQL}",
         {path: which[premium] for path, premium in files.items()},
         delimiter=";" if dialect == "excel-fr" else ",",
         hidden=["_premium"],
         text_rule="excel_fr_text" if dialect == "excel-fr" else "safe_text",  # text a French Excel keeps as text
-        numbers=[fr.label(n) for n, (_, kind) in PRODUCT_COLUMNS.items() if kind in DECIMALS],  # "90,00": numbers
-    )
-
-
-def read_extractions(
-    con: duckdb.DuckDBPyConnection,
-    files: list[str],
-    table: str,
-    dialect: str = "standard",
-    keep: Sequence[str] | None = None,
-) -> None:
-    """Product CSVs (this run's or a previous one's, in either dialect, with French or the
-    former machine headers) as the temporary ``table`` with machine names and types, and
-    the file each row comes from (``file``); ``keep``: only these columns (DuckDB then
-    parses no other)."""
-    options = (
-        sources.CSV_OPTIONS.replace("delim = ','", "delim = ';'") + ", decimal_separator = ','"
-        if dialect == "excel-fr"
-        else sources.CSV_OPTIONS
-    )
-    literal = [db.literal_path(f) for f in files]
-    found = [
-        r[0]
-        for r in con.execute(
-            f"describe select * from read_csv(?, header = true, union_by_name = true, {options})", [literal]
-        ).fetchall()
-    ]
-    names = {**{n: n for n in PRODUCT_COLUMNS}, **columns()}
-    kinds = {"id": "bigint", "int": "bigint", "money": "double", "ratio": "double", "text": "varchar"}
-    select = []
-    for header in found:
-        if header in names and (keep is None or names[header] in keep):
-            name = names[header]
-            kind = PRODUCT_COLUMNS[name][1]
-            value = db.ident(header)
-            if kind == "bool":
-                expr = f"lower(cast({value} as varchar)) in ('true', 'oui', '1')"
-            elif kind in DECIMALS and dialect == "excel-fr":
-                expr = f"try_cast(replace(cast({value} as varchar), ',', '.') as double)"
-            else:
-                expr = f"try_cast({value} as {kinds[kind]})"
-            select.append(f"{expr} as {name}")
-    con.execute(
-        f"create or replace temp table {table} as select {', '.join(select)}, filename as file "
-        f"from read_csv(?, header = true, union_by_name = true, filename = true, {options})",
-        [literal],
+        numbers=[
+            fr.label(n) for n, (_, kind) in products.COLUMNS.items() if kind in products.DECIMALS
+        ],  # "90,00": numbers
     )
 
 

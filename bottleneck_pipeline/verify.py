@@ -103,7 +103,7 @@ def rederived(files: dict[str, Path], dialect: str) -> tuple[dict[str, dict[str,
     python-calamine); and the reports that could not be read back."""
     import duckdb
 
-    from . import reconcile, reports
+    from . import products, reconcile
 
     found: dict[str, dict[str, Any]] = {}
     unreadable = []
@@ -121,7 +121,7 @@ def rederived(files: dict[str, Path], dialect: str) -> tuple[dict[str, dict[str,
             if name not in files:
                 continue
             try:
-                reports.read_extractions(con, [str(files[name])], "_report", dialect, keep=("revenue",))
+                products.read(con, [str(files[name])], "_report", dialect, keep=("revenue",))
                 rows, total = con.execute("select count(*), round(sum(revenue), 2) from _report").fetchall()[0]
             except duckdb.Error as exc:
                 unreadable.append(f"{name}: cannot be read back ({_first_line(exc)})")

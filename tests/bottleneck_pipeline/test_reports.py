@@ -1,7 +1,7 @@
 import openpyxl
 import pytest
 
-from bottleneck_pipeline import reports
+from bottleneck_pipeline import products, reports
 from tests.bottleneck_pipeline.conftest import classify
 from tests.conftest import web_frame, workbook_detail, workbook_totals
 
@@ -67,7 +67,7 @@ def test_extractions_are_utf8_with_bom_sorted_by_revenue_in_both_dialects(staged
     assert fr_lines[0].startswith("Produit;SKU web;Vin;Prix;") and fr_lines[1].split(";")[3] == "30,00"
     assert fr_lines[1].split(";")[7] == "non" and fr_lines[1].split(";")[0] == lines[1].split(",")[0]
     for dialect, path in (("standard", ordi), ("excel-fr", fr_csv)):  # both read back alike
-        reports.read_extractions(con, [str(path)], "back", dialect)
+        products.read(con, [str(path)], "back", dialect)
         back = con.execute("select product_id, price, total_sales, is_premium from back order by 1").fetchall()
         assert back == [(1, 10.0, 3, False), (2, 20.0, 1, False), (3, 30.0, 2, False)]
 
@@ -85,7 +85,7 @@ def test_past_the_row_limit_the_sheet_keeps_the_top_revenues_and_the_csv_has_eve
     assert workbook_totals(path)["total_revenue"] == pytest.approx(sum(r for _, r in everything))
     (detail,) = reports.products_csvs(con, {tmp_path / "revenue_par_produit.csv": None}, dialect="excel-fr")
     assert detail.read_bytes().startswith("\ufeffProduit;SKU web;Vin;Prix;".encode())
-    reports.read_extractions(con, [str(detail)], "back", "excel-fr")
+    products.read(con, [str(detail)], "back", "excel-fr")
     assert con.execute("select product_id, revenue from back").fetchall() == everything
     assert "note" not in workbook_totals(reports.revenue_report(con, tmp_path / "s.xlsx", max_rows=5))
 
