@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import manifest, paths, periods
+from . import manifest, paths, periods, steps
 from .locations import printable
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a manifest is tens of KB; anything larger is not one
@@ -202,9 +202,7 @@ def read_manifest(
 def linked_names() -> tuple[str, ...]:
     """The files of a month a reader opens from the history: its page, its reports, each
     notebook's HTML (in that order)."""
-    from .params import STEPS
-
-    return (paths.INDEX, *paths.REPORTS, *(f"{s}.html" for s in STEPS))
+    return (paths.INDEX, *paths.REPORTS, *steps.HTML)
 
 
 # --- a publish prefix on S3 ----------------------------------------------------------------

@@ -44,6 +44,7 @@ from typing import Any
 from . import paths
 from .errors import PipelineError, S3Error
 from .locations import S3Uri
+from .steps import NOTEBOOKS
 
 SECTIONS = {
     "01_ingestion": {"inputs", "figures", "period"},
@@ -190,7 +191,6 @@ def validate(data: Any, where: str, require: tuple[str, ...] = (), now=None) -> 
 
     from . import periods
     from .errors import ParamError
-    from .params import STEPS
 
     def fail(field: str, why: str) -> ManifestError:
         return ManifestError(f"{where}: {field}: {why}")
@@ -247,9 +247,10 @@ def validate(data: Any, where: str, require: tuple[str, ...] = (), now=None) -> 
             if section == "outputs" and not inside_run(item["path"]):
                 raise fail(f"{at}.path", f"{_shown(item['path'])} is not a file inside the run")
             if section == "steps":
-                if item["notebook"] not in {f"{s}.ipynb" for s in STEPS}:
-                    steps = ", ".join(f"{s}.ipynb" for s in STEPS)
-                    raise fail(f"{at}.notebook", f"expected one of {steps}, got {_shown(item['notebook'])}")
+                if item["notebook"] not in NOTEBOOKS:
+                    raise fail(
+                        f"{at}.notebook", f"expected one of {', '.join(NOTEBOOKS)}, got {_shown(item['notebook'])}"
+                    )
                 if item.get("html") is not None and not inside_run(item["html"]):
                     raise fail(f"{at}.html", f"{_shown(item['html'])} is not a file inside the run")
     for section, key, types in (

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import index_page, manifest, paths
+from .steps import STEPS, starting_at
 
 RUNNER_ENV = "BOTTLENECK_RUNNER"  # set by run_pipeline.py in the kernels it starts
 STAGING = f"{paths.WORK_DIR}/final"
@@ -48,14 +49,12 @@ def notebook_alone(run_dir: str | os.PathLike, step: str, step_params: dict[str,
     and marks as stale what it leaves out of date: its own and every later step's HTML, the
     page and the list of files (``status: modified``, ``stale``). The page shows it, with
     the ``--from`` command that makes the run whole again. Under the runner: nothing."""
-    from .params import STEPS
-
     if os.environ.get(RUNNER_ENV):
         return
     run_dir = Path(run_dir)
     m = manifest.read(run_dir)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    stale = set((m.get("stale") or {}).get("steps", [])) | set(STEPS[STEPS.index(step) :])
+    stale = set((m.get("stale") or {}).get("steps", [])) | set(starting_at(step))
     first = min(stale, key=STEPS.index)
     m["status"] = "modified"
     m["params"] = {**m.get("params", {}), **{k: v for k, v in step_params.items() if k != "run_dir"}}

@@ -18,8 +18,8 @@ import yaml
 
 from . import locations, paths, periods
 from .errors import ParamError, S3Error
+from .steps import STEPS
 
-STEPS = ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
 RUNNER_ONLY = {"run_dir"}  # set by the runner (--run-dir), not by a params file
 # Parameters of the run itself, not of a notebook (same shape as papermill's inspection).
 RUNNER_PARAMS = {

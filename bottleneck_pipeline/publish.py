@@ -37,15 +37,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import history_page, manifest, outcome, paths, publish_lock, s3, storage
+from . import history_page, manifest, outcome, paths, publish_lock, s3, steps, storage
 from .s3 import S3Error, S3Uri
 
 
 def fixed_names() -> list[str]:
     """The files refreshed at the fixed keys: the reports, each notebook's HTML and the page."""
-    from .params import STEPS
-
-    return [*paths.REPORTS, *(f"{s}.html" for s in STEPS), paths.INDEX]
+    return [*paths.REPORTS, *steps.HTML, paths.INDEX]
 
 
 def preflight(prefix_uri: str) -> None:

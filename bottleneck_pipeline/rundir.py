@@ -31,8 +31,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from . import paths
+from . import paths, steps
 from .errors import ParamError, PipelineError
+from .locations import check_local_path
 
 LOCK = ".lock"
 TRASH = ".trash-"
@@ -43,8 +44,6 @@ class RunDirBusy(PipelineError):
 
 
 def check_argument(run_dir: str) -> None:
-    from .locations import check_local_path
-
     check_local_path("--run-dir", run_dir)
     if ".." in Path(run_dir).parts:
         raise ParamError(
@@ -54,13 +53,10 @@ def check_argument(run_dir: str) -> None:
 
 def run_file_names() -> set[str]:
     """The top-level names a run writes (files and the ``debug/`` and ``work/`` folders)."""
-    from .params import STEPS
-
     return (
         {paths.MANIFEST, paths.INDEX, paths.WORK_DIR, paths.NOTIFICATION}
         | {r.split("/")[0] for r in paths.REPORTS}
-        | {f"{s}.ipynb" for s in STEPS}
-        | {f"{s}.html" for s in STEPS}
+        | {*steps.NOTEBOOKS, *steps.HTML}
     )
 
 
@@ -175,10 +171,11 @@ def claim(run_dir: str, run_id: str, rerun_from: str | None = None) -> tuple[Pat
 
 def step_names(first: str) -> list[str]:
     """The files (relative paths) that ``first`` and every later step write."""
-    from .params import STEPS
-
-    later = STEPS[STEPS.index(first) :]
-    return [name for step in later for name in (f"{step}.ipynb", f"{step}.html", *STEP_FILES.get(step, []))]
+    return [
+        name
+        for step in steps.starting_at(first)
+        for name in (f"{step}.ipynb", f"{step}.html", *STEP_FILES.get(step, []))
+    ]
 
 
 def clear(root: Path, names: list[str] | None = None) -> None:
@@ -207,15 +204,12 @@ def prepare(run_dir: str | os.PathLike) -> Path:
     """The run directory a notebook writes into (created, with its marker, if new or
     empty), with its sub-folders; returns its absolute path. A folder that is not a run
     directory is refused, so a notebook run alone never writes into a foreign folder."""
-    from .locations import check_local_path
-    from .params import STEPS
-
     check_local_path("run_dir", str(run_dir))
     root = paths.resolve(run_dir)
     # papermill writes its output notebook before running it: `papermill 01_ingestion.ipynb
     # <run_dir>/01_ingestion.ipynb` finds that notebook, and only it, in a new run directory
     # (01 is the step that prepares a run; any other file makes the folder someone else's)
-    being_written = {f"{STEPS[0]}.ipynb", LOCK}
+    being_written = {steps.NOTEBOOKS[0], LOCK}
     if not is_run_dir(root) and any(p.name not in being_written for p in root.iterdir()):
         raise ParamError(
             f"run_dir {str(run_dir)!r}: not empty and not a run directory (no valid "
@@ -232,12 +226,9 @@ def prepare(run_dir: str | os.PathLike) -> Path:
 def existing(run_dir: str | os.PathLike, step: str) -> Path:
     """The run directory a later step works in: it must hold the run's database, or the
     step says which one to run first (a mistyped ``run_dir`` never becomes a new folder)."""
-    from .locations import check_local_path
-    from .params import STEPS
-
     check_local_path("run_dir", str(run_dir))
     root = paths.resolve(run_dir)
-    earlier = STEPS[: STEPS.index(step)]
+    earlier = steps.before(step)
     first = " and ".join([", ".join(earlier[:-1]), earlier[-1]] if len(earlier) > 1 else earlier)
     if not root.is_dir() or read_marker(root) is None:
         raise ParamError(

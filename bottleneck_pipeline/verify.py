@@ -29,6 +29,7 @@ from typing import Any
 from . import fr, manifest, paths
 from .errors import PipelineError
 from .locations import printable
+from .steps import STEPS
 
 COMPARED = tuple(r for r in paths.REPORTS if r.endswith(".csv"))  # byte for byte; workbooks cell by cell
 
@@ -63,8 +64,6 @@ CENT = 0.005
 
 
 def _run_problems(m: dict[str, Any]) -> list[str]:
-    from .params import STEPS
-
     problems = []
     if m.get("status") != "succeeded":
         problems.append(f"status: {m.get('status')}" + (f" ({m['error']})" if m.get("error") else ""))
