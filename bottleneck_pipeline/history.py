@@ -213,14 +213,8 @@ def _get(uri) -> bytes | None:
     past the limit only (the reader says it is too large)."""
     from . import s3
 
-    client = s3.client()
-    try:
-        obj = client.get_object(Bucket=uri.bucket, Key=uri.key, Range=f"bytes=0-{MAX_MANIFEST_BYTES}")
-        return obj["Body"].read()
-    except Exception as exc:
-        if s3.is_missing(exc):
-            return None
-        raise s3.S3Error(s3.describe_error(exc, str(uri))) from None
+    found = s3.get_bytes(uri, first=MAX_MANIFEST_BYTES + 1)
+    return found[0] if found else None
 
 
 def _read_s3(uri, **kwargs) -> Run | Problem:
@@ -237,16 +231,7 @@ def folders(prefix) -> list[str]:
     """The names of the "folders" right under an S3 prefix (``2026-11``, ``runs``)."""
     from . import s3
 
-    client = s3.client()
-    names = []
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=prefix.bucket, Prefix=prefix.key, Delimiter="/"
-        ):
-            names += [p["Prefix"][len(prefix.key) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
-    except Exception as exc:
-        raise s3.S3Error(s3.describe_error(exc, str(prefix))) from None
-    return names
+    return s3.folders(prefix)
 
 
 def _month_files() -> tuple[str, ...]:

@@ -51,15 +51,10 @@ def preflight(prefix_uri: str) -> None:
     prefix = S3Uri.parse(prefix_uri, prefix=True, what="publish_to")
     client = s3.client()
     try:
-        client.head_bucket(Bucket=prefix.bucket)
-    except Exception as exc:
-        exc = s3.explain(exc, lambda: client.list_objects_v2(Bucket=prefix.bucket, MaxKeys=1))
-        why = (
-            f"bucket s3://{prefix.bucket}/ does not exist"
-            if s3.is_missing(exc)
-            else s3.describe_error(exc, str(prefix))
-        )
-        raise S3Error(f"publish_to {prefix}: {why}") from None
+        with s3.failures(prefix, probe=lambda: client.list_objects_v2(Bucket=prefix.bucket, MaxKeys=1)):
+            client.head_bucket(Bucket=prefix.bucket)
+    except S3Error as exc:
+        raise S3Error(f"publish_to {prefix}: {exc}") from None
 
 
 def check_fixed(prefix: S3Uri, current: dict[str, Any] | None) -> list[str]:

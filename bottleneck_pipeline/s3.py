@@ -10,14 +10,16 @@ No message built here ever contains a credential.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from . import paths
-from .errors import PipelineError, S3Error
+from .errors import S3Error
 from .locations import S3Uri, redact
 
 RETRIES = {"mode": "standard", "max_attempts": 3}
@@ -147,6 +149,39 @@ def describe_error(exc: BaseException, target: str) -> str:
     return f"S3 failure on {target}: {type(exc).__name__}"
 
 
+def unwrapped(exc: BaseException) -> BaseException:
+    """The S3 error behind ``exc``: boto3 turns every ``ClientError`` of ``upload_file`` into
+    an ``S3UploadFailedError`` whose message is all that is left of the code; the original is
+    its context."""
+    from botocore.exceptions import ClientError
+
+    seen = exc
+    while seen is not None and not isinstance(seen, ClientError):
+        seen = seen.__cause__ or seen.__context__
+    return seen or exc
+
+
+@contextlib.contextmanager
+def failures(target: S3Uri | str, probe: Callable[[], Any] | None = None) -> Iterator[None]:
+    """The one handler of S3 errors: a boto3 or botocore error raised inside becomes an
+    :class:`S3Error`, one line naming ``target`` and the cause (a wrapped one unwrapped).
+    Anything else (our own errors, a full local disk, a bug) passes unchanged. ``probe``
+    repeats a HEAD request as a GET to learn why it failed (:func:`explain`)."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError, Boto3Error) as exc:
+        cause = unwrapped(exc)
+        if probe is not None:
+            cause = explain(cause, probe)
+        bucket = target.bucket if isinstance(target, S3Uri) else None
+        if bucket and is_missing(cause) and not bucket_exists(bucket):
+            raise S3Error(f"bucket s3://{bucket}/ does not exist") from None
+        raise S3Error(describe_error(cause, str(target))) from None
+
+
 def _sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
@@ -154,17 +189,10 @@ def _sha256_b64(hex_digest: str) -> str:
 def download(uri: S3Uri, dest: Path) -> dict[str, Any]:
     """Download an object to ``dest``; returns its ETag (the caller hashes the file)."""
     s3 = client()
-    try:
+    with failures(uri, probe=lambda: s3.get_object(Bucket=uri.bucket, Key=uri.key, Range="bytes=0-0")):
         head = s3.head_object(Bucket=uri.bucket, Key=uri.key)
-        with paths.atomic_path(dest) as tmp:
+        with paths.atomic_path(dest) as tmp:  # an OSError (a full disk) is the local side's: it passes
             s3.download_file(uri.bucket, uri.key, str(tmp), Config=transfer_config())
-    except Exception as exc:
-        if isinstance(exc, (PipelineError, OSError)):  # OSError: the local side (a full disk)
-            raise
-        exc = explain(exc, lambda: s3.get_object(Bucket=uri.bucket, Key=uri.key, Range="bytes=0-0"))
-        if is_missing(exc) and not bucket_exists(uri.bucket):
-            raise S3Error(f"bucket s3://{uri.bucket}/ does not exist") from None
-        raise S3Error(describe_error(exc, str(uri))) from None
     return {"etag": head.get("ETag", "").strip('"')}
 
 
@@ -211,11 +239,9 @@ def upload(local: Path, uri: S3Uri, sha256_hex: str, metadata: dict[str, str] | 
         "Metadata": {"sha256": sha256_hex, **(metadata or {})},
         "ContentType": content_type(local.name),
     }
-    try:
+    with failures(uri):
         s3.upload_file(str(local), uri.bucket, uri.key, ExtraArgs=extra, Config=transfer_config())
         head = s3.head_object(Bucket=uri.bucket, Key=uri.key, ChecksumMode="ENABLED")
-    except Exception as exc:
-        raise S3Error(describe_error(exc, str(uri))) from None
     verify(head, uri, sha256_hex, local.stat().st_size)
     return {"uri": str(uri), "etag": head.get("ETag", "").strip('"')}
 
@@ -233,7 +259,7 @@ def verify(head: dict[str, Any], uri: S3Uri, sha256_hex: str, size: int) -> None
 def copy(source: S3Uri, dest: S3Uri, metadata: dict[str, str]) -> None:
     """Server-side copy (one atomic replace of ``dest`` for readers)."""
     s3 = client()
-    try:
+    with failures(dest):
         s3.copy_object(
             Bucket=dest.bucket,
             Key=dest.key,
@@ -243,28 +269,35 @@ def copy(source: S3Uri, dest: S3Uri, metadata: dict[str, str]) -> None:
             ContentType=content_type(dest.key),
             ChecksumAlgorithm="SHA256",
         )
-    except Exception as exc:
-        raise S3Error(describe_error(exc, str(dest))) from None
 
 
 def head(uri: S3Uri) -> dict[str, Any] | None:
-    try:
-        return client().head_object(Bucket=uri.bucket, Key=uri.key)
-    except Exception as exc:
-        if is_missing(exc):
-            return None
-        raise S3Error(describe_error(exc, str(uri))) from None
+    """An object's metadata, or None if it does not exist."""
+    from botocore.exceptions import ClientError
+
+    with failures(uri):
+        try:
+            return client().head_object(Bucket=uri.bucket, Key=uri.key)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
 
 
-def get_bytes(uri: S3Uri) -> tuple[bytes, str] | None:
-    """An object's content and ETag, or None if it does not exist."""
-    try:
-        obj = client().get_object(Bucket=uri.bucket, Key=uri.key)
-        return obj["Body"].read(), obj.get("ETag", "").strip('"')
-    except Exception as exc:
-        if is_missing(exc):
-            return None
-        raise S3Error(describe_error(exc, str(uri))) from None
+def get_bytes(uri: S3Uri, first: int | None = None) -> tuple[bytes, str] | None:
+    """An object's content (its ``first`` bytes only, if given) and ETag, or None if it does
+    not exist."""
+    from botocore.exceptions import ClientError
+
+    ranged = {"Range": f"bytes=0-{first - 1}"} if first is not None else {}
+    with failures(uri):
+        try:
+            obj = client().get_object(Bucket=uri.bucket, Key=uri.key, **ranged)
+            return obj["Body"].read(), obj.get("ETag", "").strip('"')
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
 
 
 def get_json(uri: S3Uri) -> dict[str, Any] | None:
@@ -293,26 +326,36 @@ def put_bytes(uri: S3Uri, data: bytes, *, if_none_match: bool = False, if_match:
         extra["IfNoneMatch"] = "*"
     if if_match:
         extra["IfMatch"] = if_match
-    try:
-        out = client().put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type(uri.key), **extra)
-    except ClientError as exc:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status in (409, 412) or exc.response.get("Error", {}).get("Code") in (
-            "PreconditionFailed",
-            "ConditionalRequestConflict",
-        ):
-            raise PreconditionFailed(f"{uri}: changed by someone else") from None
-        raise S3Error(describe_error(exc, str(uri))) from None
-    except Exception as exc:
-        raise S3Error(describe_error(exc, str(uri))) from None
+    with failures(uri):
+        try:
+            out = client().put_object(
+                Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type(uri.key), **extra
+            )
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (409, 412) or exc.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                raise PreconditionFailed(f"{uri}: changed by someone else") from None
+            raise
     return out.get("ETag", "").strip('"')
 
 
+def folders(prefix: S3Uri) -> list[str]:
+    """The names of the "folders" right under an S3 prefix (``2026-11``, ``runs``)."""
+    names = []
+    with failures(prefix):
+        for page in (
+            client().get_paginator("list_objects_v2").paginate(Bucket=prefix.bucket, Prefix=prefix.key, Delimiter="/")
+        ):
+            names += [p["Prefix"][len(prefix.key) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+    return names
+
+
 def delete(uri: S3Uri) -> None:
-    try:
+    with failures(uri):
         client().delete_object(Bucket=uri.bucket, Key=uri.key)
-    except Exception as exc:
-        raise S3Error(describe_error(exc, str(uri))) from None
 
 
 def content_type(name: str) -> str:

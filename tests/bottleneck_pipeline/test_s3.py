@@ -82,3 +82,65 @@ def test_env_file_is_read_without_overriding_the_environment(tmp_path, monkeypat
     assert os.environ["AWS_DEFAULT_REGION"] == "us-east-1"
     assert os.environ["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:1"
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+
+
+@pytest.fixture
+def write_denied(bucket, s3_server, monkeypatch):
+    """The bucket, and credentials the S3 server refuses writes for: an IAM user whose policy
+    allows s3:* but denies s3:PutObject on the bucket, with moto's IAM checks switched on
+    (moto enforces IAM identity policies in server mode; it does not evaluate bucket
+    policies). Yields (bucket name, admin client)."""
+    import json
+
+    import boto3
+    import requests
+
+    name, client = bucket
+    iam = boto3.client(
+        "iam",
+        endpoint_url=s3_server,
+        aws_access_key_id="admin",
+        aws_secret_access_key="admin",
+        region_name="us-east-1",
+    )
+    user = f"publisher-{name}"
+    iam.create_user(UserName=user)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*"},
+        ],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="no-writes", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    before = requests.post(f"{s3_server}/moto-api/reset-auth", data=b"0", timeout=10).json()
+    try:
+        yield name, client
+    finally:
+        previous = before["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
+        requests.post(f"{s3_server}/moto-api/reset-auth", data=str(previous).encode(), timeout=10)
+
+
+def test_a_denied_write_says_access_denied(write_denied, tmp_path):
+    """boto3 wraps every ClientError of upload_file in S3UploadFailedError: the line still
+    names the real cause, for an upload as for a small PUT, and reading stays allowed."""
+    name, _ = write_denied
+    local = tmp_path / "rapport_CA.xlsx"
+    local.write_bytes(b"x" * 100)
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    with pytest.raises(S3Error) as upload:
+        s3.upload(local, S3Uri(name, "BottleNeck/rapport_CA.xlsx"), sha)
+    assert str(upload.value) == f"S3 access denied on s3://{name}/BottleNeck/rapport_CA.xlsx"
+    with pytest.raises(S3Error, match="access denied"):
+        s3.put_bytes(S3Uri(name, "BottleNeck/.publish-lock"), b"{}", if_none_match=True)
+    assert s3.head(S3Uri(name, "BottleNeck/rapport_CA.xlsx")) is None  # a read is allowed: nothing was written
+
+
+def test_only_s3_errors_become_s3_failures(bucket):
+    """Our own mistake inside an S3 call is not dressed up as an S3 failure."""
+    with pytest.raises(TypeError):
+        with s3.failures(S3Uri(bucket[0], "k")):
+            raise TypeError("a bug of ours")
