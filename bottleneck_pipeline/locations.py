@@ -40,6 +40,12 @@ def printable(text: str) -> str:
     return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else ascii(ch)[1:-1] for ch in str(text))
 
 
+def one_line(text: str) -> str:
+    """The one rule for every error line, log line and mail line built from outside text:
+    no credential (:func:`redact`) and one line (:func:`printable`)."""
+    return printable(redact(text))
+
+
 def shown(value: str) -> str:
     """A parameter value as it may appear in a message: redacted, control characters escaped."""
     return repr(redact(value))

@@ -37,7 +37,7 @@ from typing import Any
 
 from . import fr, history_page, index_page, paths
 from .errors import ParamError, PipelineError
-from .locations import addresses, is_address, printable, redact
+from .locations import addresses, is_address, one_line, printable
 
 SECURITY = ("starttls", "ssl", "none")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")  # where SMTP_SECURITY none may carry a login
@@ -149,7 +149,7 @@ def _where(m: dict[str, Any], run_dir: Path | None) -> list[str]:
     if published.get("archive"):
         places.append(f"{published['archive']} (toutes les pièces du run)")
     places.append(f"{run_dir} (dossier du run)" if run_dir else "aucun dossier de run : le run n'a pas démarré")
-    return [printable(redact(p)) for p in places]
+    return [one_line(p) for p in places]
 
 
 def _attachments(run_dir: Path | None, names: list[str], limit_mb: float) -> tuple[list[Path], list[str], str]:
@@ -318,7 +318,7 @@ def _clean(text: str, smtp: Smtp | None = None) -> str:
     text = " ".join(text.split())
     for secret in _secrets(smtp) if smtp else []:
         text = text.replace(" ".join(secret.split()), "***")
-    return printable(redact(text))
+    return one_line(text)
 
 
 def _login(server: smtplib.SMTP, smtp: Smtp) -> None:

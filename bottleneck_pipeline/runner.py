@@ -22,7 +22,7 @@ from typing import Any
 from . import evidence, fr, kernels, manifest, memory, notify, outcome, paths, periods, provenance, publish, rundir, s3
 from . import params as params_mod
 from .errors import ParamError, PipelineError
-from .locations import printable, redact
+from .locations import one_line, printable
 
 DEFAULT_PARAMS = "params/default.yaml"
 
@@ -65,7 +65,7 @@ def failure_line(step: str, exc: BaseException) -> str:
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
     cause = str(evalue).strip().splitlines()[0] if str(evalue).strip() else ename
-    return printable(redact(f"step {step} failed: {ename}: {cause}"))
+    return one_line(f"step {step} failed: {ename}: {cause}")
 
 
 def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kernels.ReadyKernel) -> None:
@@ -172,7 +172,7 @@ def run(
             try:
                 manifest.update(run_dir, steps=steps)
             except OSError as exc:  # a full disk: stop here, then record the failure in the room kept for it
-                error = error or f"step {step}: recording its result failed: {_one_line(exc)}"
+                error = error or f"step {step}: recording its result failed: {_exc_line(exc)}"
                 release_room(run_dir)
             print(f"{status} ({seconds:.1f}s)", flush=True, file=out)
             if error:
@@ -185,7 +185,7 @@ def run(
             try:
                 record["html"] = future.result().relative_to(run_dir).as_posix()
             except Exception as exc:  # the evidence could not be written: the run cannot succeed
-                error = error or f"writing {record['notebook'].removesuffix('.ipynb')}.html failed: {_one_line(exc)}"
+                error = error or f"writing {record['notebook'].removesuffix('.ipynb')}.html failed: {_exc_line(exc)}"
     if error:
         release_room(run_dir)
     status = "failed" if error else ("publishing" if params.get("publish_to") else "succeeded")
@@ -205,12 +205,12 @@ def notebook_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def say_error(message: object) -> None:
     """The one error line on stderr: one line, whatever the message carries."""
-    print(f"error: {printable(redact(str(message)))}", file=sys.stderr)
+    print(f"error: {one_line(str(message))}", file=sys.stderr)
 
 
-def _one_line(exc: BaseException) -> str:
+def _exc_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return printable(redact(f"{type(exc).__name__}: {text[0] if text else type(exc).__name__}"))
+    return one_line(f"{type(exc).__name__}: {text[0] if text else type(exc).__name__}")
 
 
 def notify_run(run_dir: Path, params: dict[str, Any], result: dict[str, Any], error_line: str) -> dict[str, Any]:
@@ -221,14 +221,14 @@ def notify_run(run_dir: Path, params: dict[str, Any], result: dict[str, Any], er
     except (OSError, ValueError):  # the run broke before its manifest could be read
         m = result
     try:
-        sent = notify.after_run(run_dir, params, m, printable(redact(error_line)))
+        sent = notify.after_run(run_dir, params, m, one_line(error_line))
         if sent is None:
             return result
         result = outcome.record(run_dir, notification=sent)
         if (result.get("published") or {}).get("archive"):
             publish.archive_record(run_dir)
     except Exception as exc:  # recording it failed (a full disk, S3): the run's outcome stands
-        print(f"warning: notification: {_one_line(exc)}", flush=True)
+        print(f"warning: notification: {_exc_line(exc)}", flush=True)
         return result
     say_notification(sent)
     return result
@@ -250,7 +250,7 @@ def failed_to_start(params: dict[str, Any], run_id: str, error: str) -> int:
     """A run that failed before it had a run directory: the error line, and the alert."""
     say_error(error)
     m = {"run_id": run_id, "period": params.get("period"), "status": "failed", "error": error, "finished_at": _now()}
-    say_notification(notify.after_run(None, params, m, printable(redact(error))))
+    say_notification(notify.after_run(None, params, m, one_line(error)))
     return 1
 
 
@@ -260,7 +260,7 @@ def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
         return publish.publish(run_dir, publish_to)
     except PipelineError as exc:
         first_error = manifest.read(run_dir).get("error")
-        cause = printable(redact(str(exc)))
+        cause = one_line(str(exc))
         error = (
             f"{first_error}; publishing the evidence failed too: {cause}" if first_error else f"publish failed: {cause}"
         )
@@ -296,7 +296,7 @@ def record_failure(run_dir: Path, error: str) -> str:
     try:
         outcome.record(run_dir, status="failed", error=error, finished_at=_now())
     except Exception as exc:
-        return f"{error}; the manifest could not be updated either ({_one_line(exc)})"
+        return f"{error}; the manifest could not be updated either ({_exc_line(exc)})"
     return error
 
 
@@ -489,12 +489,12 @@ def _main(
     except PipelineError as exc:
         return failed_to_start(params, run_id, str(exc))
     except OSError as exc:
-        return failed_to_start(params, run_id, f"--run-dir {args.run_dir or f'outputs/{run_id}'}: {_one_line(exc)}")
+        return failed_to_start(params, run_id, f"--run-dir {args.run_dir or f'outputs/{run_id}'}: {_exc_line(exc)}")
     try:
         reserve_room(run_dir)
     except OSError as exc:
         release_room(run_dir)
-        return failed_to_start(params, run_id, f"--run-dir {run_dir}: no room to start a run ({_one_line(exc)})")
+        return failed_to_start(params, run_id, f"--run-dir {run_dir}: no room to start a run ({_exc_line(exc)})")
     print(f"run {run_id} -> {run_dir}" + (f" (re-run from {args.from_step})" if args.from_step else ""), flush=True)
     if others:
         print(
@@ -506,7 +506,7 @@ def _main(
         if params.get("publish_to"):
             result = publish_run(run_dir, params["publish_to"])
     except Exception as exc:  # the run itself broke (a full disk, a file that cannot be written)
-        result = {"status": "failed", "error": record_failure(run_dir, f"the run broke: {_one_line(exc)}")}
+        result = {"status": "failed", "error": record_failure(run_dir, f"the run broke: {_exc_line(exc)}")}
     finally:
         release_room(run_dir)
         try:  # the kernels' own log lines, kept with the run
