@@ -45,6 +45,12 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def package_files() -> list:
+    """The package's modules, hashed together as ``package`` (the modules are flat: a test
+    holds that every module a run can import is among them)."""
+    return sorted(paths.PACKAGE_DIR.glob("*.py"))
+
+
 def code() -> dict[str, Any]:
     root = paths.project_root()
     commit = _git("rev-parse", "HEAD")
@@ -57,7 +63,7 @@ def code() -> dict[str, Any]:
         for p in sorted([*paths.SQL_DIR.rglob("*.sql"), *paths.SQL_DIR.rglob("*.yml")])
     }
     package = hashlib.sha256()
-    for py in sorted(paths.PACKAGE_DIR.glob("*.py")):
+    for py in package_files():
         package.update(py.name.encode() + b"\0" + py.read_bytes())
     versions = {}
     for name in PACKAGES:

@@ -82,3 +82,30 @@ def test_in_a_checkout_git_wins_over_the_variable(monkeypatch):
     monkeypatch.setenv("BOTTLENECK_SOURCE_REVISION", COMMIT)
     code = provenance.code()
     assert code["git_commit"] != COMMIT and len(code["git_commit"]) == 40
+
+
+def test_the_hash_covers_every_module_and_sql_file_a_run_can_execute():
+    """The runner, the modules the notebooks import, and everything those import (the real
+    import graph, imports inside functions included) are all hashed; so is every SQL file
+    and check definition. A module moved out of the glob would shrink the hash silently."""
+    import grimp
+
+    from bottleneck_pipeline import kernels, paths, steps
+
+    graph = grimp.build_graph("bottleneck_pipeline", cache_dir=None)
+    roots = {"bottleneck_pipeline.runner", "bottleneck_pipeline.engine"}  # run_pipeline.py; papermill's engine
+    for step in steps.STEPS:
+        notebook = paths.PACKAGE_DIR.parent / "notebooks" / f"{step}.ipynb"
+        roots |= {m for m in kernels.imported_modules(notebook) if m.startswith("bottleneck_pipeline.")}
+    assert "bottleneck_pipeline.sources" in roots  # the notebooks' import line was read
+    reachable = set(roots)
+    for root in roots:
+        reachable |= {m for m in graph.find_upstream_modules(root) if m.startswith("bottleneck_pipeline")}
+    hashed = {p.stem for p in provenance.package_files()}
+    missing = sorted(
+        m for m in reachable if m != "bottleneck_pipeline" and m.removeprefix("bottleneck_pipeline.") not in hashed
+    )
+    assert not missing, f"modules a run can import that provenance does not hash: {missing}"
+    files = provenance.code()["files"]
+    sql = sorted(p for p in paths.SQL_DIR.rglob("*") if p.suffix in (".sql", ".yml"))
+    assert sql and all(p.relative_to(paths.PACKAGE_DIR.parent).as_posix() in files for p in sql)
