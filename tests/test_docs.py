@@ -34,3 +34,30 @@ def test_every_relative_link_leads_to_a_file():
 
 def test_the_readme_stays_short():
     assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) < 200
+
+
+# Modules without their own file in tests/bottleneck_pipeline/, and where they are tested.
+TESTED_ELSEWHERE = {
+    "cells": "test_workbook.py, test_reports.py (every text cell of the reports)",
+    "engine": "test_kernels.py, test_notebooks.py (papermill runs on it)",
+    "errors": "every test that expects a one-line error",
+    "kestra_report": "test_kestra_flow.py",
+    "locations": "test_params.py, test_robustness.py (hostile locations and names)",
+    "memory": "test_db.py",
+    "outcome": "test_evidence_stays_true.py, test_notebooks.py (a notebook run alone)",
+    "paths": "test_robustness.py (atomic writes, a full disk), test_rundir.py",
+    "periods": "test_periods.py",
+    "publish_lock": "test_publish.py",
+    "reconcile": "test_reports.py, test_pipeline_real.py",
+    "runner": "test_pipeline_*.py, test_robustness.py (end to end)",
+}
+
+
+def test_the_unit_tests_mirror_the_package():
+    """docs/development.md says tests/bottleneck_pipeline/ has one file per module: every module
+    has its test_<module>.py, or is listed above with where it is tested."""
+    modules = {p.stem for p in (ROOT / "bottleneck_pipeline").glob("*.py")} - {"__init__"}
+    mirrored = {p.stem.removeprefix("test_") for p in (ROOT / "tests" / "bottleneck_pipeline").glob("test_*.py")}
+    assert sorted(modules - mirrored - set(TESTED_ELSEWHERE)) == [], "a module with no test file and no entry"
+    assert sorted(set(TESTED_ELSEWHERE) & mirrored) == [], "now mirrored: drop it from TESTED_ELSEWHERE"
+    assert set(TESTED_ELSEWHERE) <= modules
