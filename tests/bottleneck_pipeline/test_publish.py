@@ -189,13 +189,15 @@ class Copies:
     """Count the server-side copies publishing makes (the keys they write, in order); with
     ``fail_at``, the copy of that number fails as a dropped connection would."""
 
-    def __init__(self, fail_at: int | None = None):
-        self.fail_at, self.made = fail_at, []
+    def __init__(self, fail_at: int | None = None, endpoint: str = "http://127.0.0.1"):
+        self.fail_at, self.made, self.endpoint = fail_at, [], endpoint
 
     def __call__(self, params, **kwargs):
         if len(self.made) + 1 == self.fail_at:
             self.made.append(None)
-            raise ConnectionError("network dropped")
+            from botocore.exceptions import ConnectionClosedError  # the network drops, as botocore reports it
+
+            raise ConnectionClosedError(endpoint_url=self.endpoint)
         self.made.append(params["Key"])
 
     def __enter__(self):
@@ -232,7 +234,7 @@ def test_a_publish_that_fails_at_any_copy_leaves_every_key_as_it_was(bucket, tmp
             try:
                 publish.publish(run, prefix, log=lambda _: None)
             except S3Error as exc:
-                assert "ConnectionError" in str(exc) and (
+                assert "ConnectionClosedError" in str(exc) and (
                     "nothing was replaced" in str(exc) if position == 1 else "still hold run 20261015T" in str(exc)
                 ), (position, str(exc))
             else:

@@ -28,7 +28,7 @@ def failed_run(tmp_path, **more):
 def test_a_steps_failure_line_is_redacted(tmp_path):
     """What the manifest's error (and the page) hold, from the exception a step raised."""
     assert_redacted(runner.failure_line("01_ingestion", InputError(f"erp.csv: found {CREDENTIAL}")))
-    assert_redacted(runner._one_line(OSError(f"cannot write {CREDENTIAL}")))
+    assert_redacted(runner._exc_line(OSError(f"cannot write {CREDENTIAL}")))
 
 
 def test_the_error_line_on_stderr_is_redacted(capsys):
