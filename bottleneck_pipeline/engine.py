@@ -17,12 +17,14 @@ may not show as running); the manifest still names the step.
 from __future__ import annotations
 
 import logging
+import time
 
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_core.utils import run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager
 from papermill.utils import merge_kwargs, remove_args
+
+from . import kernels
 
 SAVE_EVERY = 2.0  # seconds between two writes of the output notebook while its cells run
 
@@ -122,8 +124,9 @@ def async_client(ready) -> AsyncKernelClient:
     kc = AsyncKernelClient(**info)
     kc.start_channels()
     try:
-        run_sync(kc.wait_for_ready)(timeout=60)  # the new channels are connected (no output is missed)
+        kernels.connect(kc, ready.km, timeout=60)  # the new channels are connected (no output is missed)
     except BaseException:
         kc.stop_channels()
         raise
+    ready.times["connected"] = time.time()
     return kc

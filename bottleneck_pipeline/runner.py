@@ -17,13 +17,30 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import evidence, fr, kernels, manifest, memory, notify, outcome, paths, periods, provenance, publish, rundir, s3
+from . import (
+    evidence,
+    forkserver,
+    fr,
+    manifest,
+    memory,
+    notify,
+    outcome,
+    paths,
+    periods,
+    provenance,
+    publish,
+    rundir,
+    s3,
+)
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 from .locations import one_line, printable
+from .timeline import Timeline
 
+if TYPE_CHECKING:  # imported in main once the fork server is starting: jupyter_client takes a while
+    from . import kernels
 DEFAULT_PARAMS = "params/default.yaml"
 
 
@@ -72,6 +89,8 @@ def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kerne
     """Execute one notebook with papermill, in-process, on a kernel started ahead."""
     import papermill
 
+    from . import kernels
+
     papermill.execute_notebook(
         str(params_mod.notebook_path(step)),
         str(run_dir / f"{step}.ipynb"),
@@ -93,6 +112,7 @@ def run(
     out=sys.stdout,
     from_step: str | None = None,
     changed: dict[str, list] | None = None,
+    timeline: Timeline | None = None,
 ) -> dict[str, Any]:
     """Execute every step (or ``from_step`` and the later ones, on an existing run); returns
     the manifest, whose status is ``failed``, ``succeeded`` or, when the run still has to
@@ -102,6 +122,7 @@ def run(
     notebook's HTML is exported on a worker thread.
     """
     to_run = params_mod.STEPS[params_mod.STEPS.index(from_step) :] if from_step else params_mod.STEPS
+    timeline = timeline or Timeline()
     if from_step is None:
         base = {
             "status": "running",
@@ -149,26 +170,34 @@ def run(
             started = time.perf_counter()
             status = "succeeded"
             ready = None
+            timeline.mark("step started", step=step)
             try:
                 ready = pool.take()
+                timeline.mark("kernel taken", step=step)
                 run_step(step, run_dir, params_mod.for_step(step, notebook_params(params)), ready)
             except Exception as exc:  # PapermillExecutionError, the kernel died, the disk is full
                 status, error = "failed", failure_line(step, exc)
                 pool.stop()  # no more steps: no more kernels
                 release_room(run_dir)  # room for the failed step's evidence, even on a full disk
             finally:
+                timeline.mark("notebook ended", step=step)
                 if ready is not None:
                     pool.retire(ready)  # exits in the background; the next notebook's kernel is ready
+                    timeline.events += [{"event": f"kernel {k}", "at": t, "step": step} for k, t in ready.times.items()]
             executed = run_dir / f"{step}.ipynb"
             if executed.exists():
                 exports[step] = html_worker.submit(
-                    evidence.export_html,
+                    _export_html,
+                    timeline,
+                    step,
                     executed,
                     hide_code=params.get("html_hide_code", False),
                     title=f"BottleNeck · {fr.month(params.get('period') or '')} · {fr.STEPS[step]}",
                 )
             seconds = round(time.perf_counter() - started, 2)
             steps.append({"notebook": f"{step}.ipynb", "status": status, "seconds": seconds, "html": None})
+            if ready is not None:
+                steps[-1]["kernel"] = ready.launch  # how its kernel was started
             try:
                 manifest.update(run_dir, steps=steps)
             except OSError as exc:  # a full disk: stop here, then record the failure in the room kept for it
@@ -193,6 +222,14 @@ def run(
     if error:
         final["error"] = error
     return outcome.record(run_dir, **final)
+
+
+def _export_html(timeline: Timeline, step: str, executed: Path, **kwargs: Any) -> Path:
+    timeline.mark("html started", step=step)
+    try:
+        return evidence.export_html(executed, **kwargs)
+    finally:
+        timeline.mark("html ended", step=step)
 
 
 def notebook_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -324,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import history_page
 
         return history_page.main(argv[1:])
+    timeline = Timeline()
     args = parse_args(argv)
     s3.load_env_file()  # before any kernel starts: kernels inherit the environment
     s3.quiet_botocore_logs()
@@ -334,17 +372,31 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         say_error(exc)
         return 2
+    timeline.mark("parameters checked")
     sweep_scratch()
     os.environ[outcome.RUNNER_ENV] = run_id  # the notebooks know they run under the runner
     steps = params_mod.STEPS[params_mod.STEPS.index(args.from_step) :] if args.from_step else params_mod.STEPS
     with tempfile.TemporaryDirectory(prefix=f"{paths.SCRATCH}{os.getpid()}-") as tmp:
         kernel_log = Path(tmp) / "kernel.log"
+        # the fork server imports what every kernel imports while the runner imports the rest
+        server = forkserver.start(len(steps), params_mod.notebooks_dir(), kernel_log)
+        from . import kernels
+
+        timeline.mark("runner imported")
         # the first notebooks' kernels start now, while the bucket and the run directory are checked
-        pool = kernels.KernelPool([params_mod.notebook_path(s) for s in steps], params_mod.notebooks_dir(), kernel_log)
+        pool = kernels.KernelPool(
+            [params_mod.notebook_path(s) for s in steps], params_mod.notebooks_dir(), kernel_log, server=server
+        )
+        where: list[Path] = []
         try:
-            code = _main(args, params, run_id, pool, kernel_log, changed)
+            code = _main(args, params, run_id, pool, kernel_log, changed, timeline, where)
         finally:
             pool.close()
+            timeline.mark("kernels gone")
+            if pool.server is not None:
+                timeline.events += [{**e, "event": f"fork server {e['event']}"} for e in pool.server.events]
+            if where:
+                timeline.write(where[0])
     if args.replay and code == 0:
         from . import verify
 
@@ -475,6 +527,8 @@ def _main(
     pool: kernels.KernelPool,
     kernel_log: Path,
     changed: dict[str, list],
+    timeline: Timeline,
+    where: list[Path],
 ) -> int:
     if params.get("publish_to"):
         try:
@@ -490,6 +544,7 @@ def _main(
         return failed_to_start(params, run_id, str(exc))
     except OSError as exc:
         return failed_to_start(params, run_id, f"--run-dir {args.run_dir or f'outputs/{run_id}'}: {_exc_line(exc)}")
+    where.append(run_dir)
     try:
         reserve_room(run_dir)
     except OSError as exc:
@@ -502,7 +557,7 @@ def _main(
             f"{', '.join(printable(o) for o in others)}"
         )
     try:
-        result = run(params, run_dir, run_id, pool, from_step=args.from_step, changed=changed)
+        result = run(params, run_dir, run_id, pool, from_step=args.from_step, changed=changed, timeline=timeline)
         if params.get("publish_to"):
             result = publish_run(run_dir, params["publish_to"])
     except Exception as exc:  # the run itself broke (a full disk, a file that cannot be written)
