@@ -84,11 +84,20 @@ def server_env(env: dict[str, str]) -> dict[str, str]:
 
 class ForkServer:
     """One fork server for a run's ``kernels`` kernels, started now. ``early`` of them are
-    forked as soon as the kernel's own modules are imported; the others after the libraries.
+    forked as soon as the kernel's own modules are imported; the others after the libraries
+    (``libraries``: the modules of that phase; default :data:`zygote.LIBRARY_MODULES`).
     :meth:`launch` hands the kernel of a slot its launch, :meth:`returncode` says whether
     (and how) it exited, :meth:`close` releases the forks nobody used and collects them."""
 
-    def __init__(self, kernels: int, env: dict[str, str], cwd: str | os.PathLike, log_path: Path, early: int = 1):
+    def __init__(
+        self,
+        kernels: int,
+        env: dict[str, str],
+        cwd: str | os.PathLike,
+        log_path: Path,
+        early: int = 1,
+        libraries: tuple[str, ...] | None = None,
+    ):
         reason = why_not()
         if reason:
             raise Unavailable(reason)
@@ -120,6 +129,7 @@ class ForkServer:
                         ",".join(map(str, go_reads)),
                         "--early",
                         str(min(early, kernels)),
+                        *(["--libraries", ",".join(libraries)] if libraries is not None else []),
                     ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,

@@ -104,12 +104,15 @@ BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")  
 
 
 class Server:
-    def __init__(self, report_fd: int, go_fds: list[int], early: int):
+    def __init__(self, report_fd: int, go_fds: list[int], early: int, libraries: tuple[str, ...] = LIBRARY_MODULES):
+        self.libraries = libraries
         self.report_fd = report_fd
         self.go_fds = go_fds  # one per kernel, in the order the runner takes them
         self.early = early  # how many are forked after the first phase
         self.children: set[int] = set()
         self.blas_pinned = False  # OpenBLAS held to one thread here (and given its own back in the child)
+        self.launch_env = dict(os.environ)  # the kernels' environment, as the runner gave it
+        self.own_env: set[str] = set()  # what the server itself set (not the imports)
 
     def report(self, **event) -> None:
         os.write(self.report_fd, (json.dumps(event) + "\n").encode())
@@ -121,7 +124,7 @@ class Server:
         self.prepare_environment()
         phases = (
             ("kernel", KERNEL_MODULES, range(self.early)),
-            ("libraries", LIBRARY_MODULES, range(self.early, len(self.go_fds))),
+            ("libraries", self.libraries, range(self.early, len(self.go_fds))),
         )
         unsafe = None
         for name, modules, slots in phases:
@@ -149,9 +152,16 @@ class Server:
         thread here (numpy starts its threads when imported; the child gets them back)."""
         if not os.environ.get("MPLBACKEND"):
             os.environ["MPLBACKEND"] = INLINE_BACKEND
+            self.own_env.add("MPLBACKEND")
         if not any(os.environ.get(name) for name in BLAS_THREADS):
             os.environ["OPENBLAS_NUM_THREADS"] = "1"
+            self.own_env.add("OPENBLAS_NUM_THREADS")
             self.blas_pinned = True
+
+    def import_env(self) -> dict[str, str]:
+        """What the imports set in the environment (debugpy sets PYDEVD_USE_FRAME_EVAL, if
+        unset): a kernel importing them itself would have it too."""
+        return {k: v for k, v in os.environ.items() if k not in self.own_env and self.launch_env.get(k) != v}
 
     def unsafe(self) -> str | None:
         """Why forking now would not give a fresh process (None: it would)."""
@@ -211,7 +221,7 @@ def _child(server: Server, slot: int) -> None:
         os.close(go)
         if not message:  # the run will not use this kernel (it stopped, or it ended)
             os._exit(0)
-        code = _become_kernel(json.loads(message), server.blas_pinned)
+        code = _become_kernel(json.loads(message), server.blas_pinned, server.import_env())
     except SystemExit as exc:
         code = _exit_status(exc)
     except BaseException:
@@ -223,9 +233,10 @@ def _child(server: Server, slot: int) -> None:
         os._exit(code)
 
 
-def _become_kernel(spec: dict, blas_pinned: bool) -> int:
+def _become_kernel(spec: dict, blas_pinned: bool, import_env: dict[str, str]) -> int:
     """What a new process started with ``spec`` (``argv``, ``env``, ``cwd``, ``log``) would
-    be, then ``ipykernel_launcher``'s own code. Returns the exit code."""
+    be once it has done the server's imports (``import_env``: what they set in its
+    environment), then ``ipykernel_launcher``'s own code. Returns the exit code."""
     os.setsid()  # as jupyter_client starts a kernel: its own session, interrupted as a group
     read_end, write_end = os.pipe()  # the launcher's stdin: a pipe it has closed
     os.dup2(read_end, 0)
@@ -238,6 +249,8 @@ def _become_kernel(spec: dict, blas_pinned: bool) -> int:
     os.chdir(spec["cwd"])
     os.environ.clear()
     os.environ.update(spec["env"])
+    for name, value in import_env.items():
+        os.environ.setdefault(name, value)
     if blas_pinned:
         _give_openblas_its_threads()
     _reseed()
@@ -381,8 +394,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--report", type=int, required=True, help="the pipe the server reports on")
     parser.add_argument("--go", required=True, help="one pipe per kernel, comma-separated, in order")
     parser.add_argument("--early", type=int, default=1, help="kernels forked after the first phase")
+    parser.add_argument("--libraries", help="modules imported in the second phase, comma-separated (default: ours)")
     args = parser.parse_args(argv)
-    server = Server(args.report, [int(fd) for fd in args.go.split(",")], args.early)
+    libraries = tuple(m for m in args.libraries.split(",") if m) if args.libraries is not None else LIBRARY_MODULES
+    server = Server(args.report, [int(fd) for fd in args.go.split(",")], args.early, libraries)
     server.run()
     os._exit(0)  # nothing to finalise: the server's memory is released at once
 
