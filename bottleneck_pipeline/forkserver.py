@@ -152,8 +152,8 @@ class ForkServer:
         with os.fdopen(fd, "rb") as reports:
             for line in reports:
                 try:
-                    event = json.loads(line)
-                except ValueError:
+                    event = {"at": time.time(), **json.loads(line)}
+                except (ValueError, TypeError):
                     continue
                 with self._cond:
                     self.events.append(event)

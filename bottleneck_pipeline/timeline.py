@@ -46,13 +46,15 @@ class Timeline:
         self.events.append({"event": event, "at": time.time() if at is None else at, **fields})
 
     def write(self, run_dir: str | os.PathLike) -> Path | None:
-        """Write the events (sorted by time) into the run's work folder; None if it cannot."""
+        """Write the events (sorted by time) into the run's work folder; None if it cannot
+        (a diagnostic: it never fails a run)."""
         path = Path(run_dir) / FILE
         try:
+            events = sorted(self.events, key=lambda e: float(e.get("at") or 0))
             path.parent.mkdir(parents=True, exist_ok=True)
             with paths.atomic_path(path) as tmp:
-                tmp.write_text(json.dumps(sorted(self.events, key=lambda e: e["at"]), indent=1, default=str))
-        except OSError:
+                tmp.write_text(json.dumps(events, indent=1, default=str))
+        except (OSError, TypeError, ValueError):
             return None
         return path
 
