@@ -32,7 +32,6 @@ from pathlib import Path
 SWITCH = "BOTTLENECK_FORK_SERVER"  # "off" (or 0, no, false): every kernel is started as a new process
 FORKED = "fork-server"  # how a kernel was started, as the manifest records it
 PLAIN = "new process"
-IGNORED_ENV = ("JPY_PARENT_PID",)  # set by the launch itself (the runner's pid), not read at import
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 WAIT = 120.0  # seconds to wait for the server's fork of a kernel (it imports first)
 
@@ -78,8 +77,9 @@ def start(kernels: int, cwd: str | os.PathLike, log_path: Path) -> ForkServer | 
 
 
 def server_env(env: dict[str, str]) -> dict[str, str]:
-    """The environment the server runs with: a kernel's, as the launch would give it."""
-    return {k: v for k, v in env.items() if k not in IGNORED_ENV and k != "PYTHONEXECUTABLE"}
+    """The environment the server runs with: a kernel's, as the launch gives it, down to
+    ``JPY_PARENT_PID`` (this process; ipykernel reads it when it is imported)."""
+    return {**{k: v for k, v in env.items() if k != "PYTHONEXECUTABLE"}, "JPY_PARENT_PID": str(os.getpid())}
 
 
 class ForkServer:
@@ -172,7 +172,7 @@ class ForkServer:
         """Why a fork cannot stand for the plain launch of ``cmd`` with ``env`` (None: it can)."""
         if cmd[:3] != [sys.executable, "-m", "ipykernel_launcher"]:
             return f"the kernel command is not this interpreter's ipykernel_launcher ({' '.join(cmd[:3])})"
-        changed = sorted(k for k in set(env) | set(self.env) if k not in IGNORED_ENV and env.get(k) != self.env.get(k))
+        changed = sorted(k for k in set(env) | set(self.env) if env.get(k) != self.env.get(k))
         if changed:
             return f"the environment changed since the fork server started ({', '.join(changed[:5])})"
         return None

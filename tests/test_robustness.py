@@ -13,7 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from bottleneck_pipeline import db, manifest, paths, sources
+from bottleneck_pipeline import db, manifest, outcome, paths, sources
 from bottleneck_pipeline.errors import ParamError
 from bottleneck_pipeline.storage import fetch_input
 from tests import in_process
@@ -98,6 +98,19 @@ def start(run_dir):
     )
 
 
+def processes_of_run(run_id: str) -> list[int]:
+    """The live processes a run started (runner, fork server, kernels: they carry its id)."""
+    mark = f"{outcome.RUNNER_ENV}={run_id}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if mark in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:  # gone meanwhile, or not ours
+            pass
+    return found
+
+
 def wait_for(predicate, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -117,6 +130,8 @@ def test_sigkill_mid_run_leaves_earlier_runs_intact_and_the_next_run_gives_the_s
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert manifest.read(run_dir)["status"] == "running"  # the killed run's manifest says so
+    # its kernels (their own sessions, forked from the fork server) see their runner go, and exit
+    wait_for(lambda: not processes_of_run(manifest.read(run_dir)["run_id"]), timeout=30)
 
     again = run_pipeline("--run-dir", str(run_dir))
     assert again.returncode == 0, again.stderr
