@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PARAMS ?= params/default.yaml
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: help install run test check lint format lab strip sample-data lock clean browser office bench wheels image containers mutants
+.PHONY: help install bytecode run test check lint format lab strip sample-data lock clean browser office bench wheels image containers mutants
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,6 +18,7 @@ $(BIN)/python:
 
 $(VENV)/.runtime: $(BIN)/python pyproject.toml requirements.lock
 	$(PIP_INSTALL) -e .
+	@$(MAKE) -s bytecode
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
@@ -27,10 +28,15 @@ $(VENV)/.dev: $(VENV)/.runtime
 
 install: $(VENV)/.dev ## create .venv and install the pinned dependencies (with test tools)
 
-run: $(VENV)/.runtime ## run the pipeline on the sample data (PARAMS=params/real.yaml for the real export)
+# pip compiles what it installs, but not the package installed in place (-e): with
+# PYTHONDONTWRITEBYTECODE set (as here, and in many images) every process would compile it again
+bytecode: ## compile the package's bytecode (run by install, run and test: instant when up to date)
+	@$(BIN)/python -m compileall -q bottleneck_pipeline
+
+run: $(VENV)/.runtime bytecode ## run the pipeline on the sample data (PARAMS=params/real.yaml for the real export)
 	$(BIN)/python run_pipeline.py --params $(PARAMS)
 
-test: $(VENV)/.dev ## run the whole test suite: tests/ on two workers, then each notebook top to bottom (nbval)
+test: $(VENV)/.dev bytecode ## run the whole test suite: tests/ on two workers, then each notebook top to bottom (nbval)
 	$(BIN)/python -m pytest -n 2 tests
 	$(BIN)/python -m pytest notebooks
 
@@ -86,7 +92,7 @@ image: wheels ## build the container image bottleneck-pipeline:<version> (docker
 containers: ## install podman, runc and debootstrap for the container tests (root, apt); they skip without them
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap)
 
-bench: $(VENV)/.dev ## benchmark (about 17 min): real data vs a naive papermill loop; 10^4..10^7 products from CSV and Parquet; the targets
+bench: $(VENV)/.dev bytecode ## benchmark (about 17 min): real data vs a naive papermill loop; 10^4..10^7 products from CSV and Parquet; the targets
 	$(BIN)/python bench/run_bench.py --sizes 1e4,1e5,1e6,1e7
 
 lab: $(VENV)/.dev ## open JupyterLab on notebooks/ with the project's kernel
