@@ -52,21 +52,27 @@ def columns_of(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]
     return [(r[0], r[1]) for r in con.execute(f"describe ({sql})").fetchall()]
 
 
-def _cell_sql(name: str, sql_type: str, letter: str, style: str) -> str:
-    """SQL rendering one cell (``_sheet_row``: its row number in the sheet); empty for a null."""
+EMPTY = "<c/>"  # a cell with nothing in it, holding its column's place
+
+
+def _cell_sql(name: str, sql_type: str, style: str) -> str:
+    """SQL rendering one cell. Cells carry no ``r`` address (it is optional: a reader counts
+    them along their row), so an empty cell is an empty ``<c/>`` that holds its place; the
+    sheet XML is a fifth smaller, and quicker to read back."""
     col = db.ident(name)
-    ref = f"'<c r=\"{letter}' || _sheet_row || '\"{style}"
+    ref = f"'<c{style}"
     if sql_type.upper().startswith(NUMERIC):
         value = f"cast({col} as varchar)"
         return (
-            f"case when {col} is null or not isfinite(cast({col} as double)) then '' "
+            f"case when {col} is null or not isfinite(cast({col} as double)) then '{EMPTY}' "
             f"else {ref}><v>' || {value} || '</v></c>' end"
         )
     if sql_type.upper() == "BOOLEAN":
-        return f"case when {col} is null then '' else {ref} t=\"b\"><v>' || cast({col} as integer) || '</v></c>' end"
+        value = f"cast({col} as integer)"
+        return f"case when {col} is null then '{EMPTY}' else {ref} t=\"b\"><v>' || {value} || '</v></c>' end"
     space = f"case when {col} <> trim({col}) then ' xml:space=\"preserve\"' else '' end"
     return (
-        f"case when {col} is null then '' else {ref} t=\"inlineStr\"><is><t' || {space} || '>' "
+        f"case when {col} is null then '{EMPTY}' else {ref} t=\"inlineStr\"><is><t' || {space} || '>' "
         f"|| xml_text({col}) || '</t></is></c>' end"
     )
 
@@ -93,7 +99,7 @@ def row_xml_sql(columns: list[tuple[str, str]], styles: dict[str, str], table: s
     """A query returning, in order, one ``<row>`` element for each numbered row of
     ``table``, numbered from sheet row 2 (row 1 is the header)."""
     cells = " || ".join(
-        _cell_sql(name, sql_type, get_column_letter(i + 1), styles.get(get_column_letter(i + 1), ""))
+        _cell_sql(name, sql_type, styles.get(get_column_letter(i + 1), ""))
         for i, (name, sql_type) in enumerate(columns)
     )
     return f"""

@@ -81,6 +81,16 @@ def load_written(
     """The ``written_*`` tables, from the files in ``run_dir`` (``workbook``: the workbook
     as :func:`start_reading` reads it, else read now)."""
     run_dir = Path(run_dir)
+    # the CSVs first: DuckDB reads them back while python-calamine is still parsing the workbook
+    for table, files in (
+        ("written_detail", [paths.DETAIL_CSV]),
+        ("written_extractions", [paths.PREMIUM_CSV, paths.ORDINARY_CSV]),
+    ):
+        products.read(con, [str(run_dir / name) for name in files], table, dialect, keep=CHECKED)
+        con.execute(
+            f"create or replace temp table {table} as "
+            f"select cast(product_id as varchar) as product_id, * exclude (product_id) from {table}"
+        )
     book = workbook.result() if workbook is not None else read_workbook(run_dir / paths.REVENUE_REPORT)
     totals = {"note": None, **book.totals}  # a note only when the sheet keeps part of the products
     con.register(
@@ -97,12 +107,3 @@ def load_written(
         "select cast(cast(product_id as bigint) as varchar) as product_id, revenue from _sheet"
     )
     con.unregister("_sheet")
-    for table, files in (
-        ("written_detail", [paths.DETAIL_CSV]),
-        ("written_extractions", [paths.PREMIUM_CSV, paths.ORDINARY_CSV]),
-    ):
-        products.read(con, [str(run_dir / name) for name in files], table, dialect, keep=CHECKED)
-        con.execute(
-            f"create or replace temp table {table} as "
-            f"select cast(product_id as varchar) as product_id, * exclude (product_id) from {table}"
-        )

@@ -1,5 +1,10 @@
 """Bulk sheets: rows rendered as sheet XML by DuckDB, read back by two Excel readers."""
 
+import csv
+import shutil
+import subprocess
+import zipfile
+
 import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
@@ -66,3 +71,52 @@ def test_a_failing_query_raises_instead_of_hanging(con):
 
     with pytest.raises(duckdb.Error):
         db.copy_to_stream(con, "select no_such_column from t", "header", io.BytesIO())
+
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def test_cells_without_addresses_keep_their_columns_in_every_reader(con, tmp_path):
+    """Cells carry no ``r`` address: an empty cell holds its column's place, for openpyxl,
+    python-calamine and LibreOffice alike (the workbook-as-PDF test reads a whole report)."""
+    con.execute("""
+        create table gaps as select * from (values
+            (1, null, 2.5, null, 'd'), (2, 'b', null, true, null), (3, null, null, null, 'e'), (4, 'c', 1.0, false, 'f')
+        ) v(id, text, amount, flag, last)
+    """)
+    sheet = BulkSheet("gaps", "select * from gaps", order_by="id")
+    path = workbook.write_xlsx(tmp_path / "g.xlsx", [sheet], con=con)
+    assert ' r="A2"' not in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    expected = [
+        (1, None, 2.5, None, "d"),
+        (2, "b", None, True, None),
+        (3, None, None, None, "e"),
+        (4, "c", 1.0, False, "f"),
+    ]
+    assert list(openpyxl.load_workbook(path)["gaps"].iter_rows(min_row=2, values_only=True)) == expected
+    calamine = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("gaps").to_python()[1:]
+    assert [tuple(None if v == "" else v for v in row) for row in calamine] == expected
+    if not SOFFICE:
+        pytest.skip("no LibreOffice (make office): the column check by LibreOffice is skipped")
+    proc = subprocess.run(
+        [
+            SOFFICE,
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--headless",
+            "--convert-to",
+            "csv",
+            "--outdir",
+            str(tmp_path),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    rows = list(csv.reader((tmp_path / "g.csv").read_text().splitlines()))[1:]
+    assert rows == [
+        ["1", "", "2.5", "", "d"],
+        ["2", "b", "", "TRUE", ""],
+        ["3", "", "", "", "e"],
+        ["4", "c", "1", "FALSE", "f"],
+    ], proc.stderr
