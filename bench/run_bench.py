@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import timeline as bench_timeline  # bench/timeline.py (this script's folder is on sys.path)
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 VENV_BIN = REPO / ".venv" / "bin"
@@ -52,7 +54,8 @@ class Measure:
     wall: float = 0.0
     rc: int | None = None
     timed_out: bool = False
-    tree_peak_mib: float = 0.0  # peak of the summed RSS of the process tree (polled /proc)
+    tree_peak_mib: float = 0.0  # peak of the summed PSS of the process tree (polled /proc): shared pages once
+    tree_rss_peak_mib: float = 0.0  # peak of the summed RSS (a page shared by n processes counted n times)
     proc_peak_mib: float | None = None  # largest single process (GNU time -v / RUSAGE_CHILDREN)
     cpu_s: float | None = None  # user + system CPU seconds of the command's tree (GNU time -v)
     other_load: float | None = None  # CPU used by everything else on the machine meanwhile, in cores
@@ -119,6 +122,19 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def _pss(pid: int) -> int | None:
+    """Proportional set size: each page shared by n processes counts 1/n in each, so a
+    fork server's pages count once over all its kernels (None: not readable here)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 WAIT_IDLE = 0.0  # seconds to wait, before each command, for the machine to be idle (--wait-idle)
 
 
@@ -135,10 +151,13 @@ def wait_idle(limit: float, window: float = 2.0, threshold: float = 0.25) -> flo
     return waited
 
 
-def measure(cmd: list[str], timeout: float, cwd: Path | None = None, interval: float = 0.2) -> Measure:
-    """Run ``cmd``; wall time, exit code, and peak RSS of its process tree (summed, polled
-    every ``interval`` s from /proc) and of its largest process (GNU time -v). On timeout
-    the whole tree we started is killed (by pid; the Jupyter kernel has its own session)."""
+def measure(
+    cmd: list[str], timeout: float, cwd: Path | None = None, interval: float = 0.2, env: dict | None = None
+) -> Measure:
+    """Run ``cmd``; wall time, exit code, and peak memory of its process tree (PSS and RSS
+    summed, polled every ``interval`` s from /proc) and of its largest process (GNU time
+    -v). On timeout the whole tree we started is killed (by pid; the Jupyter kernels have
+    their own sessions). ``env``: instead of the code's environment."""
     m = Measure(cmd)
     if WAIT_IDLE > 0:
         wait_idle(WAIT_IDLE)
@@ -155,18 +174,20 @@ def measure(cmd: list[str], timeout: float, cwd: Path | None = None, interval: f
         busy0 = _busy_seconds()
         started = time.perf_counter()
         proc = subprocess.Popen(
-            full, cwd=cwd or CODE_ROOT, stdout=out, stderr=err, start_new_session=True, env=CODE_ENV
+            full, cwd=cwd or CODE_ROOT, stdout=out, stderr=err, start_new_session=True, env=env or CODE_ENV
         )
         seen: set[int] = {proc.pid}
-        peak = 0
+        peak = rss_peak = 0
         stop = threading.Event()
 
         def poll() -> None:
-            nonlocal peak
+            nonlocal peak, rss_peak
             while not stop.is_set():
                 pids = _tree(proc.pid)
                 seen.update(pids)
-                total = sum(_rss(p) for p in pids)
+                rss = {p: _rss(p) for p in pids}
+                total = sum(rss[p] if (pss := _pss(p)) is None else pss for p in pids)
+                rss_peak = max(rss_peak, sum(rss.values()))
                 if total > peak:
                     peak, m.peak_at = total, datetime.now(UTC)
                 stop.wait(interval)
@@ -195,7 +216,7 @@ def measure(cmd: list[str], timeout: float, cwd: Path | None = None, interval: f
         busy = _busy_seconds() - busy0
         stop.set()
         poller.join()
-        m.tree_peak_mib = peak / MIB
+        m.tree_peak_mib, m.tree_rss_peak_mib = peak / MIB, rss_peak / MIB
         out.seek(0)
         err.seek(0)
         m.stdout = out.read().decode("utf-8", "replace")
@@ -437,6 +458,20 @@ def run_ours_real(tmp: Path, timeout: float) -> tuple[Measure, Path]:
     return m, run_dir
 
 
+BASELINE: Path | None = None  # --baseline: another checkout with its own .venv (e.g. main), run alternately
+
+
+def run_baseline_real(tmp: Path, timeout: float) -> tuple[Measure, Path]:
+    """The baseline checkout (``--baseline``), with its own virtual environment and its own
+    bytecode (none, if its install compiles none): the code as a user of it runs it."""
+    run_dir = tmp / "baseline"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cmd = [str(BASELINE / ".venv" / "bin" / "python"), "run_pipeline.py", "--params", "params/real.yaml"]
+    cmd += ["--set", f"input_dir={REAL_DIR}", "--run-dir", str(run_dir)]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BOTTLENECK_ROOT")}
+    return measure(cmd, timeout, cwd=BASELINE, env=env), run_dir
+
+
 def run_naive_real(tmp: Path, timeout: float, input_dir: str) -> tuple[Measure, Path]:
     """papermill CLI then jupyter nbconvert --to html, notebook after notebook; the
     measures of the 8 commands are added up (wall) and maxed (RSS)."""
@@ -488,34 +523,55 @@ def summary_row(label: str, median: float | None, ok: list[float], measures: lis
     ]
 
 
+def overhead(run_dir: Path, wall: float) -> tuple[float | None, float | None]:
+    """(sum of the notebooks' cell times, wall minus that sum) of a finished run."""
+    cells = [end - start for step in STEPS for start, end in bench_timeline.cell_times(run_dir, step)]
+    return (sum(cells), wall - sum(cells)) if cells else (None, None)
+
+
 def bench_real(repeats: int, timeout: float, cache: Path) -> dict | None:
-    print_section(f"(a) real data: run_pipeline.py vs naive papermill + nbconvert ({repeats} repeat(s))")
+    sides = (
+        "run_pipeline.py" + (f", the baseline {BASELINE}" if BASELINE else "") + " and a naive papermill + nbconvert"
+    )
+    print_section(f"(a) real data: {sides}, alternated ({repeats} repeat(s))")
     if not (REAL_DIR / "erp.xlsx").exists():
         print(f"SKIPPED: the real export is absent ({REAL_DIR} has no erp.xlsx)")
         return None
     input_dir = os.path.relpath(REAL_DIR, REPO) if CODE_ROOT == REPO else str(REAL_DIR)
     tmp = cache / "real"
-    ours, naive = [], []
-    for r in range(repeats):  # interleaved, so drift of the machine hits both alike
+    ours, base, naive, timelines, costs = [], [], [], [], {"ours": [], "baseline": []}
+    for r in range(repeats):  # interleaved, so drift of the machine hits every side alike
         m, ours_dir = run_ours_real(tmp, timeout)
         ours.append(m)
-        print(
-            f"  repeat {r + 1}: ours {m.wall:.2f} s ({'ok' if m.ok else m.failure_line()}, code {m.code})",
-            end="",
-            flush=True,
-        )
+        if m.ok:
+            timelines.append((m.wall, bench_timeline.build(ours_dir, m.wall)))
+            costs["ours"].append(overhead(ours_dir, m.wall))
+        line = f"  repeat {r + 1}: ours {m.wall:.2f} s CPU {f2(m.cpu_s)} s ({'ok' if m.ok else m.failure_line()}"
+        print(line + f", code {m.code})", end="", flush=True)
+        if BASELINE:
+            b, base_dir = run_baseline_real(tmp, timeout)
+            base.append(b)
+            if b.ok:
+                costs["baseline"].append(overhead(base_dir, b.wall))
+            print(f", baseline {b.wall:.2f} s CPU {f2(b.cpu_s)} s ({'ok' if b.ok else b.failure_line()})", end="")
         n, naive_dir = run_naive_real(tmp, timeout, input_dir)
         naive.append(n)
         print(f", naive {n.wall:.2f} s ({'ok' if n.ok else n.failure_line()})", flush=True)
     ok_ours = [m.wall for m in ours if m.ok]
+    ok_base = [m.wall for m in base if m.ok]
     ok_naive = [m.wall for m in naive if m.ok]
-    med_o = statistics.median(ok_ours) if ok_ours else None
-    med_n = statistics.median(ok_naive) if ok_naive else None
+    med_o, med_b, med_n = _median(ok_ours), _median(ok_base), _median(ok_naive)
     ratio = med_o / med_n if med_o and med_n else None
+    cpu_o, cpu_b = _median([m.cpu_s for m in ours if m.ok]), _median([m.cpu_s for m in base if m.ok])
+    cpu_change = cpu_o / cpu_b - 1 if cpu_o and cpu_b else None
     fig_o = read_manifest(ours_dir).get("figures", {})
     fig_n = read_manifest(naive_dir).get("figures", {})
     keys = ("merged_rows", "total_revenue", "premium_count", "ordinary_count")
     same = all(fig_o.get(k) == fig_n.get(k) for k in keys) and bool(fig_o)
+    rows = [summary_row("ours: run_pipeline.py", med_o, ok_ours, ours, repeats)]
+    if BASELINE:
+        rows.append(summary_row(f"baseline: {BASELINE.name}", med_b, ok_base, base, repeats))
+    rows.append(summary_row("naive: papermill + nbconvert CLI", med_n, ok_naive, naive, repeats))
     print(
         table(
             [
@@ -524,37 +580,65 @@ def bench_real(repeats: int, timeout: float, cache: Path) -> dict | None:
                 "min s",
                 "max s",
                 "median CPU s",
-                "peak RSS tree MiB",
+                "peak PSS tree MiB",
                 "largest proc MiB",
                 "other load (cores)",
                 "runs ok",
             ],
-            [
-                summary_row("ours: run_pipeline.py", med_o, ok_ours, ours, repeats),
-                summary_row("naive: papermill + nbconvert CLI", med_n, ok_naive, naive, repeats),
-            ],
+            rows,
         )
     )
-    busy_warning([*ours, *naive])
+    busy_warning([*ours, *base, *naive])
     verdict = "-" if ratio is None else ("meets" if ratio <= RATIO_TARGET else "misses")
     print(
         f"ratio ours/naive = {f2(ratio)} (target <= {RATIO_TARGET:.2f}: {verdict}); "
         f"figures ours {[fig_o.get(k) for k in keys]} naive {[fig_n.get(k) for k in keys]}: "
         f"{'same' if same else 'DIFFERENT'}"
     )
+    if cpu_change is not None:
+        print(f"CPU ours/baseline: {cpu_o:.2f} / {cpu_b:.2f} s = {cpu_change:+.0%} (target {CPU_TARGET:+.0%})")
+    cells_o = _median([c for c, _ in costs["ours"] if c is not None])
+    over_o = _median([o for _, o in costs["ours"] if o is not None])
+    over_b = _median([o for _, o in costs["baseline"] if o is not None])
     print(
-        f"code version of the runs: {', '.join(sorted({m.code for m in ours}))}; peak RSS of the last run during: "
+        f"outside the notebooks' cells (wall - sum of cell times, medians): ours {f2(over_o)} s of {f2(med_o)} s "
+        f"(cells {f2(cells_o)} s; target <= {OVERHEAD_TARGET:.1f} s)"
+        + (f", baseline {f2(over_b)} s" if BASELINE else "")
+    )
+    print(
+        f"code version of the runs: {', '.join(sorted({m.code for m in ours}))}; peak memory of the last run during: "
         f"{cell_at(ours_dir, ours[-1].peak_at)}"
     )
     profile = notebook_profile(ours_dir, read_manifest(ours_dir))
     print_profile("real data, ours (last repeat)", profile)
+    median_tl = None
+    if timelines:
+        timelines.sort(key=lambda x: x[0])
+        median_tl = timelines[len(timelines) // 2][1]
+        if median_tl:
+            bench_timeline.print_timeline(median_tl, "the median run (ours)")
     return {
         "ours": [m.wall for m in ours],
+        "baseline": [m.wall for m in base],
         "naive": [m.wall for m in naive],
+        "cpu": {
+            "ours": [m.cpu_s for m in ours],
+            "baseline": [m.cpu_s for m in base],
+            "naive": [m.cpu_s for m in naive],
+        },
+        "other_load": max((m.other_load or 0.0) for m in [*ours, *base, *naive]),
         "ratio": ratio,
+        "ours_median": med_o,
+        "naive_median": med_n,
+        "cpu_change": cpu_change,
+        "overhead": over_o,
+        "cells": cells_o,
+        "overhead_baseline": over_b,
+        "timeline": median_tl,
         "code": sorted({m.code for m in ours}),
         "figures_same": same,
         "html_bytes": largest_html(ours_dir)[1],
+        "profile": profile,
         "floor": bench_floor(ours_dir, profile, timeout),
     }
 
@@ -591,8 +675,10 @@ def bench_floor(run_dir: Path, profile: list[dict], timeout: float) -> dict | No
 # --- (b) scale series ----------------------------------------------------------------------
 
 RATIO_TARGET = 0.30  # real export: ours / naive, medians
+OVERHEAD_TARGET = 1.0  # real export: seconds of wall time outside the notebooks' cells (median)
+CPU_TARGET = -0.25  # real export: CPU of ours against the baseline (--baseline), medians
 HTML_LIMIT = 2_000_000  # bytes, every notebook's HTML at every size
-SCALE_TARGETS = {  # (format, products): (wall s, peak RSS of the tree MiB or None)
+SCALE_TARGETS = {  # (format, products): (wall s, peak memory (PSS) of the tree MiB or None)
     ("csv", 1_000_000): (20.0, 1536.0),
     ("parquet", 1_000_000): (15.0, None),
     ("csv", 10_000_000): (120.0, 6144.0),
@@ -678,7 +764,8 @@ def bench_size(n: int, fmt: str, args) -> dict:
         steps = " ".join(f"{s['notebook'][:2]}={s['seconds']:.1f}s" for s in man.get("steps", []))
         print(
             f"  pipeline run {r + 1}: {m.wall:.1f} s (CPU {f1(m.cpu_s)} s, other load {f2(m.other_load)} cores), "
-            f"tree peak {m.tree_peak_mib:,.0f} MiB, largest process {f1(m.proc_peak_mib)} MiB, "
+            f"tree peak {m.tree_peak_mib:,.0f} MiB PSS ({m.tree_rss_peak_mib:,.0f} MiB RSS summed), "
+            f"largest process {f1(m.proc_peak_mib)} MiB, "
             f"{'ok' if m.ok else 'FAILED: ' + m.failure_line()} [{steps}] code {m.code}",
             flush=True,
         )
@@ -702,7 +789,7 @@ def bench_size(n: int, fmt: str, args) -> dict:
     res["pipeline"]["tree_peak_mib"] = max(x[0].tree_peak_mib for x in runs)  # the worst run
     res["pipeline"]["proc_peak_mib"] = max((x[0].proc_peak_mib or 0) for x in runs) or None
     res["pipeline"]["peak_during"] = cell_at(run_dir, m.peak_at)
-    print(f"  peak RSS of the tree ({m.tree_peak_mib:,.0f} MiB in this run) during: {res['pipeline']['peak_during']}")
+    print(f"  peak PSS of the tree ({m.tree_peak_mib:,.0f} MiB in this run) during: {res['pipeline']['peak_during']}")
     res["html_name"], res["html_bytes"] = largest_html(run_dir)
     res["profile"] = notebook_profile(run_dir, man)
     print_profile(label, res["profile"])
@@ -772,11 +859,11 @@ def print_scale(results: list[dict]) -> None:
                 "size",
                 "input",
                 "pipeline wall s",
-                "pipeline peak RSS MiB",
+                "pipeline peak PSS MiB",
                 "rows/s",
                 "max HTML KB",
                 "pandas wall s",
-                "pandas peak RSS MiB",
+                "pandas peak PSS MiB",
                 "figures agree",
             ],
             rows,
@@ -824,20 +911,62 @@ def print_scale(results: list[dict]) -> None:
         print(f"failure {f}")
 
 
+def _slowest_step(steps: list[dict]) -> str:
+    if not steps:
+        return "-"
+    step = max(steps, key=lambda s: s.get("seconds") or 0)
+    return f"{step['notebook'].removesuffix('.ipynb')} {step['seconds']:.1f} s"
+
+
+def _slowest_cell(profile: list[dict]) -> str:
+    cells = [(d, p["notebook"], src) for p in profile for d, _, src in p.get("cells", [])]
+    if not cells:
+        return "-"
+    d, nb, src = max(cells)
+    return f"{nb[:2]} {d:.1f} s {src[:40]}"
+
+
 def print_targets(results: dict) -> list[dict]:
-    """Each target of bench/README.md against what this run measured: met, MISSED or not run."""
+    """Each target of bench/README.md against what this run measured: met, or MISSED by how
+    much, with the step that holds it; ``not run`` for what this run did not measure."""
     rows: list[dict] = []
 
-    def add(target: str, measured: str, met: bool | None) -> None:
-        rows.append({"target": target, "measured": measured, "met": met})
+    def add(target: str, measured: str, met: bool | None, distance: str = "", held_by: str = "") -> None:
+        rows.append({"target": target, "measured": measured, "met": met, "distance": distance, "held_by": held_by})
 
     real = results.get("real")
     ratio = real.get("ratio") if real else None
-    add(
-        f"real export: ours/naive <= {RATIO_TARGET:.2f} (medians)",
-        f2(ratio),
-        None if ratio is None else ratio <= RATIO_TARGET,
-    )
+    if ratio is None:
+        add(f"real export: ours/naive <= {RATIO_TARGET:.2f} (medians)", "not run", None)
+    else:
+        tl = real.get("timeline") or {}
+        split = max((tl.get("split") or {}).items(), key=lambda kv: kv[1], default=None)
+        held = f"cells {f2(real.get('cells'))} s; slowest {_slowest_cell(real.get('profile') or [])}"
+        add(
+            f"real export: ours/naive <= {RATIO_TARGET:.2f} (medians)",
+            f"{ratio:.2f} ({real['ours_median']:.2f} / {real['naive_median']:.2f} s)",
+            ratio <= RATIO_TARGET,
+            f"{real['ours_median'] - RATIO_TARGET * real['naive_median']:.2f} s",
+            held,
+        )
+        over = real.get("overhead")
+        add(
+            f"real export: within {OVERHEAD_TARGET:.1f} s of its cells' time (medians)",
+            "-" if over is None else f"{over:.2f} s outside {f2(real.get('cells'))} s of cells",
+            None if over is None else over <= OVERHEAD_TARGET,
+            "" if over is None else f"{over - OVERHEAD_TARGET:.2f} s",
+            "" if split is None else f"{split[0]} {split[1]:.2f} s",
+        )
+        change = real.get("cpu_change")
+        cpu = real.get("cpu") or {}
+        add(
+            f"real export: CPU {CPU_TARGET:+.0%} against the baseline (medians)",
+            "no --baseline"
+            if change is None
+            else f"{change:+.0%} ({_median(cpu.get('ours', [])):.2f} / {_median(cpu.get('baseline', [])):.2f} s)",
+            None if change is None else change <= CPU_TARGET,
+            "" if change is None else f"{(change - CPU_TARGET) * 100:.0f} points",
+        )
     scale = {(r.get("format"), r["size"]): r for r in results.get("scale", [])}
     for (fmt, n), (wall, peak) in SCALE_TARGETS.items():
         r = scale.get((fmt, n))
@@ -846,8 +975,18 @@ def print_targets(results: dict) -> list[dict]:
         if not p:
             add(text, "not run", None)
             continue
-        ok = p["ok"] and p["wall"] <= wall and (peak is None or p["tree_peak_mib"] <= peak)
-        add(text, f"{p['wall']:.1f} s, {p['tree_peak_mib'] / 1024:.2f} GiB" + ("" if p["ok"] else " FAILED"), ok)
+        ok_time, ok_mem = p["wall"] <= wall, peak is None or p["tree_peak_mib"] <= peak
+        distance = [f"{p['wall'] - wall:+.1f} s"] if not ok_time else []
+        distance += [f"{(p['tree_peak_mib'] - peak) / 1024:+.2f} GiB"] if not ok_mem else []
+        held = _slowest_step(p.get("steps", [])) if not ok_time else ""
+        held += ("; " if held else "") + f"memory peak in {p.get('peak_during', '-')}" if not ok_mem else ""
+        add(
+            text,
+            f"{p['wall']:.1f} s, {p['tree_peak_mib'] / 1024:.2f} GiB" + ("" if p["ok"] else " FAILED"),
+            p["ok"] and ok_time and ok_mem,
+            ", ".join(distance),
+            held,
+        )
     ran = results.get("scale", [])
     if ran:
         agree = [f"{r['size']:,} {r['format']}" for r in ran if r.get("agree") != "yes"]
@@ -864,10 +1003,30 @@ def print_targets(results: dict) -> list[dict]:
     print_section("targets (bench/README.md)")
     print(
         table(
-            ["target", "measured", "verdict"],
-            [[r["target"], r["measured"], {True: "met", False: "MISSED", None: "not run"}[r["met"]]] for r in rows],
+            ["target", "measured", "verdict", "missed by", "where the time goes"],
+            [
+                [
+                    r["target"],
+                    r["measured"],
+                    {True: "met", False: "MISSED", None: "not run"}[r["met"]],
+                    r["distance"] if r["met"] is False else "",
+                    r["held_by"] if r["met"] is False else "",
+                ]
+                for r in rows
+            ],
         )
     )
+    loads = [
+        m
+        for m in ([real.get("other_load")] if real else [])
+        + [x["pipeline"].get("other_load") for x in ran if x.get("pipeline")]
+        if m is not None
+    ]
+    if loads:
+        print(
+            f"other processes used up to {max(loads):.2f} core(s) of {os.cpu_count()} meanwhile "
+            "(wall times inflate with it; CPU times much less)"
+        )
     return rows
 
 
@@ -917,9 +1076,19 @@ def main(argv: list[str] | None = None) -> int:
         "of the working tree, which may be mid-edit",
     )
     ap.add_argument("--keep-runs", action="store_true", help="keep the scale run directories (cache-dir/runs)")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout with its own .venv (e.g. `git worktree add /tmp/main-bench main` and `make install` "
+        "there): its real-data runs alternate with ours, for the CPU comparison",
+    )
     args = ap.parse_args(argv)
-    global WAIT_IDLE
+    global WAIT_IDLE, BASELINE
     WAIT_IDLE = args.wait_idle
+    if args.baseline:
+        BASELINE = args.baseline.resolve()
+        if not (BASELINE / ".venv" / "bin" / "python").exists():
+            ap.error(f"--baseline {args.baseline}: no .venv/bin/python there (run make install in it)")
     if args.quick:
         args.sizes, args.repeats, args.scale_repeats = "1e4,1e5", 1, 1
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
@@ -936,7 +1105,8 @@ def main(argv: list[str] | None = None) -> int:
         f"package, SQL, notebooks and runner on disk)"
     )
     print(
-        "peak RSS: summed RSS of the whole process tree polled from /proc every 0.2 s "
+        "peak memory: the whole process tree's PSS (each page shared by n processes counted 1/n in each, so "
+        "the fork server's pages count once), summed, polled from /proc every 0.2 s "
         f"(largest single process from {'GNU time -v' if os.access(GNU_TIME, os.X_OK) else 'RUSAGE_CHILDREN'})"
     )
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "sizes": sizes, "code": code_version()}
