@@ -164,6 +164,10 @@ class ForkServer:
                     elif event.get("event") == "exit":
                         self._exits[event["pid"]] = event["code"]
                     self._cond.notify_all()
+        try:  # the server has exited (its report pipe is closed): collect it now, not at the end of the run
+            self.process.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            pass
         with self._cond:
             self._ended = True
             self._cond.notify_all()
