@@ -22,7 +22,16 @@ from pathlib import Path
 
 STEPS = ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
 KERNEL = ("asked", "launched", "ready", "warm")  # a kernel's start (kernels.start), then the notebook's
-STEP = ("kernel taken", "connected", "first cell", "last cell", "notebook ended", "html started", "html ended")
+STEP = (
+    "kernel taken",
+    "connected",
+    "first cell",
+    "last cell",
+    "notebook ended",
+    "exited",
+    "html started",
+    "html ended",
+)
 
 
 def _epoch(text: str | None) -> float | None:
@@ -61,7 +70,7 @@ def build(run_dir: Path, wall: float | None = None) -> dict | None:
     other = []
     for e in events:
         name, step = e["event"], e.get("step")
-        if step in steps and name.startswith("kernel ") and name[7:] in KERNEL + ("connected",):
+        if step in steps and name.startswith("kernel ") and name[7:] in KERNEL + ("connected", "exited"):
             steps[step][name[7:]] = rel(e["at"])
         elif step in steps and name in STEP:
             steps[step][name] = rel(e["at"])

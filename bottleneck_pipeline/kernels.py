@@ -53,17 +53,18 @@ SOCKETS_PREFIX = (
 
 
 def imported_modules(notebook: Path) -> list[str]:
-    """The modules a notebook's code cells import (``import x``, ``from x import y``)."""
+    """The modules a notebook's code cells import (``import x``, ``from x import y``); the
+    notebook is read as plain JSON (nbformat's validation is not needed to find imports)."""
     import ast
-
-    import nbformat
+    import json
 
     modules: list[str] = []
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type != "code":
+    for cell in json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", []):
+        if cell.get("cell_type") != "code":
             continue
+        source = cell.get("source", "")
         try:
-            tree = ast.parse(cell.source)
+            tree = ast.parse(source if isinstance(source, str) else "".join(source))
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -256,6 +257,7 @@ class ReadyKernel:
             finally:
                 if self.sockets is not None:
                     shutil.rmtree(self.sockets, ignore_errors=True)
+                self.times["exited"] = time.time()
 
 
 def _transport() -> tuple[dict[str, str], Path | None]:
@@ -326,6 +328,7 @@ class KernelPool:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-start")
         self._retirer = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="kernel-stop")
         self._pending = [(cwd, log_path, nb, slot) for slot, nb in enumerate(notebooks)]
+        self.retired: list[tuple[str, ReadyKernel]] = []  # (its notebook, kernel), for the run's timeline
         self._queue: list[Future] = []
         for _ in range(ahead):
             self._start_next()
@@ -346,9 +349,18 @@ class KernelPool:
         self._start_next()
         return future.result()
 
-    def retire(self, ready: ReadyKernel) -> None:
+    def retire(self, ready: ReadyKernel, notebook: str = "") -> None:
         """Shut down a kernel that has finished its notebook, without waiting for it to exit."""
+        self.retired.append((notebook, ready))
         self._retirer.submit(ready.shutdown)
+
+    def events(self) -> list[dict[str, Any]]:
+        """When each retired kernel was asked for, launched, ready, warm, connected and
+        exited, and the fork server's reports (for the run's timeline)."""
+        events = [{**e, "event": f"fork server {e['event']}"} for e in (self.server.events if self.server else [])]
+        for notebook, ready in self.retired:
+            events += [{"event": f"kernel {name}", "at": at, "step": notebook} for name, at in ready.times.items()]
+        return events
 
     def stop(self) -> None:
         """The run stops here (a step failed): start no more kernels, and kill the ones

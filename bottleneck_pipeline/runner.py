@@ -182,8 +182,7 @@ def run(
             finally:
                 timeline.mark("notebook ended", step=step)
                 if ready is not None:
-                    pool.retire(ready)  # exits in the background; the next notebook's kernel is ready
-                    timeline.events += [{"event": f"kernel {k}", "at": t, "step": step} for k, t in ready.times.items()]
+                    pool.retire(ready, step)  # exits in the background; the next notebook's kernel is ready
             executed = run_dir / f"{step}.ipynb"
             if executed.exists():
                 exports[step] = html_worker.submit(
@@ -393,8 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             pool.close()
             timeline.mark("kernels gone")
-            if pool.server is not None:
-                timeline.events += [{**e, "event": f"fork server {e['event']}"} for e in pool.server.events]
+            timeline.events += pool.events()
             if where:
                 timeline.write(where[0])
     if args.replay and code == 0:
