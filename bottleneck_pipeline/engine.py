@@ -20,6 +20,7 @@ import logging
 import time
 
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.session import new_id
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager
 from papermill.utils import merge_kwargs, remove_args
@@ -118,6 +119,10 @@ def async_client(ready) -> AsyncKernelClient:
         "connection_file": ready.km.connection_file,
         "parent": ready.km,
     }
+    # a session of its own: a clone keeps the session id and counts its messages from 0 again, so
+    # this client's requests would take the ids of the warm-up client's, and a late status of one
+    # of those (a kernel_info asked again under load) ended a cell before its output arrived
+    info["session"].session = new_id()
     for key in ("curve_publickey", "curve_secretkey"):  # as KernelManager.client() passes them
         if isinstance(info.get(key), str):
             info[key] = info[key].encode("ascii")

@@ -34,6 +34,7 @@ FORKED = "fork-server"  # how a kernel was started, as the manifest records it
 PLAIN = "new process"
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 WAIT = 120.0  # seconds to wait for the server's fork of a kernel (it imports first)
+POLL = 0.01  # seconds between two looks for the exit code of a kernel that has exited
 
 
 class Unavailable(Exception):
@@ -241,11 +242,12 @@ class ForkServer:
                 return self._exits[pid]
         if not select.select([pidfd], [], [], 0)[0]:
             return None
-        deadline = time.monotonic() + 5.0
-        while True:
+        while True:  # it has exited: the server reports it soon, or exits and leaves it to us
+            with self._cond:
+                ended = self._ended
             try:
                 done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:  # still the server's child: the server reports it
+            except ChildProcessError:  # the server's child, or collected by the server (reported)
                 done = 0
             if done:
                 code = os.waitstatus_to_exitcode(status)
@@ -255,9 +257,9 @@ class ForkServer:
             with self._cond:
                 if pid in self._exits:
                     return self._exits[pid]
-                if time.monotonic() > deadline:
-                    return -1  # it has exited; nobody could say with which code
-                self._cond.wait(0.01)
+                if ended:  # the server is gone and the child is not ours: nobody can say with which code
+                    return -1
+                self._cond.wait(POLL)
 
     def close(self, timeout: float = 10.0) -> None:
         """Release the forks nobody used, wait for the server to exit, and collect the

@@ -128,11 +128,14 @@ class Server:
         )
         unsafe = None
         for name, modules, slots in phases:
+            if not slots:  # no kernel is forked after this phase: nothing to import it for
+                continue
             if unsafe is None:
                 started = time.time()
                 try:
                     for module in modules:
                         __import__(module)
+                        self.reap()  # a child that has exited meanwhile is reported at once
                 except Exception as exc:  # a library that does not import here: the kernels will say why
                     unsafe = f"importing {module} failed: {type(exc).__name__}: {exc}"
                 self.report(event="phase", name=name, started=started, at=time.time())

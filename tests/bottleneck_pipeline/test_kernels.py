@@ -178,3 +178,21 @@ def test_a_kernel_never_sees_the_smtp_settings(tmp_path, monkeypatch):
     finally:
         ready.shutdown()
     assert "".join(reply).strip() == "['AWS_DEFAULT_REGION']"
+
+
+def test_the_notebooks_client_never_reuses_the_message_ids_of_the_warm_up_client(tmp_path):
+    """A clone of the kernel manager's session keeps its id and counts from 0 again: the
+    notebook's client then sent requests with the ids of the warm-up client's, and a late
+    status of one of those (a kernel_info asked again under load) ended a cell before its
+    output arrived."""
+    from bottleneck_pipeline import engine
+
+    ready = kernels.start(tmp_path, tmp_path / "kernel.log")
+    notebook_client = engine.async_client(ready)
+    try:
+        warm_up_ids = {ready.kc.session.msg_id for _ in range(100)}
+        notebook_ids = {notebook_client.session.msg_id for _ in range(100)}
+    finally:
+        notebook_client.stop_channels()
+        ready.shutdown()
+    assert not warm_up_ids & notebook_ids
