@@ -92,8 +92,8 @@ image: wheels ## build the container image bottleneck-pipeline:<version> (docker
 containers: ## install podman, runc and debootstrap for the container tests (root, apt); they skip without them
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap)
 
-bench: $(VENV)/.dev bytecode ## benchmark (about 17 min): real data vs a naive papermill loop; 10^4..10^7 products from CSV and Parquet; the targets
-	$(BIN)/python bench/run_bench.py --sizes 1e4,1e5,1e6,1e7
+bench: $(VENV)/.dev bytecode ## benchmark (about 20 min): real data vs a naive papermill loop (and BASELINE=<checkout>); 10^4..10^7 products; the targets
+	$(BIN)/python bench/run_bench.py --sizes 1e4,1e5,1e6,1e7 $(if $(BASELINE),--baseline $(BASELINE))
 
 lab: $(VENV)/.dev ## open JupyterLab on notebooks/ with the project's kernel
 	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(PIP_INSTALL) -e '.[lab]'
