@@ -124,17 +124,18 @@ class ForkProvisioner(LocalProvisioner):
         return self.connection_info
 
     async def poll(self) -> int | None:
-        if self.pidfd is None:
-            return await super().poll() if self.process else self.returncode if self.pid else 0
-        self.returncode = self.server.returncode(self.pid, self.pidfd)
-        if self.returncode is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
+        if self.launch != forkserver.FORKED:
+            return await super().poll()
+        if self.pidfd is not None:
+            self.returncode = self.server.returncode(self.pid, self.pidfd)
+            if self.returncode is not None:
+                os.close(self.pidfd)
+                self.pidfd = None
         return self.returncode
 
     async def wait(self) -> int | None:
-        if self.pidfd is None:
-            return await super().wait() if self.process else self.returncode
+        if self.launch != forkserver.FORKED:
+            return await super().wait()
         while await self.poll() is None:
             await asyncio.sleep(POLL)
         return self.returncode
