@@ -41,6 +41,7 @@ from .timeline import Timeline
 
 if TYPE_CHECKING:  # imported in main once the fork server is starting: jupyter_client takes a while
     from . import kernels
+
 DEFAULT_PARAMS = "params/default.yaml"
 
 
@@ -386,15 +387,13 @@ def main(argv: list[str] | None = None) -> int:
         pool = kernels.KernelPool(
             [params_mod.notebook_path(s) for s in steps], params_mod.notebooks_dir(), kernel_log, server=server
         )
-        where: list[Path] = []
         try:
-            code = _main(args, params, run_id, pool, kernel_log, changed, timeline, where)
+            code = _main(args, params, run_id, pool, kernel_log, changed, timeline)
         finally:
             pool.close()
             timeline.mark("kernels gone")
             timeline.events += pool.events()
-            if where:
-                timeline.write(where[0])
+            timeline.write()
     if args.replay and code == 0:
         from . import verify
 
@@ -526,7 +525,6 @@ def _main(
     kernel_log: Path,
     changed: dict[str, list],
     timeline: Timeline,
-    where: list[Path],
 ) -> int:
     if params.get("publish_to"):
         try:
@@ -542,7 +540,7 @@ def _main(
         return failed_to_start(params, run_id, str(exc))
     except OSError as exc:
         return failed_to_start(params, run_id, f"--run-dir {args.run_dir or f'outputs/{run_id}'}: {_exc_line(exc)}")
-    where.append(run_dir)
+    timeline.run_dir = run_dir
     try:
         reserve_room(run_dir)
     except OSError as exc:

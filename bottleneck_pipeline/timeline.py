@@ -38,6 +38,7 @@ class Timeline:
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self.run_dir: Path | None = None  # where it is written, once the run has one
         started = process_start()
         if started is not None:
             self.mark("process started", at=started)
@@ -45,10 +46,12 @@ class Timeline:
     def mark(self, event: str, at: float | None = None, **fields: Any) -> None:
         self.events.append({"event": event, "at": time.time() if at is None else at, **fields})
 
-    def write(self, run_dir: str | os.PathLike) -> Path | None:
-        """Write the events (sorted by time) into the run's work folder; None if it cannot
-        (a diagnostic: it never fails a run)."""
-        path = Path(run_dir) / FILE
+    def write(self) -> Path | None:
+        """Write the events (sorted by time) into the run's work folder; None if there is
+        none or it cannot (a diagnostic: it never fails a run)."""
+        if self.run_dir is None:
+            return None
+        path = Path(self.run_dir) / FILE
         try:
             events = sorted(self.events, key=lambda e: float(e.get("at") or 0))
             path.parent.mkdir(parents=True, exist_ok=True)
