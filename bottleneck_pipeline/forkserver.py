@@ -62,6 +62,29 @@ def become_subreaper() -> None:
         raise Unavailable(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(ctypes.get_errno())}")
 
 
+def imported_modules(notebook: Path) -> list[str]:
+    """The modules a notebook's code cells import (``import x``, ``from x import y``); the
+    notebook is read as plain JSON (nbformat's validation is not needed to find imports)."""
+    import ast
+    import json
+
+    modules: list[str] = []
+    for cell in json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        try:
+            tree = ast.parse(source if isinstance(source, str) else "".join(source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return list(dict.fromkeys(modules))
+
+
 def kernel_env() -> dict[str, str]:
     """The environment a notebook's kernel gets: ours without the SMTP settings (the e-mail
     is the runner's business; a notebook, its HTML or a failed step's traceback never sees
@@ -69,10 +92,10 @@ def kernel_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SMTP_")}
 
 
-def start(kernels: int, cwd: str | os.PathLike, log_path: Path) -> ForkServer | str:
-    """A fork server for ``kernels`` kernels started in ``cwd``, or why there is none."""
+def start(notebooks: list[Path], cwd: str | os.PathLike, log_path: Path) -> ForkServer | str:
+    """A fork server for the kernels of ``notebooks``, started in ``cwd``, or why there is none."""
     try:
-        return ForkServer(kernels, kernel_env(), cwd, log_path)
+        return ForkServer(len(notebooks), kernel_env(), cwd, log_path, first=imported_modules(notebooks[0]))
     except (Unavailable, OSError) as exc:
         return str(exc)
 
@@ -85,8 +108,9 @@ def server_env(env: dict[str, str]) -> dict[str, str]:
 
 class ForkServer:
     """One fork server for a run's ``kernels`` kernels, started now. ``early`` of them are
-    forked as soon as the kernel's own modules are imported; the others after the libraries
-    (``libraries``: the modules of that phase; default :data:`zygote.LIBRARY_MODULES`).
+    forked as soon as the kernel's own modules are imported (and those of the libraries the
+    ``first`` notebook imports); the others after the libraries (``libraries``: the modules of
+    that phase; default :data:`zygote.LIBRARY_MODULES`).
     :meth:`launch` hands the kernel of a slot its launch, :meth:`returncode` says whether
     (and how) it exited, :meth:`close` releases the forks nobody used and collects them."""
 
@@ -98,6 +122,7 @@ class ForkServer:
         log_path: Path,
         early: int = 1,
         libraries: tuple[str, ...] | None = None,
+        first: list[str] | None = None,
     ):
         reason = why_not()
         if reason:
@@ -131,6 +156,7 @@ class ForkServer:
                         "--early",
                         str(min(early, kernels)),
                         *(["--libraries", ",".join(libraries)] if libraries is not None else []),
+                        *(["--first", ",".join(first)] if first else []),
                     ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,

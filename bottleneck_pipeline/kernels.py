@@ -44,35 +44,12 @@ from jupyter_client.utils import ensure_async
 from jupyter_core.utils import run_sync
 
 from . import forkserver, paths
-from .forkserver import kernel_env
+from .forkserver import imported_modules, kernel_env
 
 ENGINE = "bottleneck-ready-kernel"  # the papermill engine that runs on a ReadyKernel (see engine.py)
 SOCKETS_PREFIX = (
     "bottleneck-run-"  # <temp>/bottleneck-run-<pid>-kernel-*: a kernel's sockets (swept like a run's scratch)
 )
-
-
-def imported_modules(notebook: Path) -> list[str]:
-    """The modules a notebook's code cells import (``import x``, ``from x import y``); the
-    notebook is read as plain JSON (nbformat's validation is not needed to find imports)."""
-    import ast
-    import json
-
-    modules: list[str] = []
-    for cell in json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        try:
-            tree = ast.parse(source if isinstance(source, str) else "".join(source))
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                modules += [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                modules += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-    return list(dict.fromkeys(modules))
 
 
 def warm_up_code(modules: list[str]) -> str:
@@ -321,7 +298,7 @@ class KernelPool:
 
     def __init__(self, notebooks: list[Path], cwd: Path, log_path: Path, ahead: int = 2, server: Any = "auto"):
         if server == "auto":
-            server = forkserver.start(len(notebooks), cwd, log_path)
+            server = forkserver.start(notebooks, cwd, log_path)
         self.server: forkserver.ForkServer | None = server if isinstance(server, forkserver.ForkServer) else None
         self.no_server = server if isinstance(server, str) else None  # why there is none
         # one start at a time: on a small machine two kernels starting together both come late,

@@ -379,14 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix=f"{paths.SCRATCH}{os.getpid()}-") as tmp:
         kernel_log = Path(tmp) / "kernel.log"
         # the fork server imports what every kernel imports while the runner imports the rest
-        server = forkserver.start(len(steps), params_mod.notebooks_dir(), kernel_log)
+        notebooks = [params_mod.notebook_path(s) for s in steps]
+        server = forkserver.start(notebooks, params_mod.notebooks_dir(), kernel_log)
         from . import kernels
 
         timeline.mark("runner imported")
         # the first notebooks' kernels start now, while the bucket and the run directory are checked
-        pool = kernels.KernelPool(
-            [params_mod.notebook_path(s) for s in steps], params_mod.notebooks_dir(), kernel_log, server=server
-        )
+        pool = kernels.KernelPool(notebooks, params_mod.notebooks_dir(), kernel_log, server=server)
         try:
             code = _main(args, params, run_id, pool, kernel_log, changed, timeline)
         finally:

@@ -8,8 +8,9 @@ phases, and each kernel is a fork of this process that only then starts its own
 ``IPKernelApp`` with its own connection file: a process of its own, with nothing of another
 notebook in it (the server never runs notebook code).
 
-* Phase ``kernel``: what ipykernel imports to start. The first kernel(s) are forked now, so
-  the first notebook does not wait for the libraries.
+* Phase ``kernel``: what ipykernel imports to start, and of the libraries those the first
+  notebook imports (01: duckdb and the package's core). The first kernel is forked now, so the
+  first notebook does not wait for the other libraries.
 * Phase ``libraries``: the libraries and the package modules the notebooks import, then the
   other kernels are forked.
 
@@ -104,8 +105,16 @@ BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")  
 
 
 class Server:
-    def __init__(self, report_fd: int, go_fds: list[int], early: int, libraries: tuple[str, ...] = LIBRARY_MODULES):
+    def __init__(
+        self,
+        report_fd: int,
+        go_fds: list[int],
+        early: int,
+        libraries: tuple[str, ...] = LIBRARY_MODULES,
+        first: tuple[str, ...] = (),
+    ):
         self.libraries = libraries
+        self.first = tuple(m for m in first if m in libraries)  # what the first notebook imports, of those
         self.report_fd = report_fd
         self.go_fds = go_fds  # one per kernel, in the order the runner takes them
         self.early = early  # how many are forked after the first phase
@@ -123,7 +132,7 @@ class Server:
             del sys.path[0]
         self.prepare_environment()
         phases = (
-            ("kernel", KERNEL_MODULES, range(self.early)),
+            ("kernel", KERNEL_MODULES + self.first, range(self.early)),
             ("libraries", self.libraries, range(self.early, len(self.go_fds))),
         )
         unsafe = None
@@ -398,9 +407,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--go", required=True, help="one pipe per kernel, comma-separated, in order")
     parser.add_argument("--early", type=int, default=1, help="kernels forked after the first phase")
     parser.add_argument("--libraries", help="modules imported in the second phase, comma-separated (default: ours)")
+    parser.add_argument("--first", default="", help="modules the first notebook imports: those of the libraries too")
     args = parser.parse_args(argv)
     libraries = tuple(m for m in args.libraries.split(",") if m) if args.libraries is not None else LIBRARY_MODULES
-    server = Server(args.report, [int(fd) for fd in args.go.split(",")], args.early, libraries)
+    first = tuple(m for m in args.first.split(",") if m)
+    server = Server(args.report, [int(fd) for fd in args.go.split(",")], args.early, libraries, first)
     server.run()
     os._exit(0)  # nothing to finalise: the server's memory is released at once
 

@@ -194,4 +194,5 @@ def test_a_kernel_command_the_fork_cannot_stand_for_is_launched_plainly(tmp_path
 
 def test_the_switch_turns_the_fork_server_off(monkeypatch, tmp_path):
     monkeypatch.setenv(forkserver.SWITCH, "off")
-    assert forkserver.start(2, tmp_path, tmp_path / "kernel.log") == f"{forkserver.SWITCH}=off"
+    notebooks = [tiny_notebook(tmp_path / f"n{i}.ipynb", "1") for i in range(2)]
+    assert forkserver.start(notebooks, tmp_path, tmp_path / "kernel.log") == f"{forkserver.SWITCH}=off"
