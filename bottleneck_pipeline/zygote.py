@@ -176,7 +176,9 @@ class Server:
         return {k: v for k, v in os.environ.items() if k not in self.own_env and self.launch_env.get(k) != v}
 
     def unsafe(self) -> str | None:
-        """Why forking now would not give a fresh process (None: it would)."""
+        """Why forking now would not give a fresh process (None: it would). Threads are
+        counted by the system, not by Python: a library's own threads count (a DuckDB
+        connection, even in memory on one thread, starts several; pyarrow's allocator one)."""
         threads = os.listdir("/proc/self/task")
         if len(threads) != 1:
             names = sorted(_thread_name(t) for t in threads)
