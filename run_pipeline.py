@@ -4,9 +4,7 @@
 python run_pipeline.py [--params FILE] [--set KEY=VALUE ...] [--run-dir DIR]
 """
 
-import sys
-
-from bottleneck_pipeline.runner import main
+from bottleneck_pipeline.runner import exit_at_once, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_at_once(main())

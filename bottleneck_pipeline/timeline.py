@@ -22,14 +22,15 @@ FILE = f"{paths.WORK_DIR}/timeline.json"
 
 
 def process_start() -> float | None:
-    """When this process started (Linux ``/proc``), or None."""
+    """When this process started (Linux ``/proc``: its start in clock ticks since boot, against
+    the uptime now; the boot time in ``/proc/stat`` is rounded to the second), or None."""
     try:
         with open("/proc/self/stat", "rb") as fh:
             ticks = int(fh.read().rsplit(b")", 1)[1].split()[19])  # field 22, starttime
-        with open("/proc/stat", "rb") as fh:
-            boot = next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+        with open("/proc/uptime", "rb") as fh:
+            uptime = float(fh.read().split()[0])
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
         return None
 
 
