@@ -50,6 +50,10 @@ def why_not() -> str | None:
         return f"no fork server on {sys.platform}"
     if not hasattr(os, "pidfd_open"):
         return "no pidfd_open on this system"
+    try:  # a container's seccomp profile may refuse it
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError as exc:
+        return f"pidfd_open refused ({exc.strerror or type(exc).__name__})"
     return None
 
 
@@ -232,6 +236,9 @@ class ForkServer:
         except ProcessLookupError:
             self.release(slot)
             raise Unavailable("the forked kernel had exited before it was used") from None
+        except OSError as exc:
+            self.release(slot)
+            raise Unavailable(f"pidfd_open refused ({exc.strerror or type(exc).__name__})") from None
         with self._cond:
             if pid in self._exits:  # it exited, and its pid was taken by another process
                 os.close(pidfd)
