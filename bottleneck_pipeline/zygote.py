@@ -203,7 +203,11 @@ class Server:
     def fork(self, slot: int) -> None:
         for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice
             stream.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # no more processes allowed (ulimit -u): that kernel is started plainly
+            self.report(event="unsafe", slot=slot, why=f"fork failed: {exc.strerror or exc}")
+            return
         if pid == 0:
             _child(self, slot)  # never returns
         self.children.add(pid)
