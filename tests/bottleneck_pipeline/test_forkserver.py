@@ -108,6 +108,9 @@ def test_a_notebook_cannot_see_another_notebooks_state(pool_factory):
     values = [json.loads(d) for d in draws]
     assert len({v[2] for v in values}) == 3  # three processes
     assert len({v[0] for v in values}) == 3 and len({v[1] for v in values}) == 3  # each drew its own random states
+    assert pool.server.process.wait(timeout=30) == 0  # the server left after its last fork: it holds no memory
+    for pid in (v[2] for v in values):  # its kernels are the runner's children now: collected by it
+        assert int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) == os.getpid()
 
 
 UNSAFE = {  # what the server leaves to the kernels, and why
