@@ -129,12 +129,17 @@ def _build(folder: Path) -> dict:
     """Storage and settings, the Debian base, then `make image` on it, as a user would."""
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tests" / "containers.conf")}
+    # the runroot in /run, named after the session's folder: podman's `container cleanup`
+    # (conmon runs it when a container exits) refuses a runroot longer than 50 characters,
+    # and `podman run` then waits 20 s for an exit code nobody records (a TMPDIR of a few
+    # more characters than /tmp did that to every container of the session)
+    runroot = Path("/run") / f"bottleneck-podman-{hashlib.sha256(str(folder).encode()).hexdigest()[:12]}"
     for driver in ("overlay", "vfs"):  # overlay where the filesystem allows it
         storage = folder / "storage.conf"
         # skip_mount_home: no bind mount of the storage on itself is left behind, so pytest can
         # remove an old session's folder like any other
         storage.write_text(
-            f'[storage]\ndriver = "{driver}"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n'
+            f'[storage]\ndriver = "{driver}"\ngraphroot = "{folder}/graph"\nrunroot = "{runroot}"\n'
             '[storage.options.overlay]\nskip_mount_home = "true"\n'
         )
         env["CONTAINERS_STORAGE_CONF"] = str(storage)
