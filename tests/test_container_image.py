@@ -318,6 +318,14 @@ def test_the_flow_task_runs_a_scheduled_month_in_the_image(podman, s3_env, tmp_p
     revision = podman.facts["labels"]["org.opencontainers.image.revision"]
     assert manifest["code"]["git_commit"] == revision.removesuffix("-dirty")
     assert manifest["code"]["git_dirty"] == revision.endswith("-dirty")
+    # how each kernel was started: forked by the fork server where the container allows it,
+    # else (a seccomp profile refusing pidfd_open) as a new process, saying why
+    why_not = in_image(podman, "python -c 'from bottleneck_pipeline import forkserver; print(forkserver.why_not())'")
+    kernels = [step["kernel"] for step in manifest["steps"]]
+    if why_not.strip() == "None":
+        assert kernels == [{"launch": "fork-server"}] * 4, kernels
+    else:
+        assert kernels == [{"launch": "new process", "why": why_not.strip()}] * 4, kernels
     # the pipeline ran as the image's user: the files it wrote in the worker's directory are its
     assert {p.stat().st_uid for p in (wd / "run").rglob("*")} == {10001}
     # what the container got: the task's env only (and WORKING_DIR), never the worker's
