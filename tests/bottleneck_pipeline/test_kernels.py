@@ -196,3 +196,33 @@ def test_the_notebooks_client_never_reuses_the_message_ids_of_the_warm_up_client
         notebook_client.stop_channels()
         ready.shutdown()
     assert not warm_up_ids & notebook_ids
+
+
+def test_where_pidfd_open_is_refused_kernels_start_as_new_processes_and_say_why(tmp_path, monkeypatch):
+    """A container's seccomp profile may refuse pidfd_open (EPERM); the refusal is simulated
+    here (this machine allows it), the kernels themselves are real."""
+    from bottleneck_pipeline import forkserver
+
+    def refused(pid, flags=0):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(forkserver.os, "pidfd_open", refused, raising=False)
+    monkeypatch.delenv(forkserver.SWITCH, raising=False)
+    notebooks = [tiny_notebook(tmp_path / f"n{i}.ipynb", "print(6 * 7)") for i in range(2)]
+    pool = kernels.KernelPool(notebooks, tmp_path, tmp_path / "kernel.log")
+    try:
+        assert pool.server is None
+        for notebook in notebooks:
+            ready = pool.take()
+            assert ready.launch == {"launch": "new process", "why": "pidfd_open refused (Operation not permitted)"}
+            out = papermill.execute_notebook(
+                str(notebook),
+                str(tmp_path / f"out-{notebook.name}"),
+                engine_name=kernels.ENGINE,
+                ready=ready,
+                progress_bar=False,
+            )
+            assert out.cells[0].outputs[0]["text"] == "42\n"
+            pool.retire(ready, notebook.name)
+    finally:
+        pool.close()
