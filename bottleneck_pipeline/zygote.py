@@ -67,7 +67,8 @@ KERNEL_MODULES = (
 # the libraries the notebooks import, and the package modules that bring nothing unsafe:
 # phase "libraries". Left to each kernel: matplotlib.pyplot (``charts``: the inline backend
 # hooks into the kernel's own shell when pyplot is imported) and pyarrow (``sources``,
-# ``reports``, ``reconcile``: pyarrow's allocator starts a thread when it is imported).
+# ``reports``, ``reconcile``, ``products`` and ``comparison``, which reads through
+# ``products``: pyarrow's allocator starts a thread when it is imported).
 LIBRARY_MODULES = (
     "numpy",
     "duckdb",
@@ -86,7 +87,6 @@ LIBRARY_MODULES = (
     "IPython.display",
     "bottleneck_pipeline.analysis",
     "bottleneck_pipeline.checks",
-    "bottleneck_pipeline.comparison",
     "bottleneck_pipeline.db",
     "bottleneck_pipeline.manifest",
     "bottleneck_pipeline.outcome",

@@ -119,6 +119,26 @@ UNSAFE = {  # what the server leaves to the kernels, and why
 }
 
 
+def test_the_server_s_libraries_bring_in_nothing_it_must_not_hold_even_indirectly():
+    """What the server imports in its libraries phase, imported in a fresh process, loads
+    no module of ``FORBIDDEN`` through any chain (a package module that comes to import
+    pyarrow, say through ``products``, must leave the list, or every kernel after it starts
+    plainly)."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from bottleneck_pipeline import zygote\n"
+        "for m in zygote.LIBRARY_MODULES:\n"
+        "    __import__(m)\n"
+        "    print(m, *[f for f in zygote.FORBIDDEN if f in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    brought = [line for line in out.splitlines() if len(line.split()) > 1]
+    assert len(out.splitlines()) == len(zygote.LIBRARY_MODULES)
+    assert brought == []
+
+
 @pytest.mark.parametrize("library", UNSAFE)
 def test_the_server_forks_with_one_thread_and_no_backend_or_not_at_all(tmp_path, library):
     """A library that starts a thread when imported, or pyplot (whose inline backend hooks
