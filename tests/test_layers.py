@@ -58,6 +58,8 @@ FORBIDDEN = [
     ("checks", "import boto3", "Only s3.py imports boto3"),
     ("runner", "import smtplib", "Only notify.py speaks SMTP"),
     ("reports", "import papermill", "Only the execution layer"),
+    ("outcome", "import ipykernel", "Only the execution layer"),
+    ("timeline", "from . import publish", "Layers"),  # the fork server's modules sit in the layer above all
     ("fr", "import duckdb", "core"),
     ("paths", "from . import db", "core"),
 ]
