@@ -49,7 +49,6 @@ TESTED_ELSEWHERE = {
     "periods": "test_periods.py",
     "publish_lock": "test_publish.py",
     "reconcile": "test_reports.py, test_pipeline_real.py",
-    "runner": "test_pipeline_*.py, test_robustness.py (end to end)",
     "zygote": "test_forkserver.py (each fork a fresh kernel), test_fork_server_run.py (a month through it)",
 }
 
