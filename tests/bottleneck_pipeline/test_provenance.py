@@ -85,18 +85,23 @@ def test_in_a_checkout_git_wins_over_the_variable(monkeypatch):
 
 
 def test_the_hash_covers_every_module_and_sql_file_a_run_can_execute():
-    """The runner, the modules the notebooks import, and everything those import (the real
-    import graph, imports inside functions included) are all hashed; so is every SQL file
-    and check definition. A module moved out of the glob would shrink the hash silently."""
+    """The runner, the fork server, the modules the notebooks import, and everything those
+    import (the real import graph, imports inside functions included) are all hashed; so is
+    every SQL file and check definition. A module moved out of the glob would shrink the hash
+    silently."""
     import grimp
 
-    from bottleneck_pipeline import kernels, paths, steps
+    from bottleneck_pipeline import forkserver, paths, steps, zygote
 
     graph = grimp.build_graph("bottleneck_pipeline", cache_dir=None)
     roots = {"bottleneck_pipeline.runner", "bottleneck_pipeline.engine"}  # run_pipeline.py; papermill's engine
+    # the fork server runs as python -m bottleneck_pipeline.zygote and imports its libraries by name
+    roots |= {"bottleneck_pipeline.zygote"} | {
+        m for m in zygote.LIBRARY_MODULES if m.startswith("bottleneck_pipeline.")
+    }
     for step in steps.STEPS:
         notebook = paths.PACKAGE_DIR.parent / "notebooks" / f"{step}.ipynb"
-        roots |= {m for m in kernels.imported_modules(notebook) if m.startswith("bottleneck_pipeline.")}
+        roots |= {m for m in forkserver.imported_modules(notebook) if m.startswith("bottleneck_pipeline.")}
     assert "bottleneck_pipeline.sources" in roots  # the notebooks' import line was read
     reachable = set(roots)
     for root in roots:
