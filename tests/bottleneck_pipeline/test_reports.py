@@ -194,7 +194,7 @@ def written(con, tmp_path):
     from bottleneck_pipeline import checks, fr, paths
 
     found = {}
-    for dialect in reports.DIALECTS:
+    for dialect in products.DIALECTS:
         names = {paths.DETAIL_CSV: None, paths.PREMIUM_CSV: True, paths.ORDINARY_CSV: False}
         folder = tmp_path / dialect
         reports.products_csvs(con, {folder / n: p for n, p in names.items()}, dialect=dialect)
@@ -215,7 +215,7 @@ def written(con, tmp_path):
 
 def test_every_report_has_its_whole_header(staged, tmp_path):
     found, results, fr = written(hostile_month(staged), tmp_path)
-    assert list(reports.columns().values()) == PRODUCT_REPORT  # the manifest's `columns`
+    assert list(products.columns().values()) == PRODUCT_REPORT  # the manifest's `columns`
     product_header = [fr.label(c) for c in PRODUCT_REPORT]
     for name, (header, _) in found.items():
         sheet = name.rsplit("/", 1)[-1]
