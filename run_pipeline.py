@@ -4,7 +4,7 @@
 python run_pipeline.py [--params FILE] [--set KEY=VALUE ...] [--run-dir DIR]
 """
 
-from bottleneck_pipeline.runner import exit_at_once, main
+from bottleneck_pipeline.runner import cli, exit_at_once
 
 if __name__ == "__main__":
-    exit_at_once(main())
+    exit_at_once(cli())

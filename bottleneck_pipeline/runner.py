@@ -1,5 +1,10 @@
 """Run the four notebooks in order with papermill, keep each as .ipynb and HTML,
-and write the run manifest. ``run_pipeline.py`` is a thin wrapper around :func:`main`.
+and write the run manifest. ``run_pipeline.py`` is a thin wrapper around :func:`cli`.
+
+Three levels, top to bottom: :func:`cli` (the command line: its parameters checked, the
+kernels started, a replay compared), :func:`run_and_report` (one run in its claimed run
+directory: the notebooks, publishing, the e-mail and the lines printed) and
+:func:`run_notebooks` (the notebooks themselves, and the manifest they leave).
 
 On failure: a non-zero exit, one line on stderr naming the step and the cause, the
 failed notebook's .ipynb and .html written with the error visible, and the manifest
@@ -37,12 +42,18 @@ from . import (
 from . import params as params_mod
 from .errors import ParamError, PipelineError
 from .locations import one_line, printable
+from .steps import STEPS, before, number, starting_at
 from .timeline import Timeline
 
-if TYPE_CHECKING:  # imported in main once the fork server is starting: jupyter_client takes a while
+if TYPE_CHECKING:  # imported in cli once the fork server is starting: jupyter_client takes a while
     from . import kernels
 
 DEFAULT_PARAMS = "params/default.yaml"
+DEFAULT_RUN_DIR = "outputs/{run_id}"  # --run-dir when none is given
+
+
+def default_run_dir(run_id: str) -> str:
+    return DEFAULT_RUN_DIR.format(run_id=run_id)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,11 +65,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one parameter"
     )
-    parser.add_argument("--run-dir", help="run directory (default: outputs/<run_id>/)")
+    parser.add_argument("--run-dir", help=f"run directory (default: {default_run_dir('<run_id>')}/)")
     parser.add_argument(
         "--from",
         dest="from_step",
-        choices=params_mod.STEPS,
+        choices=STEPS,
         metavar="STEP",
         help="re-run STEP and every later step on the existing run --run-dir, with its recorded parameters "
         "(changed with --set)",
@@ -105,7 +116,7 @@ def run_step(step: str, run_dir: Path, step_params: dict[str, Any], ready: kerne
     )
 
 
-def run(
+def run_notebooks(
     params: dict[str, Any],
     run_dir: Path,
     run_id: str,
@@ -115,15 +126,47 @@ def run(
     changed: dict[str, list] | None = None,
     timeline: Timeline | None = None,
 ) -> dict[str, Any]:
-    """Execute every step (or ``from_step`` and the later ones, on an existing run); returns
-    the manifest, whose status is ``failed``, ``succeeded`` or, when the run still has to
-    publish, ``publishing``.
+    """Execute every step (or ``from_step`` and the later ones, on an existing run) in a
+    claimed run directory; returns the manifest, whose status is ``failed``, ``succeeded``
+    or, when the run still has to publish, ``publishing``.
 
-    While a notebook runs, the next one's kernel starts and warms up, and the previous
-    notebook's HTML is exported on a worker thread.
-    """
-    to_run = params_mod.STEPS[params_mod.STEPS.index(from_step) :] if from_step else params_mod.STEPS
+    Three parts: the manifest the run starts from (:func:`start_manifest`), the step loop
+    (:func:`run_steps`: while a notebook runs, the next one's kernel starts and warms up, and
+    the previous notebook's HTML is exported on a worker thread) and the HTML it collects
+    (:func:`collect_html`)."""
     timeline = timeline or Timeline()
+    to_run = starting_at(from_step)
+    base = start_manifest(params, run_dir, run_id, to_run, from_step, changed, out)
+    import papermill  # noqa: F401  (imported while the first kernel starts, not after)
+
+    steps: list[dict[str, Any]] = list(base["steps"])
+    html_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html-export")
+    try:
+        error, exports = run_steps(to_run, params, run_dir, pool, html_worker, steps, timeline, out)
+    finally:
+        html_worker.shutdown(wait=True)
+    html_error = collect_html(run_dir, steps, exports)  # every step's HTML, the failed one's too
+    error = error or html_error
+    if error:
+        release_room(run_dir)
+    status = "failed" if error else ("publishing" if params.get("publish_to") else "succeeded")
+    final = {"status": status, "finished_at": _now(), "steps": steps}
+    if error:
+        final["error"] = error
+    return outcome.record(run_dir, **final)
+
+
+def start_manifest(
+    params: dict[str, Any],
+    run_dir: Path,
+    run_id: str,
+    to_run: tuple[str, ...],
+    from_step: str | None,
+    changed: dict[str, list] | None,
+    out,
+) -> dict[str, Any]:
+    """The manifest the run starts from, written with status ``running``: a new one, or, for
+    ``--from``, the recorded run's with the steps it re-runs dropped and the re-run recorded."""
     if from_step is None:
         base = {
             "status": "running",
@@ -158,56 +201,72 @@ def run(
             steps=[s for s in base.get("steps", []) if s["notebook"].removesuffix(".ipynb") not in to_run],
         )
     manifest.write(run_dir, base)
-    import papermill  # noqa: F401  (imported while the first kernel starts, not after)
+    return base
 
-    steps: list[dict[str, Any]] = list(base["steps"])
+
+def run_steps(
+    to_run: tuple[str, ...],
+    params: dict[str, Any],
+    run_dir: Path,
+    pool: kernels.KernelPool,
+    html_worker: ThreadPoolExecutor,
+    steps: list[dict[str, Any]],
+    timeline: Timeline,
+    out,
+) -> tuple[str | None, dict[str, Future]]:
+    """The step loop: each step's notebook on the kernel the pool has ready, its record
+    appended to ``steps`` and written to the manifest, its HTML export handed to
+    ``html_worker``. Stops at the first failure; returns its error line (None if every step
+    succeeded) and the HTML exports under way, by step."""
     error = None
-    html_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html-export")
     exports: dict[str, Future] = {}
-    try:
-        for step in to_run:
-            i = params_mod.STEPS.index(step) + 1
-            print(f"[{i}/{len(params_mod.STEPS)}] {step} ...", end=" ", flush=True, file=out)
-            started = time.perf_counter()
-            status = "succeeded"
-            ready = None
-            timeline.mark("step started", step=step)
-            try:
-                ready = pool.take()
-                timeline.mark("kernel taken", step=step)
-                run_step(step, run_dir, params_mod.for_step(step, notebook_params(params)), ready)
-            except Exception as exc:  # PapermillExecutionError, the kernel died, the disk is full
-                status, error = "failed", failure_line(step, exc)
-                pool.stop()  # no more steps: no more kernels
-                release_room(run_dir)  # room for the failed step's evidence, even on a full disk
-            finally:
-                timeline.mark("notebook ended", step=step)
-                if ready is not None:
-                    pool.retire(ready, step)  # exits in the background; the next notebook's kernel is ready
-            executed = run_dir / f"{step}.ipynb"
-            if executed.exists():
-                exports[step] = html_worker.submit(
-                    _export_html,
-                    timeline,
-                    step,
-                    executed,
-                    hide_code=params.get("html_hide_code", False),
-                    title=f"BottleNeck · {fr.month(params.get('period') or '')} · {fr.STEPS[step]}",
-                )
-            seconds = round(time.perf_counter() - started, 2)
-            steps.append({"notebook": f"{step}.ipynb", "status": status, "seconds": seconds, "html": None})
+    for step in to_run:
+        print(f"[{number(step)}/{len(STEPS)}] {step} ...", end=" ", flush=True, file=out)
+        started = time.perf_counter()
+        status = "succeeded"
+        ready = None
+        timeline.mark("step started", step=step)
+        try:
+            ready = pool.take()
+            timeline.mark("kernel taken", step=step)
+            run_step(step, run_dir, params_mod.for_step(step, notebook_params(params)), ready)
+        except Exception as exc:  # PapermillExecutionError, the kernel died, the disk is full
+            status, error = "failed", failure_line(step, exc)
+            pool.stop()  # no more steps: no more kernels
+            release_room(run_dir)  # room for the failed step's evidence, even on a full disk
+        finally:
+            timeline.mark("notebook ended", step=step)
             if ready is not None:
-                steps[-1]["kernel"] = ready.launch  # how its kernel was started
-            try:
-                manifest.update(run_dir, steps=steps)
-            except OSError as exc:  # a full disk: stop here, then record the failure in the room kept for it
-                error = error or f"step {step}: recording its result failed: {_exc_line(exc)}"
-                release_room(run_dir)
-            print(f"{status} ({seconds:.1f}s)", flush=True, file=out)
-            if error:
-                break
-    finally:
-        html_worker.shutdown(wait=True)
+                pool.retire(ready, step)  # exits in the background; the next notebook's kernel is ready
+        executed = run_dir / f"{step}.ipynb"
+        if executed.exists():
+            exports[step] = html_worker.submit(
+                _export_html,
+                timeline,
+                step,
+                executed,
+                hide_code=params.get("html_hide_code", False),
+                title=f"BottleNeck · {fr.month(params.get('period') or '')} · {fr.STEPS[step]}",
+            )
+        seconds = round(time.perf_counter() - started, 2)
+        steps.append({"notebook": f"{step}.ipynb", "status": status, "seconds": seconds, "html": None})
+        if ready is not None:
+            steps[-1]["kernel"] = ready.launch  # how its kernel was started
+        try:
+            manifest.update(run_dir, steps=steps)
+        except OSError as exc:  # a full disk: stop here, then record the failure in the room kept for it
+            error = error or f"step {step}: recording its result failed: {_exc_line(exc)}"
+            release_room(run_dir)
+        print(f"{status} ({seconds:.1f}s)", flush=True, file=out)
+        if error:
+            break
+    return error, exports
+
+
+def collect_html(run_dir: Path, steps: list[dict[str, Any]], exports: dict[str, Future]) -> str | None:
+    """Each exported HTML's path into its step's record (``html``, relative to the run
+    directory); returns the first export's failure, None if every one was written."""
+    error = None
     for record in steps:
         future = exports.get(record["notebook"].removesuffix(".ipynb"))
         if future is not None:
@@ -215,13 +274,7 @@ def run(
                 record["html"] = future.result().relative_to(run_dir).as_posix()
             except Exception as exc:  # the evidence could not be written: the run cannot succeed
                 error = error or f"writing {record['notebook'].removesuffix('.ipynb')}.html failed: {_exc_line(exc)}"
-    if error:
-        release_room(run_dir)
-    status = "failed" if error else ("publishing" if params.get("publish_to") else "succeeded")
-    final = {"status": status, "finished_at": _now(), "steps": steps}
-    if error:
-        final["error"] = error
-    return outcome.record(run_dir, **final)
+    return error
 
 
 def _export_html(timeline: Timeline, step: str, executed: Path, **kwargs: Any) -> Path:
@@ -351,7 +404,11 @@ def sweep_scratch() -> None:
             pass
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(argv: list[str] | None = None) -> int:
+    """The command line (``run_pipeline.py``): ``verify`` and ``history`` go to their own
+    commands; otherwise the parameters are read and checked before any kernel starts, the
+    kernels start, the run runs (:func:`run_and_report`) and, for ``--replay``, is compared
+    with the recorded one. Returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["verify"]:
         from . import verify
@@ -368,18 +425,18 @@ def main(argv: list[str] | None = None) -> int:
     run_id = paths.new_run_id()
     try:  # parameters are read without papermill: a wrong one is refused before any kernel starts
         params, run_id, changed = plan(args, run_id)
-        check_run(params, args.run_dir or f"outputs/{run_id}", rerun=bool(args.from_step))
+        where = args.run_dir or default_run_dir(run_id)  # a re-run (--from) keeps the recorded run_id
+        check_run(params, where, rerun=bool(args.from_step))
     except PipelineError as exc:
         say_error(exc)
         return 2
     timeline.mark("parameters checked")
     sweep_scratch()
     os.environ[outcome.RUNNER_ENV] = run_id  # the notebooks know they run under the runner
-    steps = params_mod.STEPS[params_mod.STEPS.index(args.from_step) :] if args.from_step else params_mod.STEPS
     with tempfile.TemporaryDirectory(prefix=f"{paths.SCRATCH}{os.getpid()}-") as tmp:
         kernel_log = Path(tmp) / "kernel.log"
         # the fork server imports what every kernel imports while the runner imports the rest
-        notebooks = [params_mod.notebook_path(s) for s in steps]
+        notebooks = [params_mod.notebook_path(s) for s in starting_at(args.from_step)]
         server = forkserver.start(notebooks, params_mod.notebooks_dir(), kernel_log)
         from . import kernels
 
@@ -387,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         # the first notebooks' kernels start now, while the bucket and the run directory are checked
         pool = kernels.KernelPool(notebooks, params_mod.notebooks_dir(), kernel_log, server=server)
         try:
-            code = _main(args, params, run_id, pool, kernel_log, changed, timeline)
+            code = run_and_report(args, where, params, run_id, pool, kernel_log, changed, timeline)
         finally:
             pool.close()
             timeline.mark("kernels gone")
@@ -396,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.replay and code == 0:
         from . import verify
 
-        run_dir = Path(paths.resolve(args.run_dir or f"outputs/{run_id}"))
+        run_dir = Path(paths.resolve(where))
         return verify.compare_replay(args.recorded, args.replay, run_dir)  # the manifest as read before the run
     return code
 
@@ -433,7 +490,7 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
     if not recorded.get("run_id") or not recorded.get("steps"):
         raise ParamError(f"--run-dir {args.run_dir!r}: no run there to re-run (run the whole pipeline first)")
     done = [s["notebook"].removesuffix(".ipynb") for s in recorded["steps"] if s["status"] == "succeeded"]
-    earlier = params_mod.STEPS[: params_mod.STEPS.index(args.from_step)]
+    earlier = before(args.from_step)
     missing = [s for s in earlier if s not in done]
     if missing:
         raise ParamError(
@@ -446,7 +503,7 @@ def plan(args: argparse.Namespace, run_id: str) -> tuple[dict[str, Any], str, di
     }
     kept = {k: s for s in earlier for k in params_mod.declared(s) if k != "run_dir"}
     for name in changed:
-        later = [s for s in params_mod.STEPS if s not in earlier and name in params_mod.declared(s)]
+        later = [s for s in STEPS if s not in earlier and name in params_mod.declared(s)]
         if name in kept and not later:
             raise ParamError(
                 f"parameter {name}: {kept[name]} uses it, and --from {args.from_step} does not re-run "
@@ -529,8 +586,9 @@ def check_run(params: dict[str, Any], run_dir: str, rerun: bool = False) -> None
             raise ParamError(str(exc)) from None
 
 
-def _main(
+def run_and_report(
     args: argparse.Namespace,
+    where: str,
     params: dict[str, Any],
     run_id: str,
     pool: kernels.KernelPool,
@@ -538,20 +596,23 @@ def _main(
     changed: dict[str, list],
     timeline: Timeline,
 ) -> int:
+    """One run, once its kernels are starting: the run directory ``where`` claimed, the
+    notebooks run (:func:`run_notebooks`), the run published, the history page refreshed,
+    the e-mail sent and the outcome printed. Returns the exit code."""
     if params.get("publish_to"):
         try:
             publish.preflight(params["publish_to"])
         except PipelineError as exc:
             return failed_to_start(params, run_id, str(exc))
     try:
-        run_dir, _lock, others = rundir.claim(args.run_dir or f"outputs/{run_id}", run_id, rerun_from=args.from_step)
+        run_dir, _lock, others = rundir.claim(where, run_id, rerun_from=args.from_step)
     except ParamError as exc:
         say_error(exc)
         return 2
     except PipelineError as exc:
         return failed_to_start(params, run_id, str(exc))
     except OSError as exc:
-        return failed_to_start(params, run_id, f"--run-dir {args.run_dir or f'outputs/{run_id}'}: {_exc_line(exc)}")
+        return failed_to_start(params, run_id, f"--run-dir {where}: {_exc_line(exc)}")
     timeline.run_dir = run_dir
     try:
         reserve_room(run_dir)
@@ -565,7 +626,9 @@ def _main(
             f"{', '.join(printable(o) for o in others)}"
         )
     try:
-        result = run(params, run_dir, run_id, pool, from_step=args.from_step, changed=changed, timeline=timeline)
+        result = run_notebooks(
+            params, run_dir, run_id, pool, from_step=args.from_step, changed=changed, timeline=timeline
+        )
         if params.get("publish_to"):
             result = publish_run(run_dir, params["publish_to"])
     except Exception as exc:  # the run itself broke (a full disk, a file that cannot be written)

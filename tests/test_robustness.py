@@ -455,7 +455,7 @@ def slow_copy(**kwargs):  # a slow network: each server-side copy takes a second
     copies.write_text(str(int(copies.read_text() or 0) + 1) if copies.exists() else "1")
     time.sleep(1)
 s3.client().meta.events.register("before-call.s3.CopyObject", slow_copy)
-sys.exit(runner.main(sys.argv[2:]))
+sys.exit(runner.cli(sys.argv[2:]))
 """
 
 
