@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import locations, paths, periods
+from . import choices, locations, paths, periods
 from .errors import ParamError, S3Error
 from .steps import STEPS
 
@@ -54,19 +55,6 @@ RUNNER_PARAMS = {
         "help": "the reports are attached while their total stays within this many MB (above: said, not attached)",
     },
 }
-CHOICES = {
-    "premium_method": ("zscore", "iqr"),
-    "csv_dialect": ("standard", "excel-fr"),
-    "notify": ("never", "failure", "always"),
-}
-MINIMUM = {"premium_threshold": 0.0, "top_n": 1, "drift_threshold": 0.0, "notify_attach_max_mb": 0.0}
-MAXIMUM = {"top_n": 100}  # a chart of more bars than this is unreadable (and a huge N would exhaust memory)
-LOCAL_OR_S3 = ("input_dir", "previous_run")  # publish_to is s3:// only
-PLACEHOLDERS_REFUSED = {  # locations where {period} would be taken literally: what to give instead
-    "publish_to": "the months are published under publish_to (<publish_to><period>/)",
-    "previous_run": "give the previous month's run, or auto",
-}
-FILE_NAMES = ("erp_file", "web_file", "liaison_file")
 TYPES = {"str": str, "float": float, "int": int, "bool": bool}
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -150,42 +138,103 @@ def coerce(name: str, value: Any, type_name: str) -> Any:
     return value
 
 
+# --- the rule of each parameter's value (its type is checked first) -------------------------
+
+Rule = Callable[[str, Any], None]  # (name, value) -> None, or ParamError
+
+
+def one_of(values: tuple[str, ...]) -> Rule:
+    def rule(name: str, value: Any) -> None:
+        if value not in values:
+            raise ParamError(f"parameter {name}: must be one of {', '.join(values)}, got {value!r}")
+
+    return rule
+
+
+def between(low: float, high: float = math.inf) -> Rule:
+    def rule(name: str, value: Any) -> None:
+        if value < low:
+            raise ParamError(f"parameter {name}: must be >= {low}, got {value!r}")
+        if value > high:
+            raise ParamError(f"parameter {name}: must be <= {high}, got {value!r}")
+
+    return rule
+
+
+def file_name(name: str, value: str) -> None:
+    """A file in the input folder: a name (``{period}`` allowed), never a path."""
+    periods.check_placeholders(name, value)
+    locations.check_file_name(name, periods.fill(value, "2000-01"))  # the rule holds for any month
+
+
+def input_dir(name: str, value: str) -> None:
+    """A local folder or ``s3://bucket/prefix/`` (``{period}`` allowed)."""
+    periods.check_placeholders(name, value)
+    _local_or_s3(name, periods.fill(value, "2000-01"), prefix=True)  # the rule holds for any month
+
+
+def previous_run(name: str, value: str) -> None:
+    """The previous month's run (a folder, its manifest, or an ``s3://`` manifest), or auto."""
+    periods.refuse_placeholders(name, value, "give the previous month's run, or auto")
+    if value != periods.AUTO:
+        _local_or_s3(name, value, prefix=False)
+
+
+def publish_to(name: str, value: str) -> None:
+    """Empty, or ``s3://bucket/prefix/`` outside any run's archive."""
+    periods.refuse_placeholders(name, value, "the months are published under publish_to (<publish_to><period>/)")
+    if not value:
+        return
+    uri = _s3_uri(name, value, prefix=True)
+    if re.search(r"(^|/)runs/[^/]+/", uri.key):
+        raise ParamError(
+            f"parameter publish_to {value!r}: inside a run's archive (runs/<run_id>/): publishing "
+            "there would overwrite that run's evidence"
+        )
+
+
+def _local_or_s3(name: str, value: str, prefix: bool) -> None:
+    if value.startswith("s3://"):
+        _s3_uri(name, value, prefix)
+    else:
+        locations.check_location(name, value)
+
+
+def _s3_uri(name: str, value: str, prefix: bool) -> locations.S3Uri:
+    try:
+        return locations.S3Uri.parse(value, prefix=prefix, what=f"parameter {name}")
+    except S3Error as exc:
+        raise ParamError(str(exc)) from None
+
+
+RULES: dict[str, Rule] = {  # beside the declarations: the notebooks' (their parameters cells) and RUNNER_PARAMS
+    "period": lambda name, value: periods.check(value),
+    "input_dir": input_dir,
+    "erp_file": file_name,
+    "web_file": file_name,
+    "liaison_file": file_name,
+    "previous_run": previous_run,
+    "drift_threshold": between(0.0),
+    "premium_method": one_of(choices.PREMIUM_METHODS),
+    "premium_threshold": between(0.0),
+    "top_n": between(1, 100),  # more bars than this is unreadable (and a huge N would exhaust memory)
+    "csv_dialect": one_of(choices.CSV_DIALECTS),
+    "publish_to": publish_to,
+    "notify": one_of(choices.NOTIFY_MODES),
+    "notify_to": lambda name, value: locations.addresses(value),
+    "notify_attach_max_mb": between(0.0),
+}
+
+
 def validate_value(name: str, value: Any) -> None:
-    """Range, choice and location rules (also called by the notebooks when run alone)."""
+    """A value of the right type checked by its parameter's rule (also called by the
+    notebooks when run alone); every number is finite and every text one line."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ParamError(f"parameter {name}: must be a finite number, got {value!r}")
-    if name in CHOICES and value not in CHOICES[name]:
-        raise ParamError(f"parameter {name}: must be one of {', '.join(CHOICES[name])}, got {value!r}")
-    if name in MINIMUM and value < MINIMUM[name]:
-        raise ParamError(f"parameter {name}: must be >= {MINIMUM[name]}, got {value!r}")
-    if name in MAXIMUM and value > MAXIMUM[name]:
-        raise ParamError(f"parameter {name}: must be <= {MAXIMUM[name]}, got {value!r}")
-    if not isinstance(value, str):
-        return
-    locations.check_text(name, value)
-    if name == "notify_to":
-        locations.addresses(value)
-    if name == "period":
-        periods.check(value)
-    if name in FILE_NAMES or name == "input_dir":
-        periods.check_placeholders(name, value)
-        value = periods.fill(value, "2000-01")  # the rules below hold for any month
-    elif name in PLACEHOLDERS_REFUSED:
-        periods.refuse_placeholders(name, value, PLACEHOLDERS_REFUSED[name])
-    if name in FILE_NAMES:
-        locations.check_file_name(name, value)
-    elif (name == "publish_to" and value) or (name in LOCAL_OR_S3 and value.startswith("s3://")):
-        try:
-            uri = locations.S3Uri.parse(value, prefix=name != "previous_run", what=f"parameter {name}")
-        except S3Error as exc:
-            raise ParamError(str(exc)) from None
-        if name == "publish_to" and re.search(r"(^|/)runs/[^/]+/", uri.key):
-            raise ParamError(
-                f"parameter publish_to {value!r}: inside a run's archive (runs/<run_id>/): publishing "
-                "there would overwrite that run's evidence"
-            )
-    elif name in LOCAL_OR_S3 and not (name == "previous_run" and value == periods.AUTO):
-        locations.check_location(name, value)
+    if isinstance(value, str):
+        locations.check_text(name, value)
+    if name in RULES:
+        RULES[name](name, value)
 
 
 def parse_override(item: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 product lists (machine name -> SQL over ``classified`` and kind), their French headers, the
 two dialects (``standard``: comma, ``.`` decimals, ``true``/``false``; ``excel-fr``: ``;``,
 ``,`` decimals, ``oui``/``non``), and :func:`read`, which reads a product CSV back in either.
+The dialects' names are in :mod:`choices` (light: ``params`` checks ``csv_dialect`` by them).
 
 :mod:`reports` writes the extractions with it, :mod:`comparison` reads the previous month's,
 :mod:`reconcile` and :mod:`verify` read this run's back.
@@ -16,7 +17,6 @@ import duckdb
 from . import db, fr
 from .sources import CSV_OPTIONS
 
-DIALECTS = ("standard", "excel-fr")
 # machine name -> (SQL over classified, kind): the columns of the detail sheet and the extractions
 COLUMNS = {
     "product_id": ("try_cast(product_id as bigint)", "id"),

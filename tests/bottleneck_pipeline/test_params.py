@@ -137,3 +137,8 @@ def test_each_step_receives_only_what_it_declares():
     assert set(params.for_step("01_ingestion", p)) == {"period", "input_dir", "erp_file", "web_file", "liaison_file"}
     assert set(params.for_step("03_analysis", p)) == {"premium_method", "premium_threshold", "top_n"}
     assert params.for_step("04_export", p) == {"csv_dialect": "standard"}
+
+
+def test_every_rule_is_for_a_declared_parameter():
+    """A rule under a misspelt name would check nothing, silently."""
+    assert sorted(set(params.RULES) - set(params.all_declared())) == []

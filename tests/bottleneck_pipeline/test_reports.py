@@ -191,10 +191,10 @@ def written(con, tmp_path):
     """Every report of the month, both CSV dialects: {name: (header, rows as text)}."""
     import csv
 
-    from bottleneck_pipeline import checks, fr, paths
+    from bottleneck_pipeline import checks, choices, fr, paths
 
     found = {}
-    for dialect in products.DIALECTS:
+    for dialect in choices.CSV_DIALECTS:
         names = {paths.DETAIL_CSV: None, paths.PREMIUM_CSV: True, paths.ORDINARY_CSV: False}
         folder = tmp_path / dialect
         reports.products_csvs(con, {folder / n: p for n, p in names.items()}, dialect=dialect)
