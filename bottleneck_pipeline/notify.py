@@ -28,6 +28,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -35,10 +36,12 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from . import fr, history_page, index_page, paths
+from . import fr, index_page, paths
 from .errors import ParamError, PipelineError
 from .locations import addresses, is_address, one_line, printable
 
+# the last months for a month's mail, (manifest, run_dir) -> figures, PNG, page: history_page.mail_trend
+Trend = Callable[[dict[str, Any], Path | None], dict[str, Any] | None]
 SECURITY = ("starttls", "ssl", "none")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")  # where SMTP_SECURITY none may carry a login
 TIMEOUT = 10.0  # seconds, to connect and for each exchange with the server before the message goes out
@@ -166,10 +169,16 @@ def _attachments(run_dir: Path | None, names: list[str], limit_mb: float) -> tup
 
 
 def compose(
-    m: dict[str, Any], run_dir: Path | None, params: dict[str, Any], sender: str, error_line: str = ""
+    m: dict[str, Any],
+    run_dir: Path | None,
+    params: dict[str, Any],
+    sender: str,
+    error_line: str = "",
+    trend: Trend | None = None,
 ) -> EmailMessage:
     """The message for the run ``m``: French text and HTML, the reports (or the failed
-    step's HTML) attached within the size limit."""
+    step's HTML) attached within the size limit; a month's message shows the last months
+    as ``trend(m, run_dir)`` gives them (figures, a PNG chart, where the history page is)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     succeeded = m.get("status") == "succeeded"
@@ -178,7 +187,7 @@ def compose(
     files, left_out, why = _attachments(run_dir, names, params.get("notify_attach_max_mb", 10.0))
     checks = m.get("checks", [])
     month = fr.month(m.get("period") or "") or "mois non précisé"
-    trend = history_page.mail_trend(m, run_dir) if succeeded else None  # the last months: figures, PNG, page
+    months = trend(m, run_dir) if succeeded and trend else None
     chart_id = make_msgid(idstring="tendance", domain=sender.rsplit("@", 1)[-1])
     context = {
         "m": m,
@@ -197,8 +206,8 @@ def compose(
         "left_out": left_out,
         "left_out_why": why,
         "finished": fr.when(m.get("finished_at")),
-        "trend": trend,
-        "chart_src": f"cid:{chart_id[1:-1]}" if trend and trend["png"] else None,
+        "trend": months,
+        "chart_src": f"cid:{chart_id[1:-1]}" if months and months["png"] else None,
     }
     kind = "success" if succeeded else "failure"
     folder = paths.PACKAGE_DIR / "templates" / "email"
@@ -215,7 +224,7 @@ def compose(
     msg.add_alternative(html_env.get_template(f"{kind}.html.j2").render(**context), subtype="html")
     if context["chart_src"]:  # shown in the HTML by its cid, not listed as an attachment
         msg.get_body(("html",)).add_related(
-            trend["png"], "image", "png", cid=chart_id, disposition="inline", filename="tendance.png"
+            months["png"], "image", "png", cid=chart_id, disposition="inline", filename="tendance.png"
         )
     for path in files:
         maintype, subtype = MIME.get(path.suffix, ("application", "octet-stream"))
@@ -410,10 +419,16 @@ def send(msg: EmailMessage, smtp: Smtp) -> None:
 
 
 def after_run(
-    run_dir: Path | None, params: dict[str, Any], m: dict[str, Any], error_line: str = ""
+    run_dir: Path | None,
+    params: dict[str, Any],
+    m: dict[str, Any],
+    error_line: str = "",
+    trend: Trend | None = None,
 ) -> dict[str, Any] | None:
     """Compose, keep (``notification.eml``) and send the run's mail if ``notify`` asks for
-    it; returns the manifest's ``notification`` section, or None when ``notify`` is never.
+    it (``trend``: the last months, for a month's mail: the runner gives
+    ``history_page.mail_trend``, which reads the published months; the mail never reaches
+    S3 itself); returns the manifest's ``notification`` section, or None when ``notify`` is never.
     ``run_dir`` None: the run never got a directory (it failed before): nothing is kept.
     Never raises: whatever goes wrong is the record's ``error``."""
     mode = params.get("notify", "never")
@@ -427,7 +442,7 @@ def after_run(
     smtp = None
     try:
         smtp = Smtp.from_env()
-        msg = compose(m, run_dir, params, smtp.sender, error_line)
+        msg = compose(m, run_dir, params, smtp.sender, error_line, trend)
     except Exception as exc:
         error = str(exc) if isinstance(exc, NotificationError) else f"composing failed ({type(exc).__name__}: {exc})"
         return {**record, "status": "failed", "subject": subject(m), "error": _clean(error, smtp)}

@@ -28,6 +28,7 @@ from . import (
     evidence,
     forkserver,
     fr,
+    history_page,
     manifest,
     memory,
     notify,
@@ -305,13 +306,15 @@ def _exc_line(exc: BaseException) -> str:
 
 def notify_run(run_dir: Path, params: dict[str, Any], result: dict[str, Any], error_line: str) -> dict[str, Any]:
     """Send the run's e-mail (``notify``) and record it in the manifest and page (and their
-    archived copies); a mail that cannot be sent is a warning on stdout, never a failure."""
+    archived copies); a mail that cannot be sent is a warning on stdout, never a failure.
+    A month's mail shows the last months' trend, which the runner reads for it
+    (``history_page.mail_trend``: the e-mail itself never reaches S3)."""
     try:
         m = {**manifest.read(run_dir), **result}
     except (OSError, ValueError):  # the run broke before its manifest could be read
         m = result
     try:
-        sent = notify.after_run(run_dir, params, m, one_line(error_line))
+        sent = notify.after_run(run_dir, params, m, one_line(error_line), trend=history_page.mail_trend)
         if sent is None:
             return result
         result = outcome.record(run_dir, notification=sent)
@@ -640,8 +643,6 @@ def run_and_report(
                 shutil.copyfile(kernel_log, run_dir / paths.WORK_DIR / "kernel.log")
         except OSError:
             pass
-    from . import history_page
-
     history_page.refresh_local(run_dir)  # outputs/historique.html, for a run in outputs/
     error_line = f"{result['error']} (evidence: {run_dir})" if result["status"] != "succeeded" else ""
     result = notify_run(run_dir, params, result, error_line)

@@ -297,3 +297,26 @@ def test_a_run_that_never_started_still_gets_its_alert(tmp_path, smtp_env):
 def test_the_password_is_not_in_the_settings_repr():
     smtp = notify.Smtp.from_env({"SMTP_HOST": "h", "SMTP_USER": "u@b.fr", "SMTP_PASSWORD": "canary-repr"})
     assert "canary-repr" not in repr(smtp)
+
+
+def test_a_months_mail_shows_the_trend_it_is_given_and_a_failure_never_asks_for_it(tmp_path):
+    """The last months come from the caller (the runner gives history_page.mail_trend): the
+    e-mail never reads the published months itself, so it never reaches S3."""
+    asked = []
+
+    def trend(m, run_dir):
+        asked.append((m["status"], run_dir))
+        months = [("septembre 2026", fr.money(1000.0)), ("octobre 2026", fr.money(1234.5))]
+        return {"months": months, "first": "septembre 2026", "last": "octobre 2026", "png": None, "page": "h.html"}
+
+    msg = notify.compose(fake_run(tmp_path), tmp_path, {**PARAMS}, "bn@bottleneck.test", trend=trend)
+    text = msg.get_body(("plain",)).get_content()
+    assert "des 2 derniers mois" in text and f"septembre 2026 : {fr.money(1000.0)}" in text and "h.html" in text
+    assert asked == [("succeeded", tmp_path)]
+    failed = fake_run(tmp_path, "failed", "02_cleaning_tests")
+    text = notify.compose(failed, tmp_path, {**PARAMS}, "bn@bottleneck.test", trend=trend).get_body(("plain",))
+    assert "derniers mois" not in text.get_content() and len(asked) == 1
+    assert (
+        "derniers mois"
+        not in notify.compose(fake_run(tmp_path), tmp_path, {**PARAMS}, "bn@bottleneck.test").as_string()
+    )
