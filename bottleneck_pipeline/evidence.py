@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import paths
 
-TEMPLATES = paths.PACKAGE_DIR / "templates"
+TEMPLATES = paths.TEMPLATES_DIR
 
 
 @functools.lru_cache(maxsize=2)

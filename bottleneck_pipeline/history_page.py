@@ -228,7 +228,7 @@ def render(h: History, built_at: str | None = None, latest: str | None = None) -
     from markupsafe import Markup
 
     env = Environment(
-        loader=FileSystemLoader(paths.PACKAGE_DIR / "templates" / "history"),
+        loader=FileSystemLoader(paths.TEMPLATES_DIR / "history"),
         autoescape=select_autoescape(["html", "j2"]),
     )
     points = series(h)

@@ -65,7 +65,7 @@ def render(m: dict[str, Any], run_dir: Path) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(
-        loader=FileSystemLoader(paths.PACKAGE_DIR / "templates" / "index"), autoescape=select_autoescape(["html", "j2"])
+        loader=FileSystemLoader(paths.TEMPLATES_DIR / "index"), autoescape=select_autoescape(["html", "j2"])
     )
     reports = [
         {"path": p, "about": about, "size": size((run_dir / p).stat().st_size)}

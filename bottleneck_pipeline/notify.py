@@ -210,7 +210,7 @@ def compose(
         "chart_src": f"cid:{chart_id[1:-1]}" if months and months["png"] else None,
     }
     kind = "success" if succeeded else "failure"
-    folder = paths.PACKAGE_DIR / "templates" / "email"
+    folder = paths.TEMPLATES_DIR / "email"
     text_env = Environment(loader=FileSystemLoader(folder), autoescape=False, keep_trailing_newline=True)
     html_env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(["html", "j2"]))
     msg = EmailMessage()

@@ -15,6 +15,7 @@ from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SQL_DIR = PACKAGE_DIR / "sql"
+TEMPLATES_DIR = PACKAGE_DIR / "templates"  # the HTML evidence, the run's page, the history page, the e-mail
 
 # Names inside a run directory (the contract later steps and readers rely on).
 MANIFEST = "manifest.json"

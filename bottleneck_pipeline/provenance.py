@@ -4,8 +4,9 @@ premium rule or notebook from the reviewed one.
 * ``git_commit`` and ``git_dirty`` (tracked files changed since that commit); outside a git
   checkout, the commit the container image was built from (its ``BOTTLENECK_SOURCE_REVISION``,
   ``<commit>`` or ``<commit>-dirty``), else ``None``;
-* ``files``: the SHA-256 of each notebook and SQL file, and ``package``: one SHA-256 over
-  the package's Python files, so an edit shows even without git;
+* ``files``: the SHA-256 of each notebook, SQL file and template (``templates/``: they
+  render the HTML evidence, the run's page, the history page and the e-mail), and
+  ``package``: one SHA-256 over the package's Python files, so an edit shows even without git;
 * ``python`` and the versions of the libraries that shape the results.
 """
 
@@ -62,6 +63,11 @@ def code() -> dict[str, Any]:
         p.relative_to(paths.PACKAGE_DIR.parent).as_posix(): p
         for p in sorted([*paths.SQL_DIR.rglob("*.sql"), *paths.SQL_DIR.rglob("*.yml")])
     }
+    templates = {
+        p.relative_to(paths.PACKAGE_DIR.parent).as_posix(): p
+        for p in sorted(paths.TEMPLATES_DIR.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     package = hashlib.sha256()
     for py in package_files():
         package.update(py.name.encode() + b"\0" + py.read_bytes())
@@ -74,7 +80,7 @@ def code() -> dict[str, Any]:
     return {
         "git_commit": commit,
         "git_dirty": dirty,
-        "files": {name: paths.file_fingerprint(p)["sha256"] for name, p in {**notebooks, **sql}.items()},
+        "files": {name: paths.file_fingerprint(p)["sha256"] for name, p in {**notebooks, **sql, **templates}.items()},
         "package": package.hexdigest(),
         "python": platform.python_version(),
         "packages": versions,

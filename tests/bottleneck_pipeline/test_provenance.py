@@ -30,6 +30,7 @@ def repo(tmp_path, monkeypatch):
     monkeypatch.setenv("BOTTLENECK_ROOT", str(root))
     monkeypatch.setattr(paths, "PACKAGE_DIR", root / "bottleneck_pipeline")
     monkeypatch.setattr(paths, "SQL_DIR", root / "bottleneck_pipeline" / "sql")
+    monkeypatch.setattr(paths, "TEMPLATES_DIR", root / "bottleneck_pipeline" / "templates")
     return root
 
 
@@ -45,14 +46,19 @@ def test_the_commit_is_heads_and_an_edit_makes_the_tree_dirty_and_changes_the_ha
     assert edited["git_commit"] == clean["git_commit"] and edited["git_dirty"] is True
     assert edited["package"] != clean["package"] and edited["files"] == clean["files"]
 
-    git(repo, "checkout", "--", ".")
-    sql = repo / "bottleneck_pipeline" / "sql" / "marts" / "classified.sql"
-    sql.write_text(sql.read_text().replace(">", ">="))
-    changed = provenance.code()
-    assert changed["git_dirty"] is True and changed["package"] == clean["package"]
-    assert [n for n in clean["files"] if changed["files"][n] != clean["files"][n]] == [
-        "bottleneck_pipeline/sql/marts/classified.sql"
-    ]
+    # an edited SQL file or template: the tree is dirty, its own hash alone changes
+    for name, old, new in [
+        ("sql/marts/classified.sql", ">", ">="),
+        ("templates/email/success.txt.j2", "derniers mois", "mois"),
+    ]:
+        git(repo, "checkout", "--", ".")
+        edited_file = repo / "bottleneck_pipeline" / name
+        edited_file.write_text(edited_file.read_text().replace(old, new))
+        changed = provenance.code()
+        assert changed["git_dirty"] is True and changed["package"] == clean["package"]
+        assert [n for n in clean["files"] if changed["files"][n] != clean["files"][n]] == [
+            f"bottleneck_pipeline/{name}"
+        ]
 
 
 def test_outside_a_checkout_there_is_no_commit_and_no_dirty_flag(repo, monkeypatch):
@@ -84,10 +90,11 @@ def test_in_a_checkout_git_wins_over_the_variable(monkeypatch):
     assert code["git_commit"] != COMMIT and len(code["git_commit"]) == 40
 
 
-def test_the_hash_covers_every_module_and_sql_file_a_run_can_execute():
+def test_the_hash_covers_every_module_sql_file_and_template_a_run_can_execute():
     """The runner, the fork server, the modules the notebooks import, and everything those
     import (the real import graph, imports inside functions included) are all hashed; so is
-    every SQL file and check definition. A module moved out of the glob would shrink the hash
+    every SQL file and check definition, and every template (the HTML evidence, the pages and
+    the e-mail are rendered from them). A module moved out of the glob would shrink the hash
     silently."""
     import grimp
 
@@ -114,3 +121,7 @@ def test_the_hash_covers_every_module_and_sql_file_a_run_can_execute():
     files = provenance.code()["files"]
     sql = sorted(p for p in paths.SQL_DIR.rglob("*") if p.suffix in (".sql", ".yml"))
     assert sql and all(p.relative_to(paths.PACKAGE_DIR.parent).as_posix() in files for p in sql)
+    templates = sorted(p for p in paths.TEMPLATES_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    kinds = {p.relative_to(paths.TEMPLATES_DIR).parts[0] for p in templates}
+    assert kinds == {"email", "evidence", "history", "index"}  # each renderer's folder
+    assert all(p.relative_to(paths.PACKAGE_DIR.parent).as_posix() in files for p in templates)
