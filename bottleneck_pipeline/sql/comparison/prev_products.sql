@@ -1,5 +1,5 @@
 -- prev_products: the previous run's products, from its two extraction CSVs as
--- reports.read_extractions reads them back (table prev_raw, machine names and types).
+-- products.read reads them back (table prev_raw, machine names and types).
 create or replace table prev_products as
 with source as (
     select * from prev_raw
