@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bottleneck_pipeline import evidence, forkserver, kernels, paths  # noqa: E402
-from bottleneck_pipeline.params import STEPS  # noqa: E402
+from bottleneck_pipeline.steps import STEPS  # noqa: E402
 
 HEAVY = ("pandas", "matplotlib", "pyarrow", "numpy", "nbconvert", "openpyxl", "python_calamine", "boto3")
 PROBE = "import sys as _s; print(','.join(m for m in {heavy!r} if m in _s.modules)); del _s"

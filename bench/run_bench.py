@@ -26,14 +26,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import timeline as bench_timeline  # bench/timeline.py (this script's folder is on sys.path)
-
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+
+import timeline as bench_timeline  # noqa: E402  bench/timeline.py (this script's folder is on sys.path)
+
+from bottleneck_pipeline.steps import STEPS  # noqa: E402  (a light module: no library imported)
+
 VENV_BIN = REPO / ".venv" / "bin"
 PY = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
 REAL_DIR = (REPO / ".." / "shared" / "data" / "bottleneck").resolve()
-STEPS = ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
 GNU_TIME = "/usr/bin/time"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MIB = 2**20

@@ -20,7 +20,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-STEPS = ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bottleneck_pipeline.steps import STEPS  # noqa: E402  (a light module: no library imported)
+
 KERNEL = ("asked", "launched", "ready", "warm")  # a kernel's start (kernels.start), then the notebook's
 STEP = (
     "kernel taken",
