@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from . import history_page, manifest, outcome, paths, publish_lock, s3, steps, storage
-from .s3 import S3Error, S3Uri
+from .errors import S3Error
+from .locations import S3Uri
 
 
 def fixed_names() -> list[str]:

@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import s3
-from .locations import printable
-from .s3 import PreconditionFailed, S3Error, S3Uri
+from .errors import S3Error
+from .locations import S3Uri, printable
+from .s3 import PreconditionFailed
 
 NAME = ".publish.lock"
 TTL_SECONDS = 30 * 60  # longer than any publish; a killed holder blocks the prefix at most this long

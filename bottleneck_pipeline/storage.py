@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from . import manifest, paths
-from .errors import InputError, ParamError, PipelineError
-from .locations import InputFile, check_file_name, printable, redact, shown
+from .errors import InputError, ParamError, PipelineError, S3Error
+from .locations import InputFile, S3Uri, check_file_name, printable, redact, shown
 
 EXTRACTIONS = (paths.PREMIUM_CSV, paths.ORDINARY_CSV)  # what a month-over-month comparison reads
 
@@ -49,7 +49,7 @@ def _fetch_s3(input_dir: str, filename: str, run_dir: Path) -> InputFile:
     from . import s3
 
     try:
-        uri = s3.S3Uri.parse(input_dir, prefix=True, what="input_dir").join(filename)
+        uri = S3Uri.parse(input_dir, prefix=True, what="input_dir").join(filename)
         inputs = Path(run_dir) / paths.WORK_DIR / "inputs"
         dest = inputs / filename
         if dest.resolve().parent != inputs.resolve():  # never: the name was checked; never write elsewhere
@@ -70,11 +70,11 @@ def published_manifest(uri) -> dict[str, Any] | None:
         return None
     archive = m["published"].get("archive") if isinstance(m.get("published"), dict) else None
     if not (isinstance(m.get("run_id"), str) and paths.RUN_ID.fullmatch(m["run_id"]) and isinstance(archive, str)):
-        raise s3.S3Error(f"{uri}: not a manifest published by this pipeline (no run id or archive)")
+        raise S3Error(f"{uri}: not a manifest published by this pipeline (no run id or archive)")
     try:
-        s3.S3Uri.parse(archive, prefix=True)
-    except s3.S3Error:
-        raise s3.S3Error(f"{uri}: its archive location is not an s3:// prefix") from None
+        S3Uri.parse(archive, prefix=True)
+    except S3Error:
+        raise S3Error(f"{uri}: its archive location is not an s3:// prefix") from None
     return manifest.validate(m, str(uri))
 
 
@@ -90,10 +90,10 @@ def fetch_previous_run(previous_run: str, run_dir: Path) -> tuple[dict[str, Any]
         from . import s3
 
         try:
-            previous = published_manifest(s3.S3Uri.parse(previous_run, what="previous_run"))
+            previous = published_manifest(S3Uri.parse(previous_run, what="previous_run"))
             if previous is None:
                 return None, []
-            archive = s3.S3Uri.parse(previous["published"]["archive"], prefix=True)
+            archive = S3Uri.parse(previous["published"]["archive"], prefix=True)
             dest = Path(run_dir) / paths.WORK_DIR / "previous"
             files = []
             for name in EXTRACTIONS:

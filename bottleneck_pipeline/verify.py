@@ -28,7 +28,7 @@ from typing import Any
 
 from . import fr, manifest, paths
 from .errors import PipelineError
-from .locations import printable
+from .locations import S3Uri, printable
 from .steps import STEPS
 
 COMPARED = tuple(r for r in paths.REPORTS if r.endswith(".csv"))  # byte for byte; workbooks cell by cell
@@ -40,7 +40,7 @@ def read_manifest(target: str) -> dict[str, Any]:
     if target.startswith("s3://"):
         from . import s3
 
-        uri = s3.S3Uri.parse(target if target.endswith(".json") else target.rstrip("/") + "/" + paths.MANIFEST)
+        uri = S3Uri.parse(target if target.endswith(".json") else target.rstrip("/") + "/" + paths.MANIFEST)
         found = s3.get_json(uri)
         if found is None:
             raise PipelineError(f"{uri}: not found")
@@ -187,7 +187,7 @@ def verify_s3(target: str) -> tuple[dict[str, Any], list[str]]:
 
     from . import publish, s3
 
-    prefix = s3.S3Uri.parse(target, prefix=True, what="verify")
+    prefix = S3Uri.parse(target, prefix=True, what="verify")
     m = read_manifest(str(prefix))
     problems = _run_problems(m)
     run_id = m.get("run_id")
@@ -304,7 +304,7 @@ def _recorded_workbook(recorded: dict[str, Any], where: str, name: str, run_dir:
             return None, "the recorded run names no archive to fetch it from"
         local = run_dir / paths.WORK_DIR / "recorded" / name
         try:
-            s3.download(s3.S3Uri.parse(archive, prefix=True).join(name), local)
+            s3.download(S3Uri.parse(archive, prefix=True).join(name), local)
         except PipelineError as exc:
             return None, f"it could not be fetched: {exc}"
     else:
