@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -397,7 +398,11 @@ def sweep_scratch() -> None:
     """Remove the scratch folders of runs that were killed (their process is gone)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{paths.SCRATCH}*"):
         pid = folder.name.removeprefix(paths.SCRATCH).split("-")[0]
-        if not pid.isdigit() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+        try:  # another run may remove its own folder between the listing and this look
+            info = folder.lstat()
+        except FileNotFoundError:
+            continue
+        if not pid.isdigit() or stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
             continue
         try:
             os.kill(int(pid), 0)

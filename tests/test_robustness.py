@@ -640,6 +640,19 @@ def test_scratch_folders_of_killed_runs_are_swept(tmp_path):
     mine.rmdir()
 
 
+def test_a_scratch_folder_gone_while_swept_is_passed_over(tmp_path, monkeypatch):
+    """Promise: two runs at once. Another run removes its kernel's folder between this run's
+    listing and its look at it (seen in CI: a traceback instead of the third run's one line)."""
+    import tempfile
+
+    from bottleneck_pipeline import runner
+
+    gone = Path(tempfile.gettempdir()) / f"{paths.SCRATCH}{os.getpid()}-kernel-gone"
+    listed = Path.glob
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: [gone, *listed(self, pattern)])
+    runner.sweep_scratch()  # no FileNotFoundError
+
+
 def test_a_failed_run_is_not_a_previous_month(sample_run, tmp_path):
     """Promise: the month is the one it says."""
     import shutil
