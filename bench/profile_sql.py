@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         con.execute("set temp_directory = ?", [f"{tmp}/spill"])
         if args.threads:
             con.execute(f"set threads = {args.threads}")
+        con.create_function(
+            "unescape_entities", cells.unescape_html, [duckdb.sqltypes.VARCHAR], duckdb.sqltypes.VARCHAR
+        )
         con.execute(cells.SQL_MACROS)  # the text-cell macros first: macros.sql builds on them
         con.execute((sql_dir / "macros.sql").read_text())
         sources.reopen(con, "profile_sql")  # the raw_* views over the run's CSV or Parquet inputs

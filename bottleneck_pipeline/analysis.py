@@ -19,7 +19,7 @@ def require_rows(con: duckdb.DuckDBPyConnection, table: str, why: str) -> int:
 
 def figures(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """The headline figures of the run (mart ``run_summary``, recorded in the manifest)."""
-    cur = con.execute("select merged_rows, total_revenue, premium_count, ordinary_count from run_summary")
+    cur = con.execute("select merged_rows, sold_count, total_revenue, premium_count, ordinary_count from run_summary")
     row = dict(zip([d[0] for d in cur.description], cur.fetchall()[0]))
     if not math.isfinite(row["total_revenue"]):  # inputs are checked finite and bounded: a bug, never a figure
         raise PipelineError(f"total revenue is not a finite number ({row['total_revenue']})")

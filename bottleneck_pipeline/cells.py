@@ -12,14 +12,26 @@ writers to every text cell of every report, never column by column.
   not a formula, and stays as written.
 * An Excel cell holds at most 32,767 characters: longer text is cut in workbooks only
   (ingestion already refuses such values in the columns that reach the reports).
-* In the CSVs for a French Excel (``csv_dialect: excel-fr``), text that Excel would read as
-  a number, a date, a time or a truth value when it opens the file (``-1,5``, ``00123``,
-  ``12/03``, ``3 mars``, ``15 %``, ``VRAI``) gets the same leading ``'``, so the cell stays the
-  text it is (a title stays a title, a SKU keeps its zeros). The workbooks need no such
-  rule (their text cells are typed as text), nor the standard dialect (for machines).
+* In the CSVs for a French Excel (``csv_dialect: excel-fr``), text whose meaning French Excel
+  would change when it opens the file gets the same leading ``'`` (which Excel then shows: a
+  CSV cannot hide it), so the cell stays the text it is: a date or a time (``12/03``,
+  ``3 mars``, ``9:30``), leading zeros (``00123``), a decimal comma or thousands blanks
+  (``-1,5``, ``1 000``), more digits than Excel keeps (16 and more), an exponent (``2E3``), a
+  percent, an amount, a sign or brackets (``15 %``, ``12 €``, ``+5``, ``(5)``), a truth value
+  (``VRAI``). A whole number written plainly (``16004``, ``-3``: up to 15 digits, no leading
+  zero) is left alone: Excel shows it as written, so a numeric SKU is never ``'16004``. The
+  workbooks need no such rule (their text cells are typed as text), nor the standard
+  dialect (for machines). See docs/readers.md, "CSVs for a French Excel".
 
 The SQL macros ``clean_text``, ``safe_text``, ``excel_fr_text`` and ``xml_text`` are generated
 from the same constants (:data:`SQL_MACROS`, defined on every connection by ``db.connect``).
+
+The web export stores its titles HTML-escaped, as WooCommerce does (``Agrapart &amp; Fils``):
+cleaning decodes them once (:func:`unescape_html`, the SQL function ``unescape_entities`` and the
+macro ``decode_html``), so every report shows ``Agrapart & Fils``. Only complete entities are
+decoded (``&amp;``, ``&#233;``, ``&eacute;``: a name or number and its ``;``), each once: a title
+double-escaped as ``&amp;amp;`` becomes ``&amp;``, and a bare ``&`` (``Moët & Chandon``,
+``R&D``, ``&ltd``) stays as written.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ _BLANK = "[ \\x{a0}\\x{202f}]"  # a space, and the no-break spaces French number
 _MONTH = (
     "(janv|f[ée]vr|mars|avr|mai|juin|juil|ao[ûu]t|sept?|oct|nov|d[ée]c|jan|feb|mar|apr|may|jun|jul|aug|dec)[a-zéû]*[.]?"
 )
+PLAIN_INTEGER = "^(0|-?[1-9][0-9]{0,14})$"  # Excel shows it as written: no leading zero, no precision lost
 FRENCH_EXCEL_VALUE = (  # a whole cell French Excel would turn into a number, a date, a time or a truth value
     "(?i)^\\s*(?:"
     f"[-+]?[(]?{_BLANK}*(?:[0-9][0-9 \\x{{a0}}\\x{{202f}}.]*(?:,[0-9]*)?|,[0-9]+)(?:e[-+]?[0-9]+)?{_BLANK}*[)]?"
@@ -49,9 +62,18 @@ FRENCH_EXCEL_VALUE = (  # a whole cell French Excel would turn into a number, a 
     ")\\s*$"
 )
 
+ENTITY = r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"  # Python's re and RE2
+_ENTITY = re.compile(ENTITY)
 _CONTROL = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in REMOVED) + "]")  # Python's syntax
 _FORMULA = re.compile(FORMULA_START)
 _NUMBER = re.compile(PLAIN_NUMBER)
+
+
+def unescape_html(text: str | None) -> str | None:
+    """Decode each complete HTML entity of ``text`` once (an unknown name stays as written)."""
+    import html
+
+    return None if text is None else _ENTITY.sub(lambda m: html.unescape(m.group()), text)
 
 
 def clean(text: str) -> str:
@@ -83,9 +105,16 @@ create or replace macro safe_text(x) as
     case when regexp_matches(clean_text(x), '{FORMULA_START}') and not regexp_matches(clean_text(x), '{PLAIN_NUMBER}')
          then '''' || clean_text(x) else clean_text(x) end;
 create or replace macro excel_text(x) as left(safe_text(x), {EXCEL_CELL_LIMIT});
+-- HTML entities decoded once (unescape_entities: unescape_html, registered by db.connect), only
+-- in the text that holds one
+create or replace macro decode_html(x) as
+    case when contains(cast(x as varchar), '&') and regexp_matches(cast(x as varchar), '{ENTITY}')
+         then unescape_entities(cast(x as varchar)) else cast(x as varchar) end;
 -- text in a CSV for a French Excel: what Excel would read as a number or a date stays text
 create or replace macro excel_fr_text(x) as
-    case when regexp_full_match(safe_text(x), '{FRENCH_EXCEL_VALUE}') then '''' || safe_text(x) else safe_text(x) end;
+    case when regexp_full_match(safe_text(x), '{FRENCH_EXCEL_VALUE}')
+              and not regexp_full_match(safe_text(x), '{PLAIN_INTEGER}')
+         then '''' || safe_text(x) else safe_text(x) end;
 -- text as the content of an XML element (Excel sheet XML): & < > escaped, a carriage
 -- return kept as a character reference
 create or replace macro xml_text(x) as

@@ -8,9 +8,17 @@ Two kinds, both in ``sql/checks/``:
 
     -- severity: blocking | warning
     -- source: erp | web | liaison (optional: the export the failing rows come from)
-    -- description: what must hold
-    -- detail: optional aggregate over the failing rows, e.g. sum(total_sales)
+    -- description: what must hold (English, for the logs and the error line)
+    -- title: the check's name for readers, in French, at most 31 characters (its sheet's name)
+    -- lecture: what must hold, in French, for readers
+    -- detail: optional aggregate over the failing rows (a number), e.g. sum(total_sales)
+    -- detail_label: the French words before that number, e.g. ventes hors CA
     -- guard: optional, for a check no data can fail: the code whose bug it would catch, and why
+
+Readers never see a check's id (``erp_product_id_unique``): they read its ``title`` and
+``lecture``, and, when it fails, its ``finding``: what was found, in French, from the failing
+rows (the duplicated product and its conflicting values). The ids stay in the manifest, the
+test report's summary sheet and the pages' tooltips, for the analyst.
 
 A check passes when its query returns no row. A failing ``blocking`` check stops the
 run (:func:`raise_on_blocking`); a failing ``warning`` is reported for the analyst. Checks
@@ -34,7 +42,12 @@ CHECKS_DIR = paths.SQL_DIR / "checks"
 SEVERITIES = ("blocking", "warning")
 MARTS = ("merged", "classified")  # tables made in 03_analysis
 STAGES = ("staging", "marts", "export")  # run by 02, 03 and 04 (export: the written reports read back)
-_HEADER = re.compile(r"^--\s*(severity|source|description|lecture|detail|stage|applies|guard):\s*(.+?)\s*$")
+_HEADER = re.compile(
+    r"^--\s*(severity|source|description|title|lecture|detail|detail_label|detail_unit|stage|applies|guard):"
+    r"\s*(.+?)\s*$"
+)
+TITLE_MAX = 31  # Excel's limit for a sheet's name: each failing check gets a sheet named by its title
+SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,10 @@ class Check:
     applies: str | None = None  # a SQL condition: when false, the check has nothing to look at (not_applicable)
     lecture: str = ""  # what must hold, in French, for the page and the test report (description: the logs')
     guard: str | None = None  # no data can fail it: the code a bug in which it would catch, and why
+    title: str = ""  # its name for readers, in French (the id stays for the analyst)
+    rows_sql: str | None = None  # the rows shown as evidence, when not the failing rows themselves
+    detail_label: str = ""  # the French words before the detail's number
+    detail_unit: str = ""  # and after it (``%``, ``unités``)
 
     @classmethod
     def from_file(cls, path: Path) -> Check:
@@ -76,7 +93,19 @@ class Check:
             applies=meta.get("applies"),
             lecture=meta.get("lecture", ""),
             guard=meta.get("guard"),
+            title=_title(meta.get("title", ""), path.name),
+            detail_label=meta.get("detail_label", ""),
+            detail_unit=meta.get("detail_unit", ""),
         )
+
+
+def _title(title: str, where: str) -> str:
+    if not title or len(title) > TITLE_MAX or SHEET_FORBIDDEN.search(title) or title.strip("'") != title:
+        raise ValueError(
+            f"{where}: a check needs a French title of at most {TITLE_MAX} characters, without [ ] : * ? / \\ "
+            f"and not starting or ending with ' (it names its sheet in the test report), got {title!r}"
+        )
+    return title
 
 
 @dataclass
@@ -91,6 +120,8 @@ class CheckResult:
     source: str | None = None
     stage: str = "staging"
     lecture: str = ""  # the description in French, for readers
+    title: str = ""  # the check's name for readers, in French
+    finding: str = ""  # what was found, in French, from the failing rows (empty when it passes)
     sample: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def as_manifest(self) -> dict[str, Any]:
@@ -107,11 +138,9 @@ GENERIC_SQL = {  # test -> the failing rows of {table}.{column} ({c}: the quoted
     "relationships": "select child.{c} from {table} as child anti join {to_table} as parent "
     "on parent.{to_c} = child.{c} where child.{c} is not null",
 }
-GENERIC_LECTURE = {
-    "unique": "{column} n'apparaît qu'une fois dans {table}",
-    "not_null": "{column} ne manque jamais dans {table}",
-    "accepted_values": "{table}.{column} ne prend que les valeurs {values}",
-    "relationships": "chaque {table}.{column} existe dans {to}",
+GENERIC_ROWS = {  # test -> the rows shown as evidence, when not the failing rows (a duplicate's rows)
+    "unique": "select {c}, count(*) over (partition by {c}) as occurrences, * exclude ({c}) from {table} "
+    "where {c} is not null qualify count(*) over (partition by {c}) > 1",
 }
 GENERIC_DESCRIPTION = {
     "unique": "{column} never repeats in {table}",
@@ -134,10 +163,11 @@ def generic(path: Path = CHECKS_DIR / "schema.yml") -> list[Check]:
                 options = options or {}
                 if kind not in GENERIC_SQL:
                     raise ValueError(f"{path.name}: {table}.{column}: unknown test {kind!r}")
+                if not options.get("lecture"):
+                    raise ValueError(f"{path.name}: {table}.{column} {kind}: give its lecture (French, for readers)")
                 to_table, _, to_column = options.get("to", "").partition(".")
-                sql = GENERIC_SQL[kind].format(
-                    table=db.ident(table), c=db.ident(column), to_table=db.ident(to_table), to_c=db.ident(to_column)
-                )
+                quoted = {"table": db.ident(table), "c": db.ident(column)}
+                sql = GENERIC_SQL[kind].format(**quoted, to_table=db.ident(to_table), to_c=db.ident(to_column))
                 described = GENERIC_DESCRIPTION[kind].format(
                     table=table, column=column, to=options.get("to"), values=options.get("values")
                 )
@@ -146,20 +176,14 @@ def generic(path: Path = CHECKS_DIR / "schema.yml") -> list[Check]:
                         name=options.get("name", f"{source or table}_{column}_{kind}"),
                         severity=options.get("severity", "blocking"),
                         description=options.get("description", described),
-                        lecture=options.get(
-                            "lecture",
-                            GENERIC_LECTURE[kind].format(
-                                table=table,
-                                column=column,
-                                to=options.get("to"),
-                                values=fr.choices(options.get("values")),
-                            ),
-                        ),
+                        lecture=options["lecture"],
+                        title=_title(options.get("title", ""), f"{path.name}: {table}.{column} {kind}"),
                         sql=sql,
                         source=source,
                         stage="marts" if table in MARTS else "staging",
                         bound={"accepted": options["values"]} if kind == "accepted_values" else {},
                         guard=options.get("guard"),
+                        rows_sql=GENERIC_ROWS[kind].format(**quoted) if kind in GENERIC_ROWS else None,
                     )
                 )
     return found
@@ -182,44 +206,122 @@ def run_check(
     """Run one check; the ``$name`` placeholders its query uses are bound from ``params``."""
     failing = f"({check.sql}) as failing"
     params = {**(params or {}), **check.bound}
+    common = {"description": check.description, "source": check.source, "stage": check.stage}
+    common |= {"lecture": check.lecture, "title": check.title}
     if check.applies and not db.execute(con, f"select ({check.applies})", params).fetchall()[0][0]:
-        return CheckResult(
-            check.name,
-            check.severity,
-            "not_applicable",
-            0,
-            0,
-            check.description,
-            "",
-            check.source,
-            check.stage,
-            check.lecture,
-        )
+        return CheckResult(check.name, check.severity, "not_applicable", 0, 0, **common)
     observed = db.execute(con, f"select count(*) from {failing}", params).fetchall()[0][0]
     detail = ""
     sample: list[dict[str, Any]] = []
     if observed:
         if check.detail:
-            detail = str(db.execute(con, f"select {check.detail} from {failing}", params).fetchall()[0][0])
+            value = db.execute(con, f"select {check.detail} from {failing}", params).fetchall()[0][0]
+            detail = _detail(check, value)
+        shown = f"({check.rows_sql}) as shown" if check.rows_sql else failing
         cur = db.execute(
-            con, f"select * from {failing} order by all limit {int(sample_rows)}", params
+            con, f"select * from {shown} order by all limit {int(sample_rows)}", params
         )  # same rows each run
         cols = [d[0] for d in cur.description]
         sample = [dict(zip(cols, row)) for row in cur.fetchall()]
     status = "pass" if observed == 0 else ("fail" if check.severity == "blocking" else "warning")
+    found = finding(observed, sample, grouped=bool(check.rows_sql)) if observed else ""
     return CheckResult(
-        check.name,
-        check.severity,
-        status,
-        observed,
-        0,
-        check.description,
-        detail,
-        check.source,
-        check.stage,
-        check.lecture,
-        sample,
+        check.name, check.severity, status, observed, 0, detail=detail, finding=found, sample=sample, **common
     )
+
+
+def _detail(check: Check, value: Any) -> str:
+    """The detail's number in French words: ``plus forte variation : 42,9 %``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        decimals = 0 if float(value).is_integer() else 1
+        shown = fr.percent(value, decimals) if check.detail_unit == "%" else fr.number(value, decimals)
+        if check.detail_unit and check.detail_unit != "%":
+            shown += f" {check.detail_unit}"
+    else:
+        shown = "" if value is None else str(value)
+    return f"{check.detail_label} : {shown}" if check.detail_label else shown
+
+
+MONEY = {"price", "previous_price", "revenue", "previous_revenue", "sheet_total", "rows_total", "manifest_total"}
+MONEY |= {"price_times_sales", "total_revenue"}
+
+
+def shown_value(column: str, value: Any) -> str:
+    """A failing row's value as a reader reads it (an amount in euros, a stock status in French)."""
+    if value is None or value == "":
+        return "(vide)"
+    if isinstance(value, bool):
+        return fr.yes_no(value)
+    if isinstance(value, (int, float)):
+        if column in MONEY:
+            return fr.money(value)
+        return fr.number(value, 0 if float(value).is_integer() else 2)
+    if column == "stock_status":
+        return f"« {fr.stock_status(value)} »"
+    if column == "source":
+        return str(fr.source(value))
+    text = str(value)
+    return f"« {text[:60] + '…' if len(text) > 60 else text} »"
+
+
+def finding(observed: int, sample: list[dict[str, Any]], grouped: bool = False, shown: int = 3) -> str:
+    """What a failing check found, in French, from its rows: for a duplicate (``grouped``: the
+    rows of each repeated key, the key first), the key and the values its rows disagree on;
+    otherwise the first row's first values."""
+    if not sample:
+        return ""
+    if grouped:
+        key = next(iter(sample[0]))
+        groups: dict[Any, list[dict[str, Any]]] = {}
+        for row in sample:
+            groups.setdefault(row[key], []).append(row)
+        parts = []
+        for value, rows in list(groups.items())[:shown]:
+            differ = [c for c in rows[0] if c not in (key, "occurrences") and len({repr(r[c]) for r in rows}) > 1]
+            what = "; ".join(
+                f"{fr.label(c).lower()} {' ou '.join(dict.fromkeys(shown_value(c, r[c]) for r in rows))}"
+                for c in differ[:3]
+            )
+            parts.append(
+                f"{fr.label(key).lower()} {shown_value(key, value).strip('« »')} sur {fr.count(len(rows), 'ligne')}"
+                + (f" ({what})" if what else " (identiques)")
+            )
+        more = len(groups) - len(parts)
+        return "; ".join(parts) + (f" ; et {fr.number(more)} autre{'s' if more > 1 else ''}" if more > 0 else "")
+    row = sample[0]
+    values = [f"{fr.label(c).lower()} {shown_value(c, v)}" for c, v in list(row.items())[:3]]
+    prefix = "par exemple " if observed > 1 else ""
+    return prefix + ", ".join(values)
+
+
+KEYS = {"product_id": "produit", "erp_products": "produit", "sku": "SKU", "id_web": "SKU"}
+
+
+def shared_causes(results: list[CheckResult]) -> list[str]:
+    """Failing checks whose rows name the same product or SKU (a duplicated ERP product also
+    matches its web product twice): one French sentence per group, saying they likely share
+    one cause."""
+    failed = [r for r in results if r.status == "fail" and r.sample]
+    keys: dict[tuple[str, str], list[CheckResult]] = {}
+    for r in failed:
+        found = set()
+        for row in r.sample:
+            for column, kind in KEYS.items():
+                for token in str(row.get(column) or "").split(","):
+                    if token.strip():
+                        found.add((kind, token.strip()))
+        for key in found:
+            keys.setdefault(key, []).append(r)
+    said: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    for key, rs in keys.items():
+        if len(rs) > 1:
+            said.setdefault(tuple(r.title or r.name for r in rs), []).append(key)
+    sentences = []
+    for titles, found_keys in said.items():
+        named = ", ".join(f"{kind} {value}" for kind, value in sorted(found_keys)[:3])
+        checks_named = " et ".join(f"« {t} »" for t in titles)
+        sentences.append(f"{checks_named} portent sur les mêmes lignes ({named}) : une seule cause probable.")
+    return sentences
 
 
 def run_all(

@@ -53,9 +53,17 @@ def connect(run_dir: str | os.PathLike, wait: float = LOCK_WAIT) -> duckdb.DuckD
         con.execute("set enable_progress_bar = false")  # then refuses to change the setting)
     except duckdb.Error:
         pass
+    define_functions(con)
+    return con
+
+
+def define_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """The shared SQL functions and macros: ``unescape_entities`` (Python's, see :mod:`cells`), the
+    text-cell macros, then ``macros.sql``."""
+    text = duckdb.sqltypes.VARCHAR
+    con.create_function("unescape_entities", cells.unescape_html, [text], text, side_effects=False)
     con.execute(cells.SQL_MACROS)
     run_file(con, "macros.sql")
-    return con
 
 
 def ident(name: str) -> str:

@@ -37,7 +37,7 @@ LABELS = {
     "change_pct": "Variation",
     "period": "Mois",
     "total_revenue": "CA total",
-    "run_id": "Run",
+    "run_id": "Référence de l'exécution",
     "note": "Note",
     "name": "Contrôle",
     "severity": "Gravité",
@@ -56,7 +56,8 @@ LABELS = {
     "columns": "Colonnes",
     "bytes": "Octets",
     "sha256": "SHA-256",
-    "merged_rows": "Produits vendus",
+    "merged_rows": "Produits en ligne",
+    "sold_count": "Produits vendus",
     "premium_count": "Vins premium",
     "ordinary_count": "Vins ordinaires",
     "erp_rows": "Lignes ERP lues",
@@ -79,7 +80,7 @@ LABELS = {
     "disappeared_count": "Produits disparus",
     "price_changed_count": "Prix modifiés",
     "price_drift_count": "Prix au-delà du seuil",
-    "previous_run": "Run précédent",
+    "previous_run": "Mois précédent indiqué",
     "previous_period": "Mois comparé",
     "expected_period": "Mois précédent",
     "drift_threshold": "Seuil de variation",
@@ -89,11 +90,33 @@ LABELS = {
     "year_before_total_revenue": "CA du même mois l'an dernier",
     "year_before_premium_count": "Vins premium le même mois l'an dernier",
     "premium_count_change": "Évolution des vins premium",
+    "title": "Contrôle",
+    "check_id": "Identifiant",
+    "sheet": "Feuille des lignes",
+    "occurrences": "Occurrences",
+    "erp_matches": "Produits ERP rapprochés",
+    "erp_products": "Produits ERP concernés",
+    "original_value": "Valeur d'origine",
+    "cleaned_value": "Valeur nettoyée",
+    "column_name": "Colonne",
+    "row_key": "Clé de la ligne",
+    "web_rows": "Lignes web",
+    "rows_read": "Lignes lues",
+    "rows_dropped": "Lignes écartées",
+    "rows_kept": "Lignes gardées",
+    "sheet_total": "Total de la feuille",
+    "rows_total": "Somme des lignes",
+    "manifest_total": "CA du mois",
+    "price_times_sales": "Prix × ventes",
+    "previous_total_sales": "Ventes du mois comparé",
+    "sales_change": "Évolution des ventes",
+    "previous_revenue": "CA du mois comparé",
+    "share_pct": "Part du CA",
 }
 STATUS = {
     "pass": "conforme",
     "warning": "à lire",
-    "fail": "bloquant",
+    "fail": "en échec",
     "not_applicable": "sans objet",
     "succeeded": "réussi",
     "failed": "échoué",
@@ -110,8 +133,74 @@ STEPS = {
 }
 
 
+SOURCES = {"erp": "ERP", "web": "boutique en ligne", "liaison": "fichier de liaison"}
+STOCK_STATUS = {  # WooCommerce's stock statuses, as the ERP exports them
+    "instock": "en stock",
+    "outofstock": "en rupture",
+    "onbackorder": "sur commande",
+}
+METHODS = {"zscore": "score z", "iqr": "écart interquartile (IQR)"}
+DIALECTS = {
+    "standard": "standard (virgules, point décimal)",
+    "excel-fr": "Excel français (points-virgules, virgule décimale)",
+}
+NOTIFY = {"never": "jamais", "failure": "en cas d'échec", "always": "toujours"}
+# a parameter's name -> what a reader reads (the manifest and the tooltips keep the names)
+PARAMS = {
+    "period": "Mois",
+    "input_dir": "Dossier des exports",
+    "erp_file": "Export ERP",
+    "web_file": "Export de la boutique",
+    "liaison_file": "Fichier de liaison",
+    "premium_method": "Méthode premium",
+    "premium_threshold": "Seuil premium",
+    "top_n": "Produits dans le graphique",
+    "previous_run": "Mois comparé",
+    "drift_threshold": "Seuil de variation des prix",
+    "html_hide_code": "Code masqué dans les pages des étapes",
+    "publish_to": "Publication",
+    "csv_dialect": "Format des CSV",
+    "notify": "E-mail",
+    "notify_to": "Destinataires",
+    "notify_attach_max_mb": "Pièces jointes, au plus",
+}
+
+
 def label(name: str) -> str:
     return LABELS.get(name, name)
+
+
+def param(name: str) -> str:
+    """A parameter's name as a reader reads it: ``premium_threshold`` -> ``Seuil premium``."""
+    return PARAMS.get(name, name)
+
+
+def param_value(name: str, value: Any) -> str:
+    """A parameter's value as a reader reads it: ``False`` -> ``non``, ``0.2`` (drift) -> ``20 %``,
+    ``never`` -> ``jamais``, ``2.0`` -> ``2``; a path or an address stays as written."""
+    if isinstance(value, bool):
+        return yes_no(value)
+    if name == "drift_threshold" and _finite(value):
+        return percent(value * 100, 0 if float(value * 100).is_integer() else 1)
+    if name == "notify_attach_max_mb" and _finite(value):
+        return f"{number(value, 0 if float(value).is_integer() else 1)}{NBSP}Mo"
+    if _finite(value):
+        return number(value, 0 if float(value).is_integer() else 2)
+    text = "" if value is None else str(value)
+    if name == "period":
+        return month(text) or "le mois précédent (heure de Paris)"
+    if name == "previous_run":
+        return {"": "aucun", "auto": "automatique : le mois précédent publié"}.get(text, text)
+    choices = {"premium_method": METHODS, "csv_dialect": DIALECTS, "notify": NOTIFY}.get(name, {})
+    return choices.get(text, text) or "aucun"
+
+
+def stock_status(value: Any) -> Any:
+    return STOCK_STATUS.get(value, value) if isinstance(value, str) else value
+
+
+def source(value: Any) -> Any:
+    return SOURCES.get(value, value) if isinstance(value, str) else value
 
 
 def _finite(x: Any) -> bool:
@@ -219,20 +308,20 @@ def comparison_gap(compared: str | None, expected: str | None) -> str:
     page's banner and the e-mail), or ``""`` when it is that month."""
     if not expected or compared == expected:
         return ""
-    what = month(compared or "") or "un run dont le mois n'est pas connu"
+    what = month(compared or "") or "une exécution dont le mois n'est pas connu"
     return f"la comparaison porte sur {what}, et non sur le mois précédent ({month(expected)})"
 
 
 def status(value: str) -> str:
     """A status (a run's, a check's, a comparison's) as a reader reads it."""
     if value.startswith("previous run not found at "):
-        return f"run précédent introuvable ({value.removeprefix('previous run not found at ')})"
+        return f"mois précédent introuvable ({value.removeprefix('previous run not found at ')})"
     return {**STATUS, **COMPARISON}.get(value, value)
 
 
 COMPARISON = {
     "compared": "comparé",
-    "no previous run given": "aucun run précédent indiqué",
+    "no previous run given": "aucun mois précédent indiqué",
     "found": "trouvé",
     "not published": "non publié",
     "unusable": "manifeste inutilisable",
@@ -249,5 +338,5 @@ def year_before(yb: dict[str, Any]) -> str:
     if status == "unusable":
         return f"Le manifeste {of(name)} est inutilisable ({yb.get('problem')}) : pas de comparaison."
     if status == "found":
-        return f"{name[:1].upper()}{name[1:]} est publié, mais ce run s'est arrêté avant l'analyse."
-    return "Pas de comparaison : aucun mois précédent n'a été indiqué (previous_run), ni donc où chercher."
+        return f"{name[:1].upper()}{name[1:]} est publié, mais son exécution s'est arrêtée avant l'analyse."
+    return "Pas de comparaison : aucun mois précédent n'a été indiqué, ni donc où chercher."

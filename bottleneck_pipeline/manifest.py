@@ -12,7 +12,7 @@ runner (``outcome.record``)   ``status``, ``run_id``, ``started_at``, ``finished
                               ``erp_rows``, ``web_rows``, ``liaison_rows``
 ``02_cleaning_tests``         ``checks``, ``cleaning``, ``comparison`` (what was found of
                               the previous run)
-``03_analysis``               ``figures``: ``merged_rows``, ``total_revenue``,
+``03_analysis``               ``figures``: ``merged_rows``, ``sold_count``, ``total_revenue``,
                               ``premium_count``, ``ordinary_count``; ``comparison`` (the
                               changes since the previous run); ``checks`` (02's and its own
                               tests on the marts)
@@ -129,7 +129,7 @@ class ManifestError(PipelineError):
 
 
 STATUSES = ("running", "publishing", "succeeded", "failed", "modified")
-COUNTS = ("erp_rows", "web_rows", "liaison_rows", "merged_rows", "premium_count", "ordinary_count")
+COUNTS = ("erp_rows", "web_rows", "liaison_rows", "merged_rows", "sold_count", "premium_count", "ordinary_count")
 AMOUNTS = ("total_revenue",)
 SECTIONS_OF = {  # top-level field -> the JSON type it must have (besides those checked one by one)
     "params": dict,

@@ -25,12 +25,19 @@ COLUMNS = {
     "price": ("price", "money"),
     "total_sales": ("cast(total_sales as bigint)", "int"),
     "revenue": ("round(revenue, 2)", "money"),
-    "z_score": ("round(z_score, 4)", "ratio"),
+    "z_score": ("round(z_score, 2)", "ratio"),
     "is_premium": ("is_premium", "bool"),
     "stock_quantity": ("stock_quantity", "int"),
-    "stock_status": ("stock_status", "text"),
+    "stock_status": ("stock_status", "stock"),
 }
-DECIMALS = {"money": 2, "ratio": 4}
+DECIMALS = {"money": 2, "ratio": 2}
+
+
+def _in_french(expr: str, words: dict[str, str]) -> str:
+    """SQL giving a machine value's French word (``instock`` -> ``en stock``), others as they are."""
+    quoted = lambda text: "'" + text.replace("'", "''") + "'"  # noqa: E731 (our own constant words)
+    cases = " ".join(f"when {quoted(k)} then {quoted(v)}" for k, v in words.items())
+    return f"case {expr} {cases} else {expr} end"
 
 
 def columns() -> dict[str, str]:
@@ -47,6 +54,8 @@ def select(dialect: str | None = None) -> str:
             expr = f"replace(format('{{:.{DECIMALS[kind]}f}}', {expr}), '.', ',')"
         elif dialect != "standard" and kind == "bool":
             expr = f"case when {expr} then 'oui' when not {expr} then 'non' end"
+        elif kind == "stock":
+            expr = _in_french(expr, fr.STOCK_STATUS)
         parts.append(f"{expr} as {db.ident(fr.label(name))}")
     return ", ".join(parts)
 
@@ -75,7 +84,14 @@ def read(
         ).fetchall()
     ]
     names = {**{n: n for n in COLUMNS}, **columns()}
-    kinds = {"id": "bigint", "int": "bigint", "money": "double", "ratio": "double", "text": "varchar"}
+    kinds = {
+        "id": "bigint",
+        "int": "bigint",
+        "money": "double",
+        "ratio": "double",
+        "text": "varchar",
+        "stock": "varchar",
+    }
     select = []
     for header in found:
         if header in names and (keep is None or names[header] in keep):

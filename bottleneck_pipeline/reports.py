@@ -25,11 +25,18 @@ import duckdb
 
 from . import db, fr, paths, products
 from .checks import CheckResult
-from .workbook import EUR, EXCEL_MAX_ROWS, INT, BulkSheet, Sheet, stream, write_csvs, write_xlsx
+from .workbook import EUR, EXCEL_MAX_ROWS, INT, STATUS_FILL, BulkSheet, Sheet, write_csvs, write_xlsx
 
 TOTALS_SHEET, DETAIL_SHEET = "CA total", "CA par produit"
 FORMATS = {"money": EUR, "int": INT, "id": "0", "ratio": "0.00"}  # an id is a number, never "5 755"
 ORDER_SQL = "revenue desc, try_cast(product_id as bigint)"  # every product list: the largest revenue first
+WORKBOOK = "rapport de chiffre d'affaires"  # what each printed page of a workbook says it is
+TEST_WORKBOOK = "contrôles de qualité des données"
+
+
+def page_header(document: str, period: str) -> str:
+    """The top of each printed page: ``BottleNeck · rapport de chiffre d'affaires · novembre 2026``."""
+    return " · ".join(filter(None, ["BottleNeck", document, fr.month(period)]))
 
 
 def revenue_report(
@@ -42,8 +49,10 @@ def revenue_report(
     """``rapport_CA.xlsx``: the totals sheet, and one per-product sheet of at most
     ``max_rows`` rows (header included), the largest revenues first; above that, the
     totals sheet says the full detail is in :data:`paths.DETAIL_CSV`."""
-    summary = con.execute("select total_revenue, merged_rows, premium_count, ordinary_count from run_summary")
-    total_revenue, merged, premium, ordinary = summary.fetchall()[0]
+    summary = con.execute(
+        "select total_revenue, merged_rows, sold_count, premium_count, ordinary_count from run_summary"
+    )
+    total_revenue, merged, sold, premium, ordinary = summary.fetchall()[0]
     keep = max_rows - 1
     per_product = BulkSheet(
         DETAIL_SHEET,
@@ -64,6 +73,7 @@ def revenue_report(
     rows = [
         [fr.label("period"), fr.month(period)],
         [fr.label("total_revenue"), total_revenue],
+        [fr.label("sold_count"), sold],
         [fr.label("merged_rows"), merged],
         [fr.label("premium_count"), premium],
         [fr.label("ordinary_count"), ordinary],
@@ -84,9 +94,9 @@ def revenue_report(
         rows,
         formats={"Valeur": "General"},
         widths={"Indicateur": 22, "Valeur": 40},
-        value_formats={1: EUR, 2: INT, 3: INT, 4: INT},
+        value_formats={1: EUR, 2: INT, 3: INT, 4: INT, 5: INT},
     )
-    return write_xlsx(path, [totals, per_product], con=con)
+    return write_xlsx(path, [totals, per_product], con=con, header=page_header(WORKBOOK, period))
 
 
 def products_csvs(
@@ -109,30 +119,86 @@ def products_csvs(
     )
 
 
-def test_report(con: duckdb.DuckDBPyConnection, results: list[CheckResult], path: str | os.PathLike) -> Path:
+def test_report(
+    con: duckdb.DuckDBPyConnection, results: list[CheckResult], path: str | os.PathLike, period: str = ""
+) -> Path:
     """``debug/rapport_test.xlsx``: the checks (``results``: those of every step so far,
-    :func:`checks.saved`), the cleaning log, then the failing rows of each check."""
-    summary_cols = ["name", "severity", "status", "observed", "detail", "lecture"]
+    :func:`checks.saved`), the cleaning log, then the rows behind each check that did not pass,
+    one sheet each, named by the check's title. The summary prints on one page width, readable:
+    its long texts wrap; the checks' ids, for the analyst, are its last column, not printed."""
+    summary_cols = ["title", "severity", "status", "observed", "finding", "lecture", "check_id"]
+    headers = [fr.label(c) if c != "finding" else "Constat" for c in summary_cols]
+    rows = [
+        [
+            r.title or r.name,
+            fr.SEVERITY.get(r.severity, r.severity),
+            fr.STATUS.get(r.status, r.status),
+            r.observed,
+            "; ".join(filter(None, [r.finding, r.detail])),
+            r.lecture or r.description,
+            r.name,
+        ]
+        for r in results
+    ]
     sheets = [
         Sheet(
             "contrôles",
-            [fr.label(c) for c in summary_cols],
-            [[_shown(c, getattr(r, c)) for c in summary_cols] for r in results],
-            widths={fr.label("name"): 36, fr.label("lecture"): 80, fr.label("detail"): 28},
+            headers,
+            rows,
+            formats={fr.label("observed"): INT},
+            widths=dict(zip(headers, [30, 14, 11, 10, 42, 46, 36])),
+            wrap={headers[0], headers[4], headers[5]},
+            fills={fr.label("status"): STATUS_FILL},
+            printed=len(headers) - 1,
         )
     ]
-    log_cols, log_rows = stream(con, "select * from cleaning_log")
-    sheets.append(Sheet("nettoyage", [fr.label(c) for c in log_cols], log_rows, widths={fr.label("action"): 40}))
+    log = con.execute("select source, action, row_count from cleaning_log").fetchall()
+    sheets.append(
+        Sheet(
+            "nettoyage",
+            [fr.label(c) for c in ("source", "action", "row_count")],
+            [[fr.source(source), action, n] for source, action, n in log],
+            formats={fr.label("row_count"): INT},
+            widths={fr.label("source"): 20, fr.label("action"): 50, fr.label("row_count"): 10},
+        )
+    )
+    named = {"contrôles", "nettoyage"}
     for r in results:
         if r.sample:
-            cols = list(r.sample[0].keys())
-            sheets.append(Sheet(r.name[:31], [fr.label(c) for c in cols], [[row[c] for c in cols] for row in r.sample]))
-    return write_xlsx(path, sheets)
+            title = _sheet_name(r.title or r.name, named)
+            sheets.append(_rows_sheet(title, r.sample))
+    return write_xlsx(path, sheets, header=page_header(TEST_WORKBOOK, period))
 
 
-def _shown(column: str, value):
-    if column == "status":
-        return fr.STATUS.get(value, value)
-    if column == "severity":
-        return fr.SEVERITY.get(value, value)
-    return value
+def _sheet_name(title: str, taken: set[str]) -> str:
+    """A sheet's name from a check's title: unique in the workbook (Excel ignores case)."""
+    name, n = title[:31], 2
+    while name.lower() in {t.lower() for t in taken}:
+        suffix = f" ({n})"
+        name, n = title[: 31 - len(suffix)] + suffix, n + 1
+    taken.add(name)
+    return name
+
+
+def _rows_sheet(title: str, sample: list[dict]) -> Sheet:
+    """The rows behind a finding, under French headers: amounts in euros, stock statuses in
+    French, each column as wide as its values (a title is never cut), long text wrapped."""
+    from .checks import MONEY
+
+    cols = list(sample[0].keys())
+    headers = [fr.label(c) for c in cols]
+    rows = [[fr.stock_status(row[c]) if c == "stock_status" else row[c] for c in cols] for row in sample]
+    widths, wrap = {}, set()
+    for i, header in enumerate(headers):
+        longest = max([len(header), *(len(str(row[i])) for row in rows if row[i] is not None)])
+        widths[header] = max(10, min(60, longest + 3))
+        if longest > 60:
+            wrap.add(header)
+    return Sheet(
+        title,
+        headers,
+        rows,
+        formats={h: EUR for c, h in zip(cols, headers) if c in MONEY},
+        widths=widths,
+        wrap=wrap,
+    )

@@ -8,7 +8,9 @@
   (each keeping the rows its condition selects), the query and the text rule run once.
 
 Every text cell is written by one rule (:mod:`cells`): no control character, formula-like
-text neutralised, Excel's cell limit kept. Files appear whole or not at all.
+text neutralised, Excel's cell limit kept. Files appear whole or not at all. Every sheet
+prints on A4 landscape, one page wide, its header row repeated, with the document and the
+month in the page header and the page number (``Page 2 / 14``) in the footer.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import bulk_xlsx, cells, db, paths
@@ -35,19 +38,18 @@ INT = "#,##0"
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="7B1E3A")  # bordeaux
 _GREEN, _YELLOW, _RED, _GREY = (PatternFill("solid", fgColor=c) for c in ("C6EFCE", "FFEB9C", "FFC7CE", "EDEDED"))
-STATUS_FILL = {  # a status cell, in the machine's words or the reader's
-    "pass": _GREEN,
+STATUS_FILL = {  # a check's status as the reader reads it: the colour of its cell (that column only)
     "conforme": _GREEN,
-    "warning": _YELLOW,
     "à lire": _YELLOW,
-    "fail": _RED,
-    "bloquant": _RED,
-    "not_applicable": _GREY,
+    "en échec": _RED,
     "sans objet": _GREY,
 }
 BATCH = 10_000
 TEXT_RULES = ("safe_text", "excel_fr_text")  # the SQL macros a CSV's text cells may go through (cells.py)
 TEXT = Alignment(horizontal="left", indent=1)  # text: a little room after a number column on its left
+WRAPPED = Alignment(horizontal="left", vertical="top", wrap_text=True)  # long text: over several lines
+MARGINS = PageMargins(left=0.4, right=0.4, top=0.7, bottom=0.7, header=0.3, footer=0.3)  # inches
+FOOTER = "Page &P / &N"  # Excel's page number and count
 YES_NO = Alignment(horizontal="center")
 NUMBER_HEADER = Alignment(horizontal="right")  # a number column's header sits over its figures
 
@@ -60,6 +62,9 @@ class Sheet:
     formats: dict[str, str] = field(default_factory=dict)  # column -> number format
     widths: dict[str, int] = field(default_factory=dict)  # column -> width in characters
     value_formats: dict[int, str] = field(default_factory=dict)  # row index -> number format of its numbers
+    wrap: set[str] = field(default_factory=set)  # columns whose text wraps (within their width)
+    fills: dict[str, dict[str, PatternFill]] = field(default_factory=dict)  # column -> its value -> cell fill
+    printed: int | None = None  # only the first columns are printed (the others are for the analyst)
 
 
 def _header_cells(ws, columns: Sequence[str], numeric: Iterable[str] = ()) -> list[WriteOnlyCell]:
@@ -72,27 +77,43 @@ def _header_cells(ws, columns: Sequence[str], numeric: Iterable[str] = ()) -> li
     return cells
 
 
-def _new_worksheet(wb: Workbook, sheet: Sheet):
+def _new_worksheet(wb: Workbook, sheet: Sheet, header: str = "", rows: int | None = None):
     """A sheet ready for readers: frozen header row, and printed on A4 landscape, one page
-    wide, the header repeated on each page."""
+    wide, the header repeated on each page, ``header`` (the document and its month) at the
+    top of each page and its number at the bottom. ``rows``: how many the sheet will have,
+    when only its first columns are printed."""
     ws = wb.create_sheet(sheet.title[:31])
     ws.freeze_panes = "A2"
     ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", Worksheet.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = "1:1"
+    ws.page_margins = MARGINS
+    if header:
+        ws.oddHeader.center.text = _header_text(header)
+    ws.oddFooter.left.text = "&A"  # the sheet's name
+    ws.oddFooter.right.text = FOOTER
+    if sheet.printed and rows:
+        ws.print_area = f"A1:{get_column_letter(sheet.printed)}{max(rows, 1)}"
     for i, name in enumerate(sheet.columns):
         ws.column_dimensions[get_column_letter(i + 1)].width = sheet.widths.get(name, max(10, min(50, len(name) + 4)))
     ws.append(_header_cells(ws, sheet.columns, numeric=sheet.formats))
     return ws
 
 
+def _header_text(text: str) -> str:
+    """Text for a page header: ``&`` is Excel's code character, so it is doubled."""
+    return text.replace("&", "&&")
+
+
 def write_xlsx(
     path: str | os.PathLike,
     sheets: Sequence[Sheet | BulkSheet],
     con: duckdb.DuckDBPyConnection | None = None,
+    header: str = "",
 ) -> Path:
-    """Write ``sheets`` into a new workbook at ``path`` (a temp file, then renamed).
+    """Write ``sheets`` into a new workbook at ``path`` (a temp file, then renamed); ``header``:
+    what each printed page carries at its top (the document and its month).
 
     A :class:`Sheet` is streamed row by row with openpyxl; a :class:`BulkSheet` (a DuckDB
     query, up to its ``keep`` first rows) gets its header and one template row from
@@ -106,9 +127,12 @@ def write_xlsx(
     try:
         for sheet in sheets:
             if isinstance(sheet, BulkSheet):
-                fills += _bulk_skeleton(wb, sheet, con, table=f"{bulk_xlsx.NUMBERED}_{len(fills)}")
+                fills += _bulk_skeleton(wb, sheet, con, table=f"{bulk_xlsx.NUMBERED}_{len(fills)}", header=header)
                 continue
-            ws, used = _new_worksheet(wb, sheet), 1
+            if sheet.printed:  # the print area spans the rows: they are counted first
+                sheet.rows = [list(r) for r in sheet.rows]
+            count = len(sheet.rows) + 1 if isinstance(sheet.rows, list) else None
+            ws, used = _new_worksheet(wb, sheet, header, count), 1
             fmts = [sheet.formats.get(c) for c in sheet.columns]
             for index, row in enumerate(sheet.rows):
                 if used >= EXCEL_MAX_ROWS:
@@ -118,7 +142,7 @@ def write_xlsx(
                     row_fmts = [
                         sheet.value_formats[index] if isinstance(v, (int, float)) else f for v, f in zip(row, fmts)
                     ]
-                ws.append(_cells(ws, row, row_fmts))
+                ws.append(_cells(ws, row, row_fmts, sheet))
                 used += 1
             _filter(ws, sheet.columns, used)
     except BaseException:
@@ -147,21 +171,23 @@ def _filter(ws, columns: Sequence[str], rows: int) -> None:
     ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(columns)))}{max(rows, 1)}"
 
 
-def _cells(ws, row: Sequence[Any], fmts: Sequence[str | None]) -> list[WriteOnlyCell]:
+def _cells(ws, row: Sequence[Any], fmts: Sequence[str | None], sheet: Sheet | None = None) -> list[WriteOnlyCell]:
     out = []
-    for value, fmt in zip(row, fmts):
+    columns = sheet.columns if sheet else [None] * len(row)
+    for value, fmt, column in zip(row, fmts, columns):
         cell = WriteOnlyCell(ws, value=cells.for_excel(value))
         if fmt:
             cell.number_format = fmt
-        if isinstance(value, str) and value in STATUS_FILL:
-            cell.fill = STATUS_FILL[value]
+        fill = sheet.fills.get(column, {}).get(value) if sheet and isinstance(value, str) else None
+        if fill is not None:
+            cell.fill = fill
         if isinstance(value, str):
-            cell.alignment = YES_NO if value in ("oui", "non") else TEXT
+            cell.alignment = WRAPPED if sheet and column in sheet.wrap else YES_NO if value in ("oui", "non") else TEXT
         out.append(cell)
     return out
 
 
-def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnection, table: str):
+def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnection, table: str, header: str = ""):
     """The sheet's worksheet with its header and a template row; its rows are numbered
     into its own temporary ``table``."""
     columns = bulk_xlsx.columns_of(con, sheet.sql)
@@ -170,7 +196,7 @@ def _bulk_skeleton(wb: Workbook, sheet: BulkSheet, con: duckdb.DuckDBPyConnectio
     if count >= EXCEL_MAX_ROWS:
         con.execute(f"drop table if exists {table}")
         raise ValueError(f"sheet {sheet.title!r}: {count:,} rows, more than Excel's limit ({EXCEL_MAX_ROWS - 1:,})")
-    ws = _new_worksheet(wb, Sheet(sheet.title, names, [], sheet.formats, sheet.widths))
+    ws = _new_worksheet(wb, Sheet(sheet.title, names, [], sheet.formats, sheet.widths), header)
     _filter(ws, names, count + 1)
     if count == 0:
         return []

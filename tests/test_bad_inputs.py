@@ -1043,9 +1043,9 @@ def test_post_type_is_read_as_woocommerce_means_it_and_every_drop_says_why(tmp_p
     assert web_log == {
         "lignes lues": 8,
         "écartées : ligne vide": 1,
-        "écartées : post_type 'attachment'": 1,
-        "écartées : post_type 'product_variation'": 1,
-        "écartées : post_type vide": 1,
+        "écartées : images de produits": 1,
+        "écartées : variantes de produits": 1,
+        "écartées : type de ligne web vide": 1,
         "écartées : produit sans SKU": 0,
         "écartées : doublon exact": 0,
         "gardées": 4,

@@ -1,6 +1,6 @@
 import pytest
 
-from bottleneck_pipeline import checks
+from bottleneck_pipeline import checks, fr, paths
 from bottleneck_pipeline.errors import CheckFailed
 from tests.conftest import erp_frame, liaison_frame, web_frame
 
@@ -31,13 +31,21 @@ def test_conflicting_erp_rows_fail_the_blocking_uniqueness_check(staged):
     failed = [r for r in res if r.status == "fail"]
     # the repeat also links web product 101 to two ERP rows
     assert [r.name for r in failed] == ["erp_product_id_unique", "web_product_matched_once"]
-    assert failed[0].observed == 1 and failed[0].sample == [{"product_id": "1", "occurrences": 2}]
+    # one duplicated id; its evidence is both conflicting rows, and what differs between them is said
+    assert failed[0].observed == 1 and [(r["product_id"], r["price"]) for r in failed[0].sample] == [
+        ("1", 10.0),
+        ("1", 12.0),
+    ]
+    assert failed[0].finding == f"produit 1 sur 2 lignes (prix {fr.money(10.0)} ou {fr.money(12.0)})"
+    assert failed[1].sample[0]["erp_products"] == "1, 1"  # the web product names the ERP product it met twice
+    (shared,) = checks.shared_causes(res)  # the two failures share their cause, and the reader is told
+    assert "« Produits ERP en double » et « Produits web mal rapprochés »" in shared and "produit 1" in shared
     with pytest.raises(CheckFailed) as err:
         checks.raise_on_blocking(res, files={"erp": "erp.xlsx", "web": "web.xlsx"})
     assert str(err.value).startswith(
         "blocking data-quality check(s) failed: erp.xlsx: erp_product_id_unique (1 row; expected: each ERP "
         "product_id appears once after cleaning (a repeat has conflicting values); e.g. product_id '1', "
-        "occurrences 2); web.xlsx: web_product_matched_once (1 row; expected: "
+        "occurrences 2, onsale_web 1, price 10.0); web.xlsx: web_product_matched_once (1 row; expected: "
     )
 
 
@@ -65,7 +73,7 @@ def test_warnings_show_the_anomalies_an_analyst_must_see(staged):
         "liaison_web_id_unmatched": ("warning", 1),
         "price_drift_vs_previous_run": ("not_applicable", 0),  # no previous month: nothing to compare
     }
-    assert res["web_product_without_sku"].detail == "ventes hors CA : 7 unités"
+    assert res["web_product_without_sku"].detail == "ventes hors chiffre d'affaires : 7 unités"
 
 
 def test_web_product_without_a_link_breaks_join_coherence(staged):
@@ -240,3 +248,26 @@ def test_results_of_both_steps_are_kept_together(staged):
     assert {r.stage for r in both} == {"staging", "marts"}
     again = checks.save(con, checks.run_all(con, params=PARAMS))  # 02 re-run: 03's results are out of date
     assert [r.name for r in again] == [r.name for r in staging]
+
+
+def test_every_check_has_a_french_title_and_lecture_without_machine_names():
+    """Readers read a check's title and lecture, never its id, a table or a column name."""
+    import re
+
+    found = checks.discover()
+    titles = [c.title for c in found]
+    assert len(set(t.lower() for t in titles)) == len(titles)  # one sheet each in the test report
+    machine = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b|\b(stg|merged|classified|raw)\b|[a-z]\.[a-z]")
+    for c in found:
+        assert c.title and len(c.title) <= checks.TITLE_MAX, c.name
+        lecture = c.lecture
+        for name in paths.REPORTS:  # the files a reader opens are named as they are
+            lecture = lecture.replace(name, "")
+        assert not machine.search(c.title) and not machine.search(lecture), (c.name, c.title, c.lecture)
+
+
+def test_a_check_without_a_title_is_refused(tmp_path):
+    (tmp_path / "no_title.sql").write_text("-- severity: warning\n-- lecture: x\nselect 1 where false\n")
+    (tmp_path / "schema.yml").write_text("")
+    with pytest.raises(ValueError, match="no_title.sql: a check needs a French title"):
+        checks.discover(tmp_path)

@@ -40,7 +40,7 @@ def test_dates_months_and_labels():
     assert fr.when("2026-07-01T22:30:00+00:00") == "2 juillet 2026 à 00:30 (heure de Paris)"  # summer time
     assert fr.when(None) == "–" and fr.month("2026-02") == "février 2026" and fr.month("") == ""
     assert fr.label("total_sales") == "Ventes (unités)" and fr.label("unknown_column") == "unknown_column"
-    assert fr.status("pass") == "conforme" and fr.status("previous run not found at x").startswith("run précédent")
+    assert fr.status("pass") == "conforme" and fr.status("previous run not found at x").startswith("mois précédent")
 
 
 def test_choices_read_as_a_sentence():

@@ -1,9 +1,9 @@
 import openpyxl
 import pytest
 
-from bottleneck_pipeline import products, reports
+from bottleneck_pipeline import fr, products, reports
 from tests.bottleneck_pipeline.conftest import classify
-from tests.conftest import web_frame, workbook_detail, workbook_totals
+from tests.conftest import erp_frame, web_frame, workbook_detail, workbook_totals
 
 
 def test_revenue_report_cells(staged, tmp_path):
@@ -19,9 +19,10 @@ def test_revenue_report_cells(staged, tmp_path):
         "Mois",
         "CA total",
         "Produits vendus",
+        "Produits en ligne",
         "Vins premium",
         "Vins ordinaires",
-        "Run",
+        "Référence de l'exécution",
     ]
     totals = workbook_totals(path)
     assert totals["total_revenue"] == pytest.approx(10 * 3 + 20 * 1 + 30 * 2 + 100 * 4)
@@ -50,6 +51,12 @@ def test_revenue_report_cells(staged, tmp_path):
     assert str(detail.page_setup.paperSize) == detail.PAPERSIZE_A4
     assert detail["A2"].number_format == "0"  # an id: 5755, never "5 755"
     assert {r["is_premium"] for r in rows} <= {"oui", "non"}  # yes/no for a reader, filterable
+    assert {r["stock_status"] for r in rows} <= set(fr.STOCK_STATUS.values())  # en stock, en rupture
+    sold = sum(1 for r in rows if r["total_sales"] > 0)
+    assert (totals["sold_count"], totals["merged_rows"]) == (sold, len(rows))
+    for ws in (total, detail):  # each printed page says what it is, for which month, and its number
+        assert ws.oddHeader.center.text == "BottleNeck · rapport de chiffre d'affaires · novembre 2026"
+        assert ws.oddFooter.right.text == "Page &P / &N" and ws.oddFooter.left.text == "&A"
 
 
 def test_extractions_are_utf8_with_bom_sorted_by_revenue_in_both_dialects(staged, tmp_path):
@@ -162,7 +169,8 @@ PRODUCT_REPORT = [
     "stock_status",
 ]
 TEXT_COLUMNS = ["sku", "post_title", "stock_status"]  # the product reports' text columns
-TEST_REPORT_SHEETS = {"contrôles": ["name", "severity", "status", "observed", "detail", "lecture"]}
+# the summary: each check by its French title, what was found, what must hold, its id last (for the analyst)
+TEST_REPORT_SHEETS = {"contrôles": ["title", "severity", "status", "observed", "finding", "lecture", "check_id"]}
 TEST_REPORT_SHEETS["nettoyage"] = ["source", "action", "row_count"]
 
 
@@ -191,7 +199,7 @@ def written(con, tmp_path):
     """Every report of the month, both CSV dialects: {name: (header, rows as text)}."""
     import csv
 
-    from bottleneck_pipeline import checks, choices, fr, paths
+    from bottleneck_pipeline import checks, choices, paths
 
     found = {}
     for dialect in choices.CSV_DIALECTS:
@@ -210,11 +218,12 @@ def written(con, tmp_path):
         for ws in openpyxl.load_workbook(path).worksheets:
             header, *rows = [list(r) for r in ws.iter_rows(values_only=True)]
             found[f"{path.name}/{ws.title}"] = (header, rows)
-    return found, {r.name: r for r in results}, fr
+    return found, {r.name: r for r in results}
 
 
 def test_every_report_has_its_whole_header(staged, tmp_path):
-    found, results, fr = written(hostile_month(staged), tmp_path)
+    found, results = written(hostile_month(staged), tmp_path)
+    by_title = {r.title: r for r in results.values()}  # a failing check's rows: a sheet named by its title
     assert list(products.columns().values()) == PRODUCT_REPORT  # the manifest's `columns`
     product_header = [fr.label(c) for c in PRODUCT_REPORT]
     for name, (header, _) in found.items():
@@ -226,9 +235,10 @@ def test_every_report_has_its_whole_header(staged, tmp_path):
         elif sheet in TEST_REPORT_SHEETS:
             assert header == [fr.label(c) for c in TEST_REPORT_SHEETS[sheet]], name
         else:  # a failing check's rows: its query's columns
-            assert header == [fr.label(c) for c in results[sheet].sample[0]], name
+            assert header == [fr.label(c) for c in by_title[sheet].sample[0]], name
     sheets = {n.rsplit("/", 1)[-1] for n in found}
-    assert {"CA total", "CA par produit", "web_product_without_sku", "erp_negative_stock"} <= sheets
+    warned = {results["web_product_without_sku"].title, results["erp_negative_stock"].title}
+    assert {"CA total", "CA par produit", *warned} <= sheets
 
 
 def test_formula_like_text_is_neutralised_in_every_text_column_of_every_report(staged, tmp_path):
@@ -238,7 +248,7 @@ def test_formula_like_text_is_neutralised_in_every_text_column_of_every_report(s
 
     from bottleneck_pipeline import cells
 
-    found, _, fr = written(hostile_month(staged), tmp_path)
+    found, results = written(hostile_month(staged), tmp_path)
     formula, number = re.compile(cells.FORMULA_START), re.compile(cells.PLAIN_NUMBER)  # a number is no formula
     text_headers = {fr.label(c) for c in TEXT_COLUMNS}
     neutralised = {}
@@ -251,4 +261,38 @@ def test_formula_like_text_is_neutralised_in_every_text_column_of_every_report(s
     for name, (_, rows) in found.items():
         if rows and (name.endswith(".csv") or name.endswith("/CA par produit")):
             assert neutralised.get(name, set()) >= text_headers, (name, neutralised.get(name))
-    assert {"web_product_without_sku", "erp_negative_stock"} <= {n.rsplit("/", 1)[-1] for n in neutralised}
+    warned = {results["web_product_without_sku"].title, results["erp_negative_stock"].title}
+    assert warned <= {n.rsplit("/", 1)[-1] for n in neutralised}
+
+
+def test_the_test_report_reads_in_french_and_colours_only_the_status(staged, tmp_path):
+    """The summary names each check by its French title (its id kept in a last column that is
+    not printed), colours the status cell only (a passing blocking check is green, never pink),
+    and each check that did not pass gets a sheet named by its title, its rows under French
+    headers; every sheet's printed pages carry the month and their number."""
+    from bottleneck_pipeline import checks, workbook
+
+    erp = erp_frame()
+    erp.loc[len(erp)] = (1, 1, 12.0, 5, "instock")  # product 1 again, another price
+    con = staged(erp=erp)
+    results = checks.run_all(con, params={"drift_threshold": 0.2})
+    path = reports.test_report(con, results, tmp_path / "rapport_test.xlsx", period="2026-11")
+    wb = openpyxl.load_workbook(path)
+    failing = [r for r in results if r.sample]
+    assert wb.sheetnames == ["contrôles", "nettoyage", *(r.title for r in failing)]
+    summary = wb["contrôles"]
+    header = [c.value for c in summary[1]]
+    assert header[0] == "Contrôle" and header[-1] == "Identifiant"
+    assert summary.print_area == f"'contrôles'!$A$1:${chr(ord('A') + len(header) - 2)}${len(results) + 1}"
+    status_col = header.index("Statut")
+    for row, r in zip(summary.iter_rows(min_row=2), results):
+        assert row[0].value == r.title and row[-1].value == r.name
+        colours = {c.column - 1: c.fill.fgColor.rgb for c in row if c.fill.fill_type == "solid"}
+        expected = workbook.STATUS_FILL[fr.STATUS[r.status]].fgColor.rgb
+        assert colours == {status_col: expected}, (r.name, colours)  # the severity cell is never coloured
+    duplicate = wb[next(r.title for r in failing if r.name == "erp_product_id_unique")]
+    assert [c.value for c in duplicate[1]][:3] == ["Produit", "Occurrences", fr.label("onsale_web")]
+    assert {row[-1] for row in duplicate.iter_rows(min_row=2, values_only=True)} == {fr.STOCK_STATUS["instock"]}
+    for ws in wb.worksheets:
+        assert ws.oddHeader.center.text == "BottleNeck · contrôles de qualité des données · novembre 2026"
+        assert ws.oddFooter.right.text == "Page &P / &N"

@@ -25,7 +25,7 @@ def test_cleaning_log_accounts_for_every_row(staged):
     log = {a: n for s, a, n in con.execute("select * from cleaning_log where source = 'web'").fetchall()}
     assert log == {
         "lignes lues": 8,
-        "écartées : post_type 'attachment'": 1,
+        "écartées : images de produits": 1,
         "écartées : ligne vide": 1,
         "écartées : produit sans SKU": 1,
         "écartées : doublon exact": 1,

@@ -1,5 +1,6 @@
 -- severity: blocking
 -- description: for each source, rows read = rows dropped (by reason) + rows kept, and every key read is kept (no row dropped without a reason)
+-- title: Lignes non comptées
 -- lecture: pour chaque fichier, lignes lues = lignes écartées (par motif) + lignes gardées, et chaque clé lue est gardée
 -- guard: the cleaning (staging/*.sql): the log counts each reason from the raw rows, beside the tables it accounts for, so only a change to that SQL can make them disagree
 -- A row dropped as an exact duplicate leaves its key in the table (its twin is kept): a key

@@ -1,6 +1,7 @@
 -- severity: warning
 -- source: erp
 -- description: ERP products absent from the link file
+-- title: Produits absents de la liaison
 -- lecture: produits ERP absents du fichier de liaison
 select erp.product_id, erp.price
 from stg_erp as erp

@@ -1,6 +1,7 @@
 -- severity: blocking
 -- source: liaison
 -- description: at least one web product reaches an ERP product through the link file (else nothing is left after the join)
+-- title: Aucun produit rapproché
 -- lecture: au moins un produit web rejoint un produit ERP par le fichier de liaison
 with joined as (
     select 1

@@ -1,9 +1,12 @@
 -- severity: warning
 -- source: erp
 -- description: ERP prices that moved by more than drift_threshold since the previous run
+-- title: Prix qui ont beaucoup bougé
 -- lecture: prix ERP qui ont bougé de plus que le seuil depuis le mois précédent
 -- applies: exists (select 1 from prev_products)
--- detail: 'plus forte variation : ' || round(max(abs(change_pct)), 1) || ' %'
+-- detail: round(max(abs(change_pct)), 1)
+-- detail_label: plus forte variation
+-- detail_unit: %
 select
     cur.product_id,
     prev.price                                                  as previous_price,

@@ -1,6 +1,7 @@
 -- severity: blocking
 -- stage: export
 -- description: the two extractions as written hold every merged product once: none in both, none missing, as many rows as merged_rows
+-- title: Extractions incomplètes
 -- lecture: les deux extractions écrites contiennent chaque produit vendu une seule fois, sans oubli
 -- guard: the report writers (reports.py, workbook.py): the extractions are written from the table the figures come from, so only a writer that drops or repeats rows can break it
 with extracted as (

@@ -1,6 +1,7 @@
 -- severity: blocking
 -- stage: export
 -- description: the extractions as written add up to the manifest's total_revenue to the cent, each row's revenue being its price x total_sales
+-- title: Total des extractions faux
 -- lecture: les extractions écrites totalisent le chiffre d'affaires au centime, chaque ligne valant prix × ventes
 -- guard: the report writers (reports.py, workbook.py): each row's revenue is written from the one computed in the marts, so only a writer that rounds or shifts a figure can break it
 with rows_checked as (

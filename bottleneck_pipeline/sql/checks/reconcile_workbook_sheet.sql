@@ -1,6 +1,7 @@
 -- severity: blocking
 -- stage: export
 -- description: the per-product sheet of rapport_CA.xlsx holds the largest revenues of revenue_par_produit.csv, each product once and as in the CSV; fewer rows than the CSV only with a note on the totals sheet
+-- title: Feuille par produit différente
 -- lecture: la feuille « CA par produit » reprend à l'identique les plus gros chiffres d'affaires de revenue_par_produit.csv ; s'il en manque, la feuille « CA total » le dit
 -- guard: the workbook writers (reports.py, workbook.py, bulk_xlsx.py): the sheet is written from the table the CSV comes from, so only a writer that loses, repeats or changes a row can break it
 with sheet as (

@@ -1,7 +1,8 @@
 -- severity: blocking
 -- stage: export
 -- description: rapport_CA.xlsx as written: its total equals the sum of revenue_par_produit.csv's rows to the cent, and the manifest's total_revenue
--- lecture: le total de rapport_CA.xlsx égale la somme des lignes de revenue_par_produit.csv au centime, et le chiffre d'affaires du manifeste
+-- title: Total du classeur différent
+-- lecture: le total de rapport_CA.xlsx égale, au centime, la somme des lignes de revenue_par_produit.csv et le chiffre d'affaires du mois
 -- guard: the workbook writers (reports.py, workbook.py): the total is written from run_summary, as the CSV's rows are, so only a writer that changes it can break it
 with sheet as (
     select cast(total_revenue as double) as sheet_total from written_totals

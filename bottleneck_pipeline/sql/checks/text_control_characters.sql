@@ -1,5 +1,6 @@
 -- severity: warning
 -- description: text holding control characters (invisible, and forbidden in Excel): they were removed from the data and the reports
+-- title: Caractères invisibles retirés
 -- lecture: textes contenant des caractères invisibles ou interdits dans Excel (retirés des données et des rapports)
 with text_cells as (
     select
@@ -9,7 +10,7 @@ with text_cells as (
     union all
     select 'web', 'sku', cast(sku as varchar), cast(sku as varchar) from raw_web
     union all
-    select 'web', 'post_title', cast(sku as varchar), cast(post_title as varchar) from raw_web
+    select 'web', 'post_title', cast(sku as varchar), decode_html(post_title) from raw_web
     union all
     select 'liaison', 'id_web', cast(product_id as varchar), cast(id_web as varchar) from raw_liaison
 )

@@ -1,7 +1,8 @@
 -- severity: blocking
 -- source: web
 -- description: every web SKU the link file references keeps its product row (post_type product)
--- lecture: chaque SKU web du fichier de liaison garde sa ligne produit (post_type product) : sinon ses ventes disparaîtraient du chiffre d'affaires
+-- title: SKU liés écartés au nettoyage
+-- lecture: chaque SKU web du fichier de liaison garde sa ligne de produit (et non seulement une image ou une variante) : sinon ses ventes disparaîtraient du chiffre d'affaires
 -- A linked SKU whose rows are all of another post_type (blank, a product_variation, whose sales
 -- WooCommerce counts on its parent product...) would lose its sales without a word.
 -- One row per such SKU, showing its most telling row: one that is not an image (attachment)
@@ -11,7 +12,7 @@ with linked_and_dropped as (
         norm_key(raw.sku)                   as sku,
         raw.post_type,
         norm_post_type(raw.post_type)       as kind,
-        raw.post_title,
+        decode_html(raw.post_title)         as post_title,
         try_cast(raw.total_sales as double) as total_sales
     from raw_web as raw
     where

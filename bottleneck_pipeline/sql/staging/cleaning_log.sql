@@ -12,27 +12,31 @@ with counts as (
 
 -- the rows that reach the key step, with their key (null: no key); web: products only
 keyed as (
-    select 'erp' as source, 'écartées : sans product_id' as no_key, norm_id(product_id) as join_key from raw_erp
+    select 'erp' as source, 'écartées : sans identifiant produit' as no_key, norm_id(product_id) as join_key
+    from raw_erp
     union all
     select 'web', 'écartées : produit sans SKU', norm_key(sku) from raw_web
     where norm_post_type(post_type) = 'product'
     union all
-    select 'liaison', 'écartées : sans product_id', norm_id(product_id) from raw_liaison
+    select 'liaison', 'écartées : sans identifiant produit', norm_id(product_id) from raw_liaison
 ),
 
 -- the web rows that are not products, each with its true reason: its post_type (as
--- norm_post_type reads it), none, or nothing at all (a blank row)
+-- norm_post_type reads it, in a reader's words for WooCommerce's usual ones), none, or
+-- nothing at all (a blank row)
 dropped_web as (
     select
         case
+            when norm_post_type(post_type) = 'attachment' then 'écartées : images de produits'
+            when norm_post_type(post_type) = 'product_variation' then 'écartées : variantes de produits'
             when norm_post_type(post_type) is not null
-                then 'écartées : post_type ''' || norm_post_type(post_type) || ''''
+                then 'écartées : lignes web de type « ' || norm_post_type(post_type) || ' »'
             when
                 norm_key(sku) is null
                 and nullif(trim(clean_text(post_title)), '') is null
                 and nullif(trim(cast(total_sales as varchar)), '') is null
                 then 'écartées : ligne vide'
-            else 'écartées : post_type vide'
+            else 'écartées : type de ligne web vide'
         end as reason
     from raw_web
     where norm_post_type(post_type) is distinct from 'product'

@@ -5,7 +5,9 @@
 -- reason, and a SKU the link file references that loses every row stops the run (check
 -- web_linked_sku_dropped). Products with no sku cannot be joined and are dropped (check
 -- web_product_without_sku shows them and their sales).
--- Control characters are removed from the titles (check text_control_characters counts them).
+-- Titles are stored HTML-escaped by WooCommerce (Agrapart &amp; Fils): each entity is decoded
+-- once (decode_html), then control characters are removed (check text_control_characters
+-- counts them).
 create or replace table stg_web as
 with source as (
     select * from raw_web
@@ -14,7 +16,7 @@ with source as (
 products as (
     select
         norm_key(sku)                       as sku,
-        clean_text(post_title)              as post_title,
+        clean_text(decode_html(post_title)) as post_title,
         cast(total_sales as double)         as total_sales
     from source
     where norm_post_type(post_type) = 'product'
