@@ -100,7 +100,7 @@ LABELS = {
     "cleaned_value": "Valeur nettoyée",
     "column_name": "Colonne",
     "row_key": "Clé de la ligne",
-    "web_rows": "Lignes web",
+    "export_rows": "Lignes dans l'export",
     "rows_read": "Lignes lues",
     "rows_dropped": "Lignes écartées",
     "rows_kept": "Lignes gardées",

@@ -25,6 +25,6 @@ select
     first(post_type order by kind = 'attachment', total_sales desc nulls last)  as post_type,
     first(post_title order by kind = 'attachment', total_sales desc nulls last) as post_title,
     max(total_sales)                                                            as total_sales,
-    count(*)                                                                    as web_rows
+    count(*)                                                                    as export_rows
 from linked_and_dropped
 group by sku
