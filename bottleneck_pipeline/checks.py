@@ -122,6 +122,7 @@ class CheckResult:
     lecture: str = ""  # the description in French, for readers
     title: str = ""  # the check's name for readers, in French
     finding: str = ""  # what was found, in French, from the failing rows (empty when it passes)
+    keys: list[str] = field(default_factory=list)  # the products and SKUs its rows name (``produit 4046``)
     sample: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def as_manifest(self) -> dict[str, Any]:
@@ -226,7 +227,16 @@ def run_check(
     status = "pass" if observed == 0 else ("fail" if check.severity == "blocking" else "warning")
     found = finding(observed, sample, grouped=bool(check.rows_sql)) if observed else ""
     return CheckResult(
-        check.name, check.severity, status, observed, 0, detail=detail, finding=found, sample=sample, **common
+        check.name,
+        check.severity,
+        status,
+        observed,
+        0,
+        detail=detail,
+        finding=found,
+        keys=keys_of(sample),
+        sample=sample,
+        **common,
     )
 
 
@@ -295,33 +305,40 @@ def finding(observed: int, sample: list[dict[str, Any]], grouped: bool = False, 
 
 
 KEYS = {"product_id": "produit", "erp_products": "produit", "sku": "SKU", "id_web": "SKU"}
+KEPT_KEYS = 50  # the keys a result records, at most
 
 
-def shared_causes(results: list[CheckResult]) -> list[str]:
+def keys_of(sample: list[dict[str, Any]]) -> list[str]:
+    """The products and SKUs a check's rows name (``produit 4046``, ``SKU 15269``), to tell
+    failures that share a cause."""
+    found: dict[str, None] = {}
+    for row in sample:
+        for column, kind in KEYS.items():
+            for token in str(row.get(column) or "").split(","):
+                if token.strip() and len(found) < KEPT_KEYS:
+                    found[f"{kind} {token.strip()}"] = None
+    return list(found)
+
+
+def shared_causes(results: list[CheckResult] | list[dict[str, Any]]) -> list[str]:
     """Failing checks whose rows name the same product or SKU (a duplicated ERP product also
     matches its web product twice): one French sentence per group, saying they likely share
-    one cause."""
-    failed = [r for r in results if r.status == "fail" and r.sample]
-    keys: dict[tuple[str, str], list[CheckResult]] = {}
+    one cause. ``results``: check results, or the manifest's checks."""
+    failed = [r if isinstance(r, dict) else asdict(r) for r in results]
+    failed = [r for r in failed if r.get("status") == "fail" and r.get("keys")]
+    by_key: dict[str, list[str]] = {}
     for r in failed:
-        found = set()
-        for row in r.sample:
-            for column, kind in KEYS.items():
-                for token in str(row.get(column) or "").split(","):
-                    if token.strip():
-                        found.add((kind, token.strip()))
-        for key in found:
-            keys.setdefault(key, []).append(r)
-    said: dict[tuple[str, ...], list[tuple[str, str]]] = {}
-    for key, rs in keys.items():
-        if len(rs) > 1:
-            said.setdefault(tuple(r.title or r.name for r in rs), []).append(key)
-    sentences = []
-    for titles, found_keys in said.items():
-        named = ", ".join(f"{kind} {value}" for kind, value in sorted(found_keys)[:3])
-        checks_named = " et ".join(f"« {t} »" for t in titles)
-        sentences.append(f"{checks_named} portent sur les mêmes lignes ({named}) : une seule cause probable.")
-    return sentences
+        for key in r["keys"]:
+            by_key.setdefault(key, []).append(r.get("title") or r["name"])
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for key, titles in by_key.items():
+        if len(titles) > 1:
+            groups.setdefault(tuple(titles), []).append(key)
+    return [
+        f"{' et '.join(f'« {t} »' for t in titles)} portent sur les mêmes lignes ({', '.join(keys[:3])}) : "
+        "une seule cause probable."
+        for titles, keys in groups.items()
+    ]
 
 
 def run_all(
@@ -331,8 +348,44 @@ def run_all(
     checks: list[Check] | None = None,
 ) -> list[CheckResult]:
     """Run every check of ``stage`` (``params``: the values their queries may use, e.g.
-    ``drift_threshold``)."""
-    return [run_check(con, c, params) for c in (checks if checks is not None else discover(stage=stage))]
+    ``drift_threshold``). In a notebook, their queries are shown in the cell's output, folded."""
+    chosen = checks if checks is not None else discover(stage=stage)
+    results = [run_check(con, c, params) for c in chosen]
+    if db.in_notebook():
+        from IPython.display import display
+
+        display(ShownChecks(chosen, params or {}))
+    return results
+
+
+class ShownChecks:
+    """The queries of the checks that ran, as a notebook output: one folded block, each check's
+    SQL in it (a file's text with its SHA-256, or the query generated from ``schema.yml``)."""
+
+    def __init__(self, chosen: list[Check], params: dict[str, Any]):
+        self.chosen, self.params = chosen, params
+
+    def _repr_html_(self) -> str:
+        import hashlib
+
+        parts = []
+        for c in self.chosen:
+            path = CHECKS_DIR / f"{c.name}.sql"
+            generated = not path.is_file()
+            raw = (CHECKS_DIR / "schema.yml").read_bytes() if generated else path.read_bytes()
+            sql = c.sql if generated else raw.decode("utf-8")
+            name = "checks/schema.yml" if generated else f"checks/{c.name}.sql"
+            what = f"{c.title} ; {'requête générée' if generated else 'fichier'}"
+            values = db.bound(sql, {**self.params, **c.bound})
+            parts.append(db.ShownSql(name, sql, values, hashlib.sha256(raw).hexdigest(), what)._repr_html_())
+        return (
+            f"<details class='bn-sql-checks'><summary>Requêtes SQL des {len(self.chosen)} contrôles</summary>"
+            + "".join(parts)
+            + "</details>"
+        )
+
+    def __repr__(self) -> str:
+        return f"-- SQL of {len(self.chosen)} checks: " + ", ".join(c.name for c in self.chosen)
 
 
 def save(con: duckdb.DuckDBPyConnection, results: list[CheckResult]) -> list[CheckResult]:

@@ -6,7 +6,9 @@ module only compares, in DuckDB. Cleaning (02) loads the previous run's products
 ``drift_threshold`` (bound as ``$drift_threshold``); it records what it found as the
 manifest's ``comparison`` section. Analysis (03) reads that section and reports the revenue
 change (the two runs' own ``total_revenue`` figures), wines entering or leaving the
-premium set, products that appeared or disappeared, and the largest price changes.
+premium set, products that appeared or disappeared, the largest price changes and the
+largest changes in units sold, and whether nothing changed at all (``identical``: the same
+export given twice, most likely).
 
 The same month last year (``comparison.year_before``) is found by 02 where the previous
 month is (:func:`history.year_before`); 03 adds the changes in revenue and premium count
@@ -24,6 +26,21 @@ from .errors import InputError
 from .locations import redact
 
 LISTED = 20  # products listed per kind of change (all of them are counted)
+SHOWN = (  # the comparison's figures a notebook shows, in this order
+    "previous_period",
+    "status",
+    "total_revenue",
+    "previous_total_revenue",
+    "revenue_change",
+    "revenue_change_pct",
+    "premium_entered_count",
+    "premium_left_count",
+    "appeared_count",
+    "disappeared_count",
+    "price_changed_count",
+    "price_drift_count",
+    "sales_changed_count",
+)
 
 
 def describe(
@@ -48,6 +65,7 @@ def describe(
         **info,
         "status": "compared",
         "run_id": previous.get("run_id"),
+        "previous_finished_at": previous.get("finished_at"),
         "previous_period": compared,
         "expected_period": periods.previous(period) if period else None,
         "figures": previous.get("figures", {}),
@@ -120,6 +138,15 @@ def month_over_month(con: duckdb.DuckDBPyConnection, info: dict[str, Any]) -> di
             "abs(price_change) desc, product_id",
             "product_id, post_title, previous_price, price, round(price_change * 100, 1) as change_pct",
         ),
+        "sales_changed_count": count("sales_change <> 0"),
+        "sales_changes": rows(
+            "sales_change <> 0",
+            "abs(sales_change) desc, product_id",
+            "product_id, post_title, cast(previous_total_sales as bigint) as previous_total_sales, "
+            "cast(total_sales as bigint) as total_sales, cast(sales_change as bigint) as sales_change, "
+            "round(revenue - previous_revenue, 2) as revenue_change",
+        ),
+        "identical": change == 0 and count("presence <> 'kept' or price_change <> 0 or sales_change <> 0") == 0,
     }
 
 

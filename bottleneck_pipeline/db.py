@@ -87,13 +87,88 @@ def sql_text(name: str) -> str:
 def execute(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None):
     """Run ``sql`` with the ``$name`` placeholders it uses bound from ``params`` (values are
     always bound, never pasted into SQL text); returns the cursor."""
-    used = {k: v for k, v in (params or {}).items() if re.search(rf"\${re.escape(k)}\b", sql)}
+    used = bound(sql, params)
     return con.execute(sql, used) if used else con.execute(sql)
 
 
 def run_file(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> None:
-    """Run every statement of a SQL file (``$name`` placeholders bound from ``params``)."""
-    execute(con, sql_text(name), params)
+    """Run every statement of a SQL file (``$name`` placeholders bound from ``params``). In a
+    notebook, the file's text and the values bound to it are shown in the cell's output,
+    folded (:func:`show_sql`): the evidence shows the SQL that ran, not only the call."""
+    raw = (paths.SQL_DIR / name).read_bytes()
+    text = raw.decode("utf-8")
+    execute(con, text, params)
+    show_sql(name, text, bound(text, params), raw)
+
+
+def bound(sql: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``params`` a query's ``$name`` placeholders use: the values bound to it."""
+    return {k: v for k, v in (params or {}).items() if re.search(rf"\${re.escape(k)}\b", sql)}
+
+
+def in_notebook() -> bool:
+    """Running in a Jupyter kernel (papermill's, JupyterLab's), where outputs are kept."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class ShownSql:
+    """A SQL text as a notebook output: folded under its name, its SHA-256 (the one the
+    manifest's ``code.files`` records for a file) and the values bound to it."""
+
+    def __init__(self, name: str, sql: str, values: dict[str, Any], sha256: str, what: str = ""):
+        self.name, self.sql, self.values, self.sha256, self.what = name, sql, values, sha256, what
+
+    def _repr_html_(self) -> str:
+        import html
+
+        values = "".join(
+            f"<tr><td><code>${html.escape(k)}</code></td><td><code>{html.escape(_literal(v))}</code></td></tr>"
+            for k, v in self.values.items()
+        )
+        bound_part = (
+            f"<table class='bn-sql-values'><tr><th>valeur liée</th><th>valeur</th></tr>{values}</table>"
+            if values
+            else "<p>Aucune valeur liée.</p>"
+        )
+        what = f" ({html.escape(self.what)})" if self.what else ""
+        return (
+            f"<details class='bn-sql' data-file='{html.escape(self.name)}' data-sha256='{self.sha256}'>"
+            f"<summary>Requête SQL exécutée : <code>{html.escape(self.name)}</code>{what}"
+            f" · SHA-256 <code>{self.sha256[:12]}…</code></summary>{bound_part}"
+            f"<pre class='bn-sql-text'>{html.escape(self.sql)}</pre></details>"
+        )
+
+    def __repr__(self) -> str:
+        return f"-- SQL: {self.name} (SHA-256 {self.sha256})\n{self.sql}"
+
+
+def _literal(value: Any) -> str:
+    """A bound value as SQL writes it: ``'zscore'``, ``2.0``, ``['a', 'b']``."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def show_sql(name: str, sql: str, values: dict[str, Any], raw: bytes | None = None, what: str = "") -> None:
+    """Show ``sql`` (a file's text, or a generated query) in the notebook's output, folded;
+    nothing outside a notebook."""
+    if not in_notebook():
+        return
+    import hashlib
+
+    from IPython.display import display
+
+    digest = hashlib.sha256(raw if raw is not None else sql.encode("utf-8")).hexdigest()
+    display(ShownSql(name, sql, values, digest, what))
 
 
 def copy_to_stream(con: duckdb.DuckDBPyConnection, sql: str, options: str, sink: BinaryIO) -> None:

@@ -1,8 +1,16 @@
 """``index.html``: one self-contained page per run for business readers and auditors.
 
-Status, key figures, the comparison with the previous run, the data-quality checks with
-their colours, links to every report and to each notebook's HTML, timings, inputs and
-parameters (which never hold credentials). Inline CSS, no script, no network request.
+What a reader needs first comes first: the month and the status, what broke and what to do
+when the run failed, a changed rule or a stale page, the checks to read; then the key
+figures with the change since the month compared, the revenue chart, the reports, the
+comparison, the checks, the steps, the inputs, the parameters and the code. Everything is
+French, in words a manager knows: a check is named by its title (its id is a tooltip), a
+parameter by its French name with its value as a reader says it, the run's English error
+line is kept, folded, for the analyst. Inline CSS, no script, no network request; it reads
+on a phone (390 px) without scrolling sideways: its tables become cards there.
+
+The helpers that say a failure, a changed rule and a stale page in French are shared with
+the e-mail (:mod:`notify`).
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ REPORTS = [
 ]
 FIGURES = [  # machine name, label, format
     ("total_revenue", "chiffre d'affaires", fr.money),
-    ("merged_rows", "produits vendus en ligne", fr.number),
+    ("sold_count", "produits vendus (au moins une vente)", fr.number),
+    ("merged_rows", "produits en ligne (ERP et boutique rapprochés)", fr.number),
     ("premium_count", "vins premium", fr.number),
     ("ordinary_count", "vins ordinaires", fr.number),
     ("erp_rows", "lignes ERP lues", fr.number),
@@ -39,8 +48,14 @@ CHANGES = [  # comparison list, title, columns
         "Plus fortes variations de prix",
         ["product_id", "post_title", "previous_price", "price", "change_pct"],
     ),
+    (
+        "sales_changes",
+        "Plus fortes variations des ventes",
+        ["product_id", "post_title", "previous_total_sales", "total_sales", "sales_change", "revenue_change"],
+    ),
 ]
 MONEY_COLUMNS = {"price", "previous_price", "revenue"}
+SIGNED = {"sales_change": fr.signed_number, "revenue_change": fr.signed_money}
 
 
 def size(n: float) -> str:
@@ -58,7 +73,156 @@ def cell(column: str, value: Any) -> str:
         return fr.money(value)
     if column == "change_pct":
         return fr.percent(value, signed=True)
+    if column in SIGNED:
+        return SIGNED[column](value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return fr.number(value)
     return "" if value is None else str(value)
+
+
+# --- what a reader is told first: shared with the e-mail ------------------------------------------
+
+
+def failed_step(m: dict[str, Any]) -> str | None:
+    return next((s["notebook"].removesuffix(".ipynb") for s in m.get("steps", []) if s["status"] == "failed"), None)
+
+
+def check_title(c: dict[str, Any]) -> str:
+    return c.get("title") or c.get("name", "")
+
+
+def failure(m: dict[str, Any]) -> dict[str, Any] | None:
+    """A failed run in French: where it stopped, what broke (the blocking findings, with the
+    file each comes from), what to do, and the causes they share. None when it did not fail."""
+    from .checks import shared_causes
+
+    if m.get("status") != "failed":
+        return None
+    error = str(m.get("error") or "")
+    step = failed_step(m)
+    where = f"à l'étape {fr.STEPS.get(step, step)}" if step else "avant ses étapes" if not m.get("steps") else ""
+    files = {i.get("name"): i.get("file") for i in m.get("inputs", []) if isinstance(i, dict)}
+    failing = [c for c in m.get("checks", []) if c.get("status") == "fail"]
+    if failing and "CheckFailed" in error:
+        n = len(failing)
+        what = f"{n} contrôle{'s' if n > 1 else ''} bloquant{'s' if n > 1 else ''} en échec"
+        sources = sorted({files.get(c.get("source")) or fr.source(c.get("source")) for c in failing if c.get("source")})
+        if any(c.get("stage") == "export" for c in failing):
+            todo = (
+                "Un rapport écrit ne tombe pas juste : ce n'est pas un problème des exports du mois. "
+                "Transmettez cette page à l'analyste ; aucun rapport n'a été publié."
+            )
+        else:
+            todo = (
+                f"Corrigez {'les fichiers' if len(sources) > 1 else 'le fichier'} en cause "
+                f"({', '.join(sources) or 'les exports du mois'}), puis relancez le mois. Les lignes en cause sont "
+                f"dans {paths.TEST_REPORT}, une feuille par contrôle, nommée comme lui."
+            )
+        items = [
+            {
+                "title": check_title(c),
+                "name": c.get("name", ""),
+                "finding": c.get("finding") or "",
+                "lecture": c.get("lecture") or "",
+                "observed": c.get("observed"),
+                "file": files.get(c.get("source")) or "",
+            }
+            for c in failing
+        ]
+        return {"where": where, "what": what, "todo": todo, "findings": items, "causes": shared_causes(failing)}
+    if error.startswith("publish failed") or "publishing the evidence failed" in error:
+        what = "la publication a échoué"
+        todo = (
+            "Les rapports sont calculés mais n'ont pas été publiés comme rapports du mois : relancez le mois. "
+            "Si l'échec revient, transmettez le message technique à l'analyste."
+        )
+    elif "InputError" in error:
+        what = "un des exports du mois est absent, illisible ou incomplet"
+        todo = "Le message technique nomme le fichier et la colonne en cause : corrigez-le, puis relancez le mois."
+    elif "ParamError" in error:
+        what = "un paramètre du traitement est invalide"
+        todo = "Le message technique nomme le paramètre en cause : transmettez-le à l'analyste."
+    elif error.startswith("the run broke") or "recording its result failed" in error:
+        what = "le traitement s'est interrompu (disque plein, fichier impossible à écrire)"
+        todo = "Libérez de la place ou vérifiez le dossier du traitement, puis relancez le mois."
+    else:
+        what = "le traitement s'est arrêté sur une erreur"
+        todo = "Le message technique dit laquelle : transmettez-le à l'analyste, ou relancez le mois."
+    return {"where": where, "what": what, "todo": todo, "findings": [], "causes": []}
+
+
+def rule_changes(m: dict[str, Any]) -> list[str]:
+    """What makes this run's figures differ from what production would give: rules changed by a
+    re-run (``--from … --set``), and rules that differ from production's; in French."""
+    from . import params as params_mod
+
+    said = []
+    for r in m.get("reruns", []):
+        changed = {k: v for k, v in (r.get("changed") or {}).items() if k not in ("period",)}
+        if not changed:
+            continue
+        how = (
+            f"l'étape {fr.STEPS.get(r.get('step'), r.get('step'))} relancée seule"
+            if r.get("alone")
+            else f"relancé à partir de l'étape {fr.STEPS.get(r.get('from'), r.get('from'))}"
+        )
+        values = ", ".join(
+            f"{fr.param(k).lower()} {fr.param_value(k, v[0])} → {fr.param_value(k, v[1])}"
+            for k, v in sorted(changed.items())
+        )
+        said.append(f"Le {fr.when(r.get('at'))}, {how} avec : {values}.")
+    differs = params_mod.production_differences(m.get("params", {}))
+    if differs:
+        values = ", ".join(
+            f"{fr.param(k).lower()} {fr.param_value(k, run)} (production : {fr.param_value(k, prod)})"
+            for k, (prod, run) in differs.items()
+        )
+        said.append(f"Règles différentes de celles de la production : {values}.")
+    return said
+
+
+def stale(m: dict[str, Any]) -> dict[str, str] | None:
+    """A page out of date (a step run alone), in French, with what makes the run whole again."""
+    s = m.get("stale")
+    if not s:
+        return None
+    steps = [fr.STEPS.get(x, x) for x in s.get("steps", [])]
+    alone = s.get("alone")
+    if s.get("rerun") == [] and alone:
+        why = (
+            f"les étapes ({', '.join(steps)}) ont été exécutées une à une, hors du traitement complet : leurs pages "
+            "et celle-ci n'ont pas été écrites"
+        )
+    elif alone:
+        why = (
+            f"l'étape {fr.STEPS.get(alone, alone)} a été relancée seule, hors du traitement complet : "
+            f"à refaire : {', '.join(steps)}"
+        )
+    else:
+        why = f"une étape a été relancée seule, hors du traitement complet : à refaire : {', '.join(steps)}"
+    return {"why": f"depuis le {fr.when(s.get('since'))}, {why}", "refresh": str(s.get("refresh") or "")}
+
+
+def params_shown(m: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's parameters as a reader reads them: French name, value; the name for a tooltip."""
+    path_like = {"input_dir", "publish_to", "notify_to", "erp_file", "web_file", "liaison_file"}
+    rows = []
+    for name, value in sorted(m.get("params", {}).items(), key=lambda kv: fr.param(kv[0])):
+        shown = fr.param_value(name, value)
+        previous = name == "previous_run" and value not in ("", "auto")
+        rows.append({"name": name, "label": fr.param(name), "value": shown, "code": name in path_like or previous})
+    return rows
+
+
+def top_chart(m: dict[str, Any]) -> dict[str, Any] | None:
+    """The revenue chart's bars: each product's share of the largest one, as CSS widths."""
+    top = m.get("top_products") or []
+    if not top:
+        return None
+    largest = max((p.get("revenue") or 0) for p in top) or 1
+    bars = [{**p, "width": max(0.5, round(100 * (p.get("revenue") or 0) / largest, 1))} for p in top]
+    share = sum(p.get("share_pct") or 0 for p in top)
+    return {"bars": bars, "share": share, "n": len(top)}
 
 
 def render(m: dict[str, Any], run_dir: Path) -> str:
@@ -73,8 +237,11 @@ def render(m: dict[str, Any], run_dir: Path) -> str:
         if (run_dir / p).is_file()
     ]
     checks = m.get("checks", [])
+    order = ("fail", "warning", "not_applicable", "pass")  # what a reader must read first
+    shown = sorted(checks, key=lambda c: order.index(c["status"]) if c.get("status") in order else len(order))
     return env.get_template("index.html.j2").render(
         m=m,
+        checks=shown,
         month=fr.month(m.get("period") or ""),
         f=m.get("figures", {}),
         reports=reports,
@@ -85,6 +252,12 @@ def render(m: dict[str, Any], run_dir: Path) -> str:
         blocking=[c for c in checks if c["status"] == "fail"],
         warnings=[c for c in checks if c["status"] == "warning"],
         steps_fr=fr.STEPS,
+        failure=failure(m),
+        changes=rule_changes(m),
+        stale=stale(m),
+        params=params_shown(m),
+        chart=top_chart(m),
+        title_of=check_title,
     )
 
 

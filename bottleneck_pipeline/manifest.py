@@ -15,7 +15,7 @@ runner (``outcome.record``)   ``status``, ``run_id``, ``started_at``, ``finished
 ``03_analysis``               ``figures``: ``merged_rows``, ``sold_count``, ``total_revenue``,
                               ``premium_count``, ``ordinary_count``; ``comparison`` (the
                               changes since the previous run); ``checks`` (02's and its own
-                              tests on the marts)
+                              tests on the marts); ``top_products`` (the revenue chart's)
 ``04_export``                 ``checks`` (with the reconciliation of the written reports),
                               ``columns`` (each French header and its machine name);
                               its files are listed with the run's ``outputs``
@@ -49,7 +49,7 @@ from .steps import NOTEBOOKS
 SECTIONS = {
     "01_ingestion": {"inputs", "figures", "period"},
     "02_cleaning_tests": {"checks", "cleaning", "comparison"},
-    "03_analysis": {"figures", "comparison", "checks"},
+    "03_analysis": {"figures", "comparison", "checks", "top_products"},
     "04_export": {"checks", "columns"},
 }
 
@@ -141,6 +141,7 @@ SECTIONS_OF = {  # top-level field -> the JSON type it must have (besides those 
     "cleaning": list,
     "reruns": list,
     "comparison": dict,
+    "top_products": list,
     "columns": dict,
     "notification": dict,
     "published": dict,

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from . import choices, locations, paths, periods
-from .errors import ParamError, S3Error
+from .errors import ParamError, PipelineError, S3Error
 from .steps import STEPS
 
 RUNNER_ONLY = {"run_dir"}  # set by the runner (--run-dir), not by a params file
@@ -335,3 +335,22 @@ def for_step(step: str, params: dict[str, Any]) -> dict[str, Any]:
     """The subset of ``params`` a notebook declares (papermill injects only those)."""
     names = declared(step)
     return {k: v for k, v in params.items() if k in names}
+
+
+PRODUCTION = "params/production.yaml"
+RULES = ("premium_method", "premium_threshold", "drift_threshold")  # the parameters that change the figures
+
+
+def production_differences(run_params: dict[str, Any]) -> dict[str, list[Any]]:
+    """The rules (:data:`RULES`) a run used that differ from production's (its params file
+    over the notebooks' defaults): name -> [production's value, the run's]. Empty when the
+    production file cannot be read: a page never fails over it."""
+    try:
+        production = load(PRODUCTION)
+    except (PipelineError, OSError):
+        return {}
+    return {
+        name: [production[name], run_params[name]]
+        for name in RULES
+        if name in run_params and run_params[name] != production.get(name)
+    }

@@ -27,10 +27,12 @@ MONEY = {
     "revenue_change",
     "year_before_total_revenue",
 }
-PERCENT = {"change_pct", "revenue_change_pct"}
+PERCENT = {"change_pct", "revenue_change_pct", "share_pct"}
+MONTHS = {"period", "previous_period", "expected_period"}  # 2026-10 reads as octobre 2026
 FRACTIONS = {"drift_threshold"}  # 0.2 reads as 20 %
-METHODS = {"zscore": "score z", "iqr": "écart interquartile (IQR)"}
-COUNTS = {"total_sales", "stock_quantity", "products", "observed", "rows", "row_count"}
+METHODS = fr.METHODS
+COUNTS = {"total_sales", "stock_quantity", "products", "observed", "rows", "row_count", "previous_total_sales"}
+SIGNED = {"sales_change": fr.signed_number, "revenue_change": fr.signed_money}
 
 
 class Table:
@@ -64,8 +66,16 @@ def _cell(column: str, value: Any) -> str:
         text, align = fr.percent(value, signed=column.endswith("change_pct")), "right"
     elif isinstance(value, (int, float)) and column in FRACTIONS:
         text, align = fr.percent(value * 100, 0), "right"
+    elif isinstance(value, (int, float)) and column in SIGNED:
+        text, align = SIGNED[column](value), "right"
     elif column == "method" and value in METHODS:
         text, align = METHODS[value], "left"
+    elif column in MONTHS and isinstance(value, str):
+        text, align = fr.month(value) or value, "left"
+    elif column == "stock_status" and isinstance(value, str):
+        text, align = fr.stock_status(value), "left"
+    elif column == "source" and isinstance(value, str):
+        text, align = fr.source(value), "left"
     elif isinstance(value, float) and column in COUNTS and value.is_integer():
         text, align = fr.number(value), "right"
     elif isinstance(value, float):
@@ -115,16 +125,32 @@ class _FiguresTable(Table):
 
 
 def check_results(results: list, caption: str = "") -> Table:
-    """Data-quality check results as readers read them (French status and meaning)."""
+    """Data-quality check results as readers read them: each check by its French title (its id
+    a tooltip), French status, what was found and what must hold."""
     rows = [
         [
-            r.name,
+            r.title or r.name,
             fr.SEVERITY.get(r.severity, r.severity),
             fr.STATUS.get(r.status, r.status),
             r.observed,
-            r.detail,
+            "; ".join(filter(None, [r.finding, r.detail])),
             r.lecture or r.description,
         ]
         for r in results
     ]
-    return Table(["name", "severity", "status", "observed", "detail", "lecture"], rows, caption)
+    return _ChecksTable(["title", "severity", "status", "observed", "finding", "lecture"], rows, caption, results)
+
+
+class _ChecksTable(Table):
+    def __init__(self, columns, rows, caption, results):
+        super().__init__(columns, rows, caption)
+        self.ids = [r.name for r in results]
+
+    def _repr_html_(self) -> str:
+        html_text = super()._repr_html_()
+        for check_id, row in zip(self.ids, self.rows):  # the title's cell gets the id as a tooltip
+            shown = html.escape(cells.visible(str(row[0])))
+            html_text = html_text.replace(
+                f"'>{shown}</td>", f"'><abbr title='{html.escape(check_id)}'>{shown}</abbr></td>", 1
+            )
+        return html_text

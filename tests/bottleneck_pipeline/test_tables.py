@@ -75,14 +75,17 @@ def test_check_results_read_in_french():
         detail="",
         description="negative stock",
         lecture="stocks ERP négatifs",
+        title="Stocks ERP négatifs",
+        finding="par exemple produit 4, stock -2",
     )
     html = tables.check_results([result])._repr_html_()
-    assert [t for _, t in cells(html)] == [
-        "erp_negative_stock",
+    assert "<abbr title='erp_negative_stock'>Stocks ERP négatifs</abbr>" in html  # the id: a tooltip
+    assert [re.sub("<[^>]+>", "", t) for _, t in cells(html)] == [
+        "Stocks ERP négatifs",
         "avertissement",
         "à lire",
         "2",
-        "",
+        "par exemple produit 4, stock -2",
         "stocks ERP négatifs",
     ]
 
