@@ -256,6 +256,12 @@ MONEY = {"price", "previous_price", "revenue", "previous_revenue", "sheet_total"
 MONEY |= {"price_times_sales", "total_revenue"}
 
 
+def _noun(column: str) -> str:
+    """A column's label inside a sentence: ``Prix`` -> ``prix``, ``SKU web`` stays."""
+    text = fr.label(column)
+    return text if text[:2].isupper() else text[:1].lower() + text[1:]
+
+
 def shown_value(column: str, value: Any) -> str:
     """A failing row's value as a reader reads it (an amount in euros, a stock status in French)."""
     if value is None or value == "":
@@ -289,17 +295,16 @@ def finding(observed: int, sample: list[dict[str, Any]], grouped: bool = False, 
         for value, rows in list(groups.items())[:shown]:
             differ = [c for c in rows[0] if c not in (key, "occurrences") and len({repr(r[c]) for r in rows}) > 1]
             what = "; ".join(
-                f"{fr.label(c).lower()} {' ou '.join(dict.fromkeys(shown_value(c, r[c]) for r in rows))}"
-                for c in differ[:3]
+                f"{_noun(c)} {' ou '.join(dict.fromkeys(shown_value(c, r[c]) for r in rows))}" for c in differ[:3]
             )
             parts.append(
-                f"{fr.label(key).lower()} {shown_value(key, value).strip('« »')} sur {fr.count(len(rows), 'ligne')}"
+                f"{_noun(key)} {shown_value(key, value).strip('« »')} sur {fr.count(len(rows), 'ligne')}"
                 + (f" ({what})" if what else " (identiques)")
             )
         more = len(groups) - len(parts)
         return "; ".join(parts) + (f" ; et {fr.number(more)} autre{'s' if more > 1 else ''}" if more > 0 else "")
     row = sample[0]
-    values = [f"{fr.label(c).lower()} {shown_value(c, v)}" for c, v in list(row.items())[:3]]
+    values = [f"{_noun(c)} {shown_value(c, v)}" for c, v in list(row.items())[:3]]
     prefix = "par exemple " if observed > 1 else ""
     return prefix + ", ".join(values)
 

@@ -46,7 +46,7 @@ LABELS = {
     "expected": "Attendu",
     "detail": "Détail",
     "description": "Description",
-    "lecture": "Ce qui doit être vrai",
+    "lecture": "Ce qui est vérifié",
     "source": "Source",
     "action": "Action",
     "row_count": "Lignes",
@@ -187,7 +187,8 @@ def param_value(name: str, value: Any) -> str:
     if name == "notify_attach_max_mb" and _finite(value):
         return f"{number(value, 0 if float(value).is_integer() else 1)}{NBSP}Mo"
     if _finite(value):
-        return number(value, 0 if float(value).is_integer() else 2)
+        decimals = len(f"{float(value):.4f}".rstrip("0").split(".")[1])  # 1.5 -> 1,5, 0.125 -> 0,125
+        return number(value, decimals)
     text = "" if value is None else str(value)
     if name == "period":
         return month(text) or "le mois précédent (heure de Paris)"

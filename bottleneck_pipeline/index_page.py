@@ -38,18 +38,25 @@ FIGURES = [  # machine name, label, format
     ("web_rows", "lignes web lues", fr.number),
     ("liaison_rows", "lignes de liaison lues", fr.number),
 ]
-CHANGES = [  # comparison list, title, columns
-    ("premium_entered", "Entrés dans les premium", ["product_id", "post_title", "price"]),
-    ("premium_left", "Sortis des premium", ["product_id", "post_title", "previous_price", "price"]),
-    ("appeared", "Produits apparus", ["product_id", "post_title", "price"]),
-    ("disappeared", "Produits disparus", ["product_id", "post_title", "previous_price"]),
+CHANGES = [  # comparison list, its count, title, columns
+    ("premium_entered", "premium_entered_count", "Entrés dans les premium", ["product_id", "post_title", "price"]),
+    (
+        "premium_left",
+        "premium_left_count",
+        "Sortis des premium",
+        ["product_id", "post_title", "previous_price", "price"],
+    ),
+    ("appeared", "appeared_count", "Produits apparus", ["product_id", "post_title", "price"]),
+    ("disappeared", "disappeared_count", "Produits disparus", ["product_id", "post_title", "previous_price"]),
     (
         "price_changes",
+        "price_changed_count",
         "Plus fortes variations de prix",
         ["product_id", "post_title", "previous_price", "price", "change_pct"],
     ),
     (
         "sales_changes",
+        "sales_changed_count",
         "Plus fortes variations des ventes",
         ["product_id", "post_title", "previous_total_sales", "total_sales", "sales_change", "revenue_change"],
     ),

@@ -11,11 +11,13 @@ server and its credentials come from the environment only (``.env``, Kestra secr
 ``SMTP_FROM``       the sender address (default: ``SMTP_USER``)
 ==================  ================================================================
 
-The message is French, like everything a business reader sees; the error line of a failed
-run stays as printed, in English. What was sent is kept: ``notification.eml`` in the run
-directory (the exact message) and ``notification`` in the manifest (``status``: ``sent``,
-``failed`` or ``skipped``, ``to``, ``subject``, ``error``). A mail that cannot be sent never
-changes the run's status or exit code. No credential is ever written: not in the message,
+The message is French, like everything a business reader sees, and reads on a phone (one
+column, no wide table): what the month's figures are, or what broke and what to do; the
+error line of a failed run stays as printed, in English, last, for the analyst. What was
+sent is kept: ``notification.eml`` in the run directory (the exact message) and
+``notification`` in the manifest (``status``: ``sent``, ``failed`` or ``skipped``, ``to``,
+``subject``, ``error``). A mail that cannot be sent never changes the run's status or exit
+code. No credential is ever written: not in the message,
 the ``.eml``, the manifest or a log line (a server's reply is redacted of the password).
 """
 
@@ -122,7 +124,7 @@ def wanted(params: dict[str, Any], status: str) -> bool:
 
 
 def _failed_step(m: dict[str, Any]) -> str | None:
-    return next((s["notebook"].removesuffix(".ipynb") for s in m.get("steps", []) if s["status"] == "failed"), None)
+    return index_page.failed_step(m)
 
 
 def subject(m: dict[str, Any]) -> str:
@@ -133,10 +135,27 @@ def subject(m: dict[str, Any]) -> str:
         return f"BottleNeck · {month} : CA {fr.money(f.get('total_revenue'))}, {premium}"
     step = _failed_step(m)
     if step:
-        return f"BottleNeck · {month} : échec à l'étape {step}"
+        return f"BottleNeck · {month} : échec à l'étape {fr.STEPS.get(step, step)}"
     if str(m.get("error", "")).startswith("publish failed"):
         return f"BottleNeck · {month} : échec de la publication"
     return f"BottleNeck · {month} : échec du run"
+
+
+def page(m: dict[str, Any], run_dir: Path | None) -> dict[str, str] | None:
+    """Where the run's page is, for the mail: its published key (the month's, when the run
+    succeeded, else its archive's), or the run directory's file; ``href`` when a mail reader
+    can follow it (a web or file address)."""
+    published = m.get("published") or {}
+    if m.get("status") == "succeeded" and published.get("month"):
+        where = f"{published['month']}{paths.INDEX}"
+    elif published.get("archive"):
+        where = f"{published['archive']}{paths.INDEX}"
+    elif run_dir is not None and (Path(run_dir) / paths.INDEX).is_file():
+        where = (Path(run_dir) / paths.INDEX).resolve().as_uri()
+    else:
+        return None
+    where = one_line(where)
+    return {"where": where, "href": where if where.startswith(("https://", "http://", "file://")) else ""}
 
 
 def _where(m: dict[str, Any], run_dir: Path | None) -> list[str]:
@@ -150,8 +169,8 @@ def _where(m: dict[str, Any], run_dir: Path | None) -> list[str]:
         if published.get("fixed"):
             places.append(f"{published['to']}{paths.INDEX} (le dernier mois publié, dont celui-ci)")
     if published.get("archive"):
-        places.append(f"{published['archive']} (toutes les pièces du run)")
-    places.append(f"{run_dir} (dossier du run)" if run_dir else "aucun dossier de run : le run n'a pas démarré")
+        places.append(f"{published['archive']} (toutes les pièces de cette exécution)")
+    places.append(f"{run_dir} (dossier de l'exécution)" if run_dir else "aucun dossier : le traitement n'a pas démarré")
     return [one_line(p) for p in places]
 
 
@@ -163,7 +182,8 @@ def _attachments(run_dir: Path | None, names: list[str], limit_mb: float) -> tup
         return files, [], ""
     why = (
         f"Pièces jointes non incluses : {index_page.size(total)} au total, "
-        f"au-delà de la limite de {fr.number(limit_mb, 1)}{fr.NBSP}Mo (notify_attach_max_mb)"
+        f"au-delà de la limite de {fr.number(limit_mb, 1)}{fr.NBSP}Mo "
+        f"(paramètre « {fr.param('notify_attach_max_mb')} »)"
     )
     return [], [p.name for p in files], why
 
@@ -183,7 +203,7 @@ def compose(
 
     succeeded = m.get("status") == "succeeded"
     step = _failed_step(m)
-    names = list(ATTACHED) if succeeded else ([f"{step}.html"] if step else [])
+    names = list(ATTACHED) if succeeded else [*([f"{step}.html"] if step else []), paths.TEST_REPORT]
     files, left_out, why = _attachments(run_dir, names, params.get("notify_attach_max_mb", 10.0))
     checks = m.get("checks", [])
     month = fr.month(m.get("period") or "") or "mois non précisé"
@@ -195,12 +215,17 @@ def compose(
         "month": month,
         "de": fr.of(month).removesuffix(month),  # "de " or "d'", before the month in bold
         "f": m.get("figures", {}),
-        "figure_labels": index_page.FIGURES[:4],
+        "figure_labels": index_page.FIGURES[:5],
         "c": m.get("comparison") or {},
         "warnings": [c for c in checks if c["status"] == "warning"],
         "failing": [c for c in checks if c["status"] == "fail"],
         "step": step,
+        "step_fr": fr.STEPS.get(step, step) if step else "",
         "error_line": error_line,
+        "failure": index_page.failure(m),
+        "changes": index_page.rule_changes(m),
+        "page": page(m, run_dir),
+        "title_of": index_page.check_title,
         "places": _where(m, run_dir),
         "attached": [p.name for p in files],
         "left_out": left_out,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import index_page, manifest, paths
-from .steps import STEPS, starting_at
+from .steps import STEPS
 
 RUNNER_ENV = "BOTTLENECK_RUNNER"  # set by run_pipeline.py in the kernels it starts
 STAGING = f"{paths.WORK_DIR}/final"
@@ -46,28 +46,60 @@ def commit(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 def notebook_alone(run_dir: str | os.PathLike, step: str, step_params: dict[str, Any]) -> None:
     """A notebook run alone (papermill, Jupyter) on a run records the parameters it runs with
-    and marks as stale what it leaves out of date: its own and every later step's HTML, the
-    page and the list of files (``status: modified``, ``stale``). The page shows it, with
-    the ``--from`` command that makes the run whole again. Under the runner: nothing."""
+    and marks as stale what it leaves out of date (``status: modified``, ``stale``): the later
+    steps, whose results now lag behind it (``stale.rerun``), and its own HTML, theirs and the
+    page (``stale.steps``). The page shows it, with the command that makes the run whole
+    again: ``--from`` the first step to redo; or, when the steps were run one by one, in
+    order, so that only their HTML and the page are missing, ``run_pipeline.py finish``,
+    which writes them from the executed notebooks. Under the runner: nothing."""
     if os.environ.get(RUNNER_ENV):
         return
     run_dir = Path(run_dir)
     m = manifest.read(run_dir)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    stale = set((m.get("stale") or {}).get("steps", [])) | set(starting_at(step))
+    old = m.get("stale") or {}
+    position = STEPS.index(step)
+    lagging = set(old.get("rerun", old.get("steps", [])))  # results out of date (older manifests: every stale step)
+    before = {s for s in lagging if STEPS.index(s) < position}
+    rerun = before | set(STEPS[position + 1 :]) | ({step} if before else set())
+    stale = set(old.get("steps", [])) | {step} | rerun
     first = min(stale, key=STEPS.index)
     m["status"] = "modified"
     m["params"] = {**m.get("params", {}), **{k: v for k, v in step_params.items() if k != "run_dir"}}
+    if rerun:
+        why = f"{step} was run alone (papermill or Jupyter): its HTML, the later steps and this page were not redone"
+        refresh = f"python run_pipeline.py --run-dir {run_dir} --from {first}"
+    else:
+        why = (
+            f"{', '.join(sorted(stale, key=STEPS.index))} were run one by one (papermill or Jupyter): their "
+            "results are whole, their HTML and this page were not written"
+        )
+        refresh = f"python run_pipeline.py finish {run_dir}"
     m["stale"] = {
         "since": now,
         "steps": sorted(stale, key=STEPS.index),
-        "why": f"{step} was run alone (papermill or Jupyter): its HTML, the later steps and this page were not redone",
-        "refresh": f"python run_pipeline.py --run-dir {run_dir} --from {first}",
+        "rerun": sorted(rerun, key=STEPS.index),
+        "alone": step,
+        "why": why,
+        "refresh": refresh,
     }
     m["reruns"] = [*m.get("reruns", []), {"at": now, "step": step, "alone": True, "params": step_params}]
     manifest.write(run_dir, m)
     if (run_dir / paths.INDEX).exists():
         index_page.write(run_dir, m)
+
+
+def stale_note(run_dir: str | os.PathLike) -> str:
+    """What a notebook run alone leaves to do, in one line for its output (English, as logs
+    are): the command that makes the run whole, or nothing under the runner."""
+    if os.environ.get(RUNNER_ENV):
+        return ""
+    s = manifest.read(run_dir).get("stale") or {}
+    if not s:
+        return ""
+    if s.get("rerun"):
+        return f"this run is now stale ({', '.join(s['rerun'])} to redo): {s['refresh']}"
+    return f"every step has run; their HTML and the run's page are written by: {s['refresh']}"
 
 
 def caption(run_dir: str | os.PathLike):

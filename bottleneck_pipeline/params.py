@@ -306,9 +306,12 @@ PAPERMILL_INJECTED = "# Parameters"  # the first line of the cell papermill inje
 
 def check_notebook(step: str, namespace: dict[str, Any]) -> dict[str, Any]:
     """A notebook's parameters as its kernel holds them, checked as the runner checks them
-    (types, choices, ranges, locations); a name papermill injected that the notebook does
-    not declare (a misspelt ``-p``) is an error, never a silent default. Returns them."""
+    (types, choices, ranges, locations). A name papermill injected that another step or the
+    run itself declares (the habit of passing the same ``-p`` to every step) is a one-line
+    note on stderr, and ignored; one no step declares (a misspelt ``-p``) is an error naming
+    the closest parameter of the whole pipeline, never a silent default. Returns them."""
     import ast
+    import sys
 
     names = declared(step)
     for source in namespace.get("In", []):  # the kernel's history holds papermill's injected cell
@@ -316,19 +319,38 @@ def check_notebook(step: str, namespace: dict[str, Any]) -> dict[str, Any]:
             for node in ast.parse(source).body:
                 targets = node.targets if isinstance(node, ast.Assign) else []
                 for name in (t.id for t in targets if isinstance(t, ast.Name)):
-                    if name not in names:
-                        import difflib
-
-                        owner = next((s for s in STEPS if name in declared(s)), None)
-                        close = difflib.get_close_matches(name, list(names), n=1)
-                        why = f"a parameter of {owner}, not of {step}" if owner else f"not a parameter of {step}"
-                        hint = f"; did you mean {close[0]}?" if close else ""
-                        raise ParamError(f"parameter {name}: {why} (its parameters: {', '.join(names)}){hint}")
+                    if name in names:
+                        continue
+                    owner = next((s for s in STEPS if name in declared(s)), None)
+                    if owner or name in RUNNER_PARAMS:
+                        whose = owner or "the run (run_pipeline.py), not of a notebook"
+                        print(f"note: parameter {name} is a parameter of {whose}; {step} ignores it", file=sys.stderr)
+                        continue
+                    raise ParamError(
+                        f"parameter {name}: not a parameter of {step} (its parameters: "
+                        f"{', '.join(names)}){_suggestion(name, step)}"
+                    )
     values = {}
     for name, spec in names.items():
         values[name] = coerce(name, namespace[name], spec["inferred_type_name"])
         validate_value(name, values[name])
     return values
+
+
+def _suggestion(name: str, step: str) -> str:
+    """``; did you mean premium_threshold?``: the closest parameter of the whole pipeline (a
+    misspelt ``input_dri`` on 03 means 01's input_dir, never 03's run_dir), with the step it
+    belongs to when it is not ``step``'s."""
+    import difflib
+
+    known = {n: s for s in reversed(STEPS) for n in declared(s)}  # a shared name (run_dir): the earliest step
+    known |= dict.fromkeys(RUNNER_PARAMS, "")
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    if not close:
+        return ""
+    owner = known[close[0]]
+    where = "" if owner == step or close[0] in declared(step) else f" (a parameter of {owner or 'the run'})"
+    return f"; did you mean {close[0]}{where}?"
 
 
 def for_step(step: str, params: dict[str, Any]) -> dict[str, Any]:

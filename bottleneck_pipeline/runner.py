@@ -426,6 +426,10 @@ def cli(argv: list[str] | None = None) -> int:
         from . import history_page
 
         return history_page.main(argv[1:])
+    if argv[:1] == ["finish"]:
+        from . import finish
+
+        return finish.main(argv[1:])
     timeline = Timeline()
     args = parse_args(argv)
     s3.load_env_file()  # before any kernel starts: kernels inherit the environment
