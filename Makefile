@@ -95,9 +95,12 @@ containers: ## install podman, runc and debootstrap for the container tests (roo
 bench: $(VENV)/.dev bytecode ## benchmark (about 20 min): real data vs a naive papermill loop (and BASELINE=<checkout>); 10^4..10^7 products; the targets
 	$(BIN)/python bench/run_bench.py --sizes 1e4,1e5,1e6,1e7 $(if $(BASELINE),--baseline $(BASELINE))
 
-lab: $(VENV)/.dev ## open JupyterLab on notebooks/ with the project's kernel
+# JupyterLab refuses to start as root (a container) without --allow-root: given then; LAB_ARGS to change
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: $(VENV)/.dev ## open JupyterLab on notebooks/ with the project's kernel (LAB_ARGS: its options; as root: --allow-root)
 	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(PIP_INSTALL) -e '.[lab]'
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(LAB_ARGS)
 
 strip: $(VENV)/.dev ## remove outputs from the notebooks before committing
 	$(BIN)/nbstripout notebooks/*.ipynb

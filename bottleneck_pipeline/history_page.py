@@ -95,7 +95,7 @@ def _ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     return ticks
 
 
-GAP_WORDS = {"missing": "non publié", "failed": "pas de run réussi", "problem": "manifeste inutilisable"}
+GAP_WORDS = {"missing": "non publié", "failed": "pas d'exécution réussie", "problem": "manifeste inutilisable"}
 
 
 def svg_chart(points: list[dict[str, Any]], key: str, width: int, height: int, label_every: int) -> str:
@@ -210,7 +210,7 @@ def _row(h: History, month: Month) -> dict[str, Any]:
         "has_previous": before is not None and before.run is not None,
         "previous_month": fr.month(history.shift(month.period, -1)),
         "links": [
-            (shown.base + n, LINKS[n] if n != paths.INDEX or shown is run else "page du run")
+            (shown.base + n, LINKS[n] if n != paths.INDEX or shown is run else "page de l'exécution")
             for n in (shown.files if shown else ())
             if n in LINKS
         ],

@@ -144,7 +144,7 @@ def test_a_failed_month_a_corrupt_one_and_a_foreign_one_are_one_line_each_and_es
     assert "manifeste d'un autre projet" in foreign and "published under s3://elsewhere/Other/" in foreign
     # March's later run failed: March keeps its figures, and says so with a link to it
     march = found["2026-03"]
-    assert "un run plus récent a échoué" in text(march) and "runs/20260417T080000Z-0302/index.html" in march
+    assert "une exécution plus récente a échoué" in text(march) and "runs/20260417T080000Z-0302/index.html" in march
     # nothing from a manifest reaches the page as markup
     assert "<script" not in page.lower() and "<img" not in page.lower()
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in page
@@ -184,7 +184,7 @@ def test_the_chart_shows_24_months_with_gaps_not_zeros(published):
         "avril 2026 : " + fr.money(json.loads(b.get(f"{PREFIX}2026-04/manifest.json"))["figures"]["total_revenue"])
         in wide
     )
-    assert "décembre 2025 : pas de run réussi" in wide and "juin 2025 : non publié" in wide
+    assert "décembre 2025 : pas d'exécution réussie" in wide and "juin 2025 : non publié" in wide
     premium = re.search(r'<div class="wide"><svg class="premium".*?</svg>', page, re.S).group(0)
     assert len(re.findall(r'<circle class="dot"', premium)) == 5
     lines = re.findall(r'<polyline class="line" points="([^"]+)"', premium)

@@ -48,7 +48,7 @@ def test_the_series_is_the_last_24_months_with_gaps_for_what_has_no_figures():
 def test_the_chart_draws_gaps_never_zeros():
     svg = history_page.svg_chart(history_page.series(sample()), "revenue", 960, 230, 1)
     assert len(re.findall(r'<rect class="bar"', svg)) == 3 and len(re.findall(r'<g class="gap"', svg)) == 21
-    assert "septembre 2026 : non publié" in svg and "juillet 2026 : pas de run réussi" in svg
+    assert "septembre 2026 : non publié" in svg and "juillet 2026 : pas d'exécution réussie" in svg
     assert "août 2026 : manifeste inutilisable" in svg and f"novembre 2026 : {fr.money(1100.0)}" in svg
     line = history_page.svg_chart(history_page.series(sample()), "premium", 960, 170, 1)
     assert re.findall(r'<polyline class="line" points="([^"]+)"', line)[0].count(",") == 2  # Oct-Nov, not Jun
@@ -67,7 +67,7 @@ def test_the_change_is_against_the_calendar_month_before():
     rows = dict(re.findall(r'<tr id="month-(\d{4}-\d{2})" data-period="[^"]+">(.*?)</tr>', page, re.S))
     assert f"{fr.signed_money(100.0)} ({fr.percent(10.0, 1, True)})" in rows["2026-11"]
     assert "septembre 2026 : pas de chiffres" in rows["2026-10"]  # not June's
-    assert "page du run" in rows["2026-07"] and "page du mois" not in rows["2026-07"]  # its failed run's
+    assert "page de l&#39;exécution" in rows["2026-07"] and "page du mois" not in rows["2026-07"]  # its failed run's
 
 
 def test_an_empty_history_is_a_page_that_says_so():
