@@ -667,6 +667,10 @@ def run_and_report(
         f"done: {f.get('merged_rows')} products, total revenue {f.get('total_revenue'):,.2f}, "
         f"{f.get('premium_count')} premium / {f.get('ordinary_count')} ordinary wines"
     )
+    print(f"page: {(run_dir / paths.INDEX).resolve().as_uri()} (the month's figures, checks and reports, for readers)")
+    published = (result.get("published") or {}).get("month")
+    if published:
+        print(f"page published: {published}{paths.INDEX}")
     print(f"reports in {run_dir}")
     for name in paths.REPORTS:
         print(f"  {name}")
