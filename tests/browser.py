@@ -23,7 +23,8 @@ PROBE = r"""
 <script>
 window.addEventListener("load", () => {
   const width = document.documentElement.clientWidth;
-  const report = {title: document.title, viewport: window.innerWidth, scroll_width: document.documentElement.scrollWidth,
+  const report = {title: document.title, viewport: window.innerWidth,
+                  scroll_width: document.documentElement.scrollWidth,
                   widest: 0, overflowing: [], amounts: [], wrapped: [], headers: []};
   for (const el of document.body.querySelectorAll("*")) {
     if (el.closest("details:not([open])") && el.tagName !== "SUMMARY" && !el.closest("summary")) continue;
@@ -31,7 +32,8 @@ window.addEventListener("load", () => {
     if (box.width === 0 && box.height === 0) continue;
     report.widest = Math.max(report.widest, Math.ceil(box.right));
     if (box.right > width + 1 && report.overflowing.length < 10) {
-      report.overflowing.push(el.tagName + (el.id ? "#" + el.id : "") + "." + el.className + " right=" + Math.round(box.right));
+      const name = el.tagName + (el.id ? "#" + el.id : "") + "." + el.className;
+      report.overflowing.push(name + " right=" + Math.round(box.right));
     }
   }
   const amount = /-?\d{1,3}(?:[\u202f\u00a0]\d{3})*(?:,\d+)?\u00a0€/g;
