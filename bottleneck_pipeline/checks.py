@@ -276,6 +276,8 @@ def shown_value(column: str, value: Any) -> str:
         return f"« {fr.stock_status(value)} »"
     if column == "source":
         return str(fr.source(value))
+    if column == "column_name":  # a column of an export, named as the reader knows it
+        return f"« {fr.label(str(value))} »"
     text = str(value)
     return f"« {text[:60] + '…' if len(text) > 60 else text} »"
 

@@ -146,7 +146,7 @@ def test_report(
             headers,
             rows,
             formats={fr.label("observed"): INT},
-            widths=dict(zip(headers, [30, 14, 11, 10, 42, 46, 36])),
+            widths=dict(zip(headers, [30, 14, 11, 15, 42, 46, 36])),
             wrap={headers[0], headers[4], headers[5]},
             fills={fr.label("status"): STATUS_FILL},
             printed=len(headers) - 1,

@@ -48,8 +48,10 @@ BATCH = 10_000
 TEXT_RULES = ("safe_text", "excel_fr_text")  # the SQL macros a CSV's text cells may go through (cells.py)
 TEXT = Alignment(horizontal="left", indent=1)  # text: a little room after a number column on its left
 WRAPPED = Alignment(horizontal="left", vertical="top", wrap_text=True)  # long text: over several lines
+TOP_TEXT, TOP = Alignment(horizontal="left", indent=1, vertical="top"), Alignment(vertical="top")
 MARGINS = PageMargins(left=0.4, right=0.4, top=0.7, bottom=0.7, header=0.3, footer=0.3)  # inches
 FOOTER = "Page &P / &N"  # Excel's page number and count
+ROW_HEIGHT = 15  # points: one line of the default font
 YES_NO = Alignment(horizontal="center")
 NUMBER_HEADER = Alignment(horizontal="right")  # a number column's header sits over its figures
 
@@ -142,6 +144,10 @@ def write_xlsx(
                     row_fmts = [
                         sheet.value_formats[index] if isinstance(v, (int, float)) else f for v, f in zip(row, fmts)
                     ]
+                if sheet.wrap:  # a row of wrapped text is as tall as its longest text needs
+                    lines = _lines(sheet, row)
+                    if lines > 1:
+                        ws.row_dimensions[used + 1].height = ROW_HEIGHT * lines
                 ws.append(_cells(ws, row, row_fmts, sheet))
                 used += 1
             _filter(ws, sheet.columns, used)
@@ -166,6 +172,19 @@ def write_xlsx(
     return path
 
 
+def _lines(sheet: Sheet, row: Sequence[Any]) -> int:
+    """How many lines the row's wrapped text takes at its columns' widths (a column's width
+    counts digits; text averages a little more characters per unit)."""
+    import math
+
+    most = 1
+    for column, value in zip(sheet.columns, row):
+        if column in sheet.wrap and isinstance(value, str) and value:
+            width = sheet.widths.get(column, 10) * 1.2
+            most = max(most, sum(math.ceil(max(len(part), 1) / width) for part in value.split("\n")))
+    return most
+
+
 def _filter(ws, columns: Sequence[str], rows: int) -> None:
     """A filter on the header row, over the sheet's rows."""
     ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(columns)))}{max(rows, 1)}"
@@ -181,8 +200,14 @@ def _cells(ws, row: Sequence[Any], fmts: Sequence[str | None], sheet: Sheet | No
         fill = sheet.fills.get(column, {}).get(value) if sheet and isinstance(value, str) else None
         if fill is not None:
             cell.fill = fill
+        tall = bool(sheet and sheet.wrap)  # rows of wrapped text: every cell reads from the top
         if isinstance(value, str):
-            cell.alignment = WRAPPED if sheet and column in sheet.wrap else YES_NO if value in ("oui", "non") else TEXT
+            if sheet and column in sheet.wrap:
+                cell.alignment = WRAPPED
+            else:
+                cell.alignment = YES_NO if value in ("oui", "non") else TOP_TEXT if tall else TEXT
+        elif tall:
+            cell.alignment = TOP
         out.append(cell)
     return out
 

@@ -91,7 +91,12 @@ MISSPELT = (
     "param, value, message",
     [
         (MISSPELT[0], 2.5, MISSPELT[2]),  # the values as papermill's -p gives them
-        ("input_dir", "x", "ParamError: parameter input_dir: a parameter of 01_ingestion, not of 03_analysis"),
+        (
+            "input_dri",
+            "x",  # misspelt: the suggestion is the pipeline's parameter it resembles, not 03's run_dir
+            "ParamError: parameter input_dri: not a parameter of 03_analysis (its parameters: premium_method, "
+            "premium_threshold, top_n, run_dir); did you mean input_dir (a parameter of 01_ingestion)?",
+        ),
         ("premium_threshold", "abc", "ParamError: parameter premium_threshold: expected float, got 'abc'"),
         ("top_n", 2.5, "ParamError: parameter top_n: expected int, got 2.5"),
     ],
@@ -146,3 +151,51 @@ def test_replay_of_a_real_month_gives_the_same_figures_and_reports(real_dir, tmp
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "the same figures and reports" in replay.stdout and "DIFFERS" not in replay.stdout
     assert json.loads((tmp_path / "again" / "manifest.json").read_text())["figures"]["total_revenue"] == 70568.6
+
+
+def test_another_steps_parameter_is_a_note_and_is_ignored(run_copy, capsys):
+    """The papermill habit of passing the same -p to every step: 03 notes input_dir (01's) and
+    publish_to (the run's), and runs."""
+    in_process.run_notebook(
+        "03_analysis", {"run_dir": str(run_copy), "input_dir": "elsewhere", "publish_to": "s3://b/p/"}
+    )
+    err = capsys.readouterr().err
+    assert "note: parameter input_dir is a parameter of 01_ingestion; 03_analysis ignores it" in err
+    assert "note: parameter publish_to is a parameter of the run (run_pipeline.py), not of a notebook" in err
+    assert "input_dir" not in manifest.read(run_copy)["reruns"][-1]["params"]
+
+
+@pytest.mark.slow
+def test_the_papermill_loop_with_the_same_parameters_on_every_step_is_finished_by_one_command(tmp_path):
+    """docs/analysts.md's loop: each step with papermill, the same -p on all four, each executed
+    notebook saved in the run directory; the last one says what finishes the run, and
+    ``run_pipeline.py finish`` makes it whole: HTML, page, succeeded, verified."""
+    from bottleneck_pipeline import paths
+
+    run = tmp_path / "mine"
+    run.mkdir()
+    data = ROOT / "data" / "sample"
+    for step in ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export"):
+        proc = papermill_alone(
+            step, run / f"{step}.ipynb", ("run_dir", str(run)), ("input_dir", str(data)), ("premium_threshold", "2.0")
+        )
+        assert proc.returncode == 0, (step, proc.stderr[-3000:])
+        if step not in ("01_ingestion", "03_analysis"):
+            assert f"is a parameter of 01_ingestion; {step} ignores it" in (run / f"{step}.ipynb").read_text()
+    m = manifest.read(run)
+    assert m["status"] == "modified" and m["stale"]["rerun"] == []  # every result is there, not their HTML
+    assert m["stale"]["refresh"] == f"python run_pipeline.py finish {run}"
+    last = json.loads((run / "04_export.ipynb").read_text())
+    shown = "".join("".join(o.get("text", "")) for c in last["cells"] for o in c.get("outputs", []))
+    assert f"their HTML and the run's page are written by: python run_pipeline.py finish {run}" in shown
+    done = run_pipeline("finish", str(run))
+    assert done.returncode == 0, done.stderr
+    m = manifest.read(run)
+    assert m["status"] == "succeeded" and not m.get("stale")
+    assert [s["html"] for s in m["steps"]] == [
+        f"{s}.html" for s in ("01_ingestion", "02_cleaning_tests", "03_analysis", "04_export")
+    ]
+    assert "BottleNeck · " in (run / "03_analysis.html").read_text(encoding="utf-8")
+    assert '<span class="status succeeded" id="run-status">' in (run / paths.INDEX).read_text(encoding="utf-8")
+    assert verify(run).returncode == 0
+    assert run_pipeline("finish", str(run)).returncode == 2  # nothing left to finish

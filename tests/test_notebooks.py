@@ -131,3 +131,17 @@ def test_params_files_hold_only_what_differs_from_the_defaults():
             if k in (yaml.safe_load(path.read_text()) or {}) and v == defaults[k]
         }
         assert not same, f"{path.name} repeats the notebooks' defaults: {same}"
+
+
+def test_make_lab_starts_as_root_and_takes_lab_args():
+    """JupyterLab refuses root without --allow-root (after make lab's install): make lab passes
+    it when run as root, and LAB_ARGS replaces the options."""
+    import os
+
+    def command(*extra):
+        out = subprocess.run(["make", "-n", "lab", *extra], cwd=ROOT, capture_output=True, text=True, check=True)
+        return next(line for line in out.stdout.splitlines() if "jupyter lab" in line).split()
+
+    as_root = os.getuid() == 0
+    assert ("--allow-root" in command()) == as_root
+    assert command("LAB_ARGS=--no-browser --port 8899")[-3:] == ["--no-browser", "--port", "8899"]
