@@ -29,6 +29,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from filelock import FileLock
 
 from bottleneck_pipeline import fr, history, manifest, notify, paths, workbook
 from tests.conftest import ARTIFACTS, REPORTS, ROOT, SAMPLE_DIR, STEP_HTML, needs_chromium, run_pipeline
@@ -54,10 +55,27 @@ def key(value) -> str:
     return str(value).strip().removesuffix(".0")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def months(sample_run, tmp_path_factory) -> dict[str, Path]:
-    """Run directories by scenario: sample, next (compared with sample), failed, rerun."""
-    folder = tmp_path_factory.mktemp("readers")
+    """Run directories by scenario: sample, next (compared with sample), failed, rerun; and the
+    history page of the last three. Run once for the session, shared by the xdist workers (their
+    basetemps share a parent): the first to need them runs them, the other reads where they are."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    folder = shared / "readers"
+    with FileLock(str(folder) + ".lock"):
+        done = folder / "months.json"
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a build cut short
+            folder.mkdir()
+            runs = run_months(sample_run, folder)
+            assert run_pipeline("history", str(runs["next"].parent)).returncode == 0
+            done.write_text(json.dumps({name: str(run) for name, run in runs.items()}))
+        return {name: Path(run) for name, run in json.loads(done.read_text()).items()}
+
+
+def run_months(sample_run: Path, folder: Path) -> dict[str, Path]:
     sample = manifest.read(sample_run)
     runs = {"sample": sample_run}
 
@@ -106,7 +124,7 @@ def months(sample_run, tmp_path_factory) -> dict[str, Path]:
     return runs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mails(months, tmp_path_factory) -> dict[str, dict]:
     """Each month's e-mail as notify composes it: its HTML body (the inline chart as a data URI,
     so the body renders alone as a mail client shows it), its text, its attachments."""
@@ -134,12 +152,10 @@ def mails(months, tmp_path_factory) -> dict[str, dict]:
     return found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def history_page_of(months) -> Path:
     """The local history page of the months' folder (the next month, the failed one, the re-run)."""
-    folder = months["next"].parent
-    assert run_pipeline("history", str(folder)).returncode == 0
-    return folder / "historique.html"
+    return months["next"].parent / "historique.html"
 
 
 # --- what a reader reads -------------------------------------------------------------------------
@@ -268,40 +284,45 @@ def test_error_lines_stay_english(months, tmp_path_factory):
 # --- the manager on a phone and a laptop ------------------------------------------------------------
 
 
+def fits(report: dict, width: int, name: str) -> None:
+    """Nothing wider than the screen (no sideways scrolling), no amount split over two lines."""
+    assert report["viewport"] == width, (name, width)
+    assert report["scroll_width"] <= width and report["widest"] <= width + 1, (name, width, report["overflowing"])
+    assert not report["wrapped"], (name, width, report["wrapped"])
+
+
 @needs_chromium
-@pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", ["sample", "next", "failed", "rerun"])
-def test_the_page_reads_at_a_phone_and_a_laptop_width(months, tmp_path, name, width):
+@pytest.mark.parametrize("name", ["next", "failed", "rerun"])  # the sample month's page: test_reader_rendering
+def test_the_page_reads_at_a_phone_and_a_laptop_width(months, tmp_path, name):
     from tests import browser
 
     page = months[name] / paths.INDEX
-    report = browser.layout(page, tmp_path, width)
-    assert report["viewport"] == width
-    assert report["scroll_width"] <= width and report["widest"] <= width + 1, (name, report["overflowing"])
-    assert not report["wrapped"], (name, report["wrapped"])
     m = manifest.read(months[name])
-    if m["status"] == "succeeded":
-        assert fr.money(m["figures"]["total_revenue"]) in report["amounts"]
-    browser.screenshot(page, tmp_path, width, 2400 if width == 390 else 1600, SHOTS / f"page-{name}-{width}.png")
+    for width, report in browser.layouts(page, tmp_path, WIDTHS).items():
+        fits(report, width, name)
+        if m["status"] == "succeeded":
+            assert fr.money(m["figures"]["total_revenue"]) in report["amounts"], (name, width)
+    if name != "rerun":  # for a look (the month after's are the docs' screenshots: docs/development.md)
+        browser.screenshots(page, tmp_path, {w: SHOTS / f"page-{name}-{w}.png" for w in WIDTHS}, 2400)
 
 
 @needs_chromium
 @pytest.mark.parametrize("name", ["sample", "next", "failed", "rerun"])
-def test_the_mail_reads_on_a_phone(mails, tmp_path, name):
+def test_the_mail_reads_on_a_phone_and_a_laptop(mails, tmp_path, name):
     from tests import browser
 
-    report = browser.layout(mails[name]["html"], tmp_path, 390)
-    assert report["scroll_width"] <= 390 and report["widest"] <= 391, (name, report["overflowing"])
-    assert not report["wrapped"], (name, report["wrapped"])
-    browser.screenshot(mails[name]["html"], tmp_path, 390, 2000, SHOTS / f"mail-{name}-390.png")
+    for width, report in browser.layouts(mails[name]["html"], tmp_path, WIDTHS).items():
+        fits(report, width, f"mail {name}")
+    if name in ("next", "failed"):
+        browser.screenshot(mails[name]["html"], tmp_path, 390, 2000, SHOTS / f"mail-{name}-390.png")
 
 
 @needs_chromium
-def test_the_history_page_reads_on_a_phone(history_page_of, tmp_path):
+def test_the_history_page_reads_on_a_phone_and_a_laptop(history_page_of, tmp_path):
     from tests import browser
 
-    report = browser.layout(history_page_of, tmp_path, 390)
-    assert report["scroll_width"] <= 390 and report["widest"] <= 391, report["overflowing"]
+    for width, report in browser.layouts(history_page_of, tmp_path, WIDTHS).items():
+        fits(report, width, "historique.html")
 
 
 # --- what each point of the issue changed, on the real runs ---------------------------------------
