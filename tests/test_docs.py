@@ -5,14 +5,15 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)|<img [^>]*src=\"([^\"#]+)\"")  # Markdown links and images, HTML images
 
 
 def links(page: Path) -> set[Path]:
     """The files a Markdown page links to (web links left out)."""
     return {
         (page.parent / target).resolve()
-        for target in LINK.findall(page.read_text(encoding="utf-8"))
+        for link, image in LINK.findall(page.read_text(encoding="utf-8"))
+        for target in [link or image]
         if "://" not in target
     }
 
