@@ -130,6 +130,20 @@ class CheckResult:
         d.pop("sample")
         return d
 
+    READ = ("title", "severity", "status", "observed", "finding", "lecture")  # the fields of :meth:`as_read`
+
+    def as_read(self) -> list[Any]:
+        """The check as a reader reads it (the checks' tables, the test report): its French title,
+        severity and status, the failing rows, what was found, what must hold."""
+        return [
+            self.title or self.name,
+            fr.SEVERITY.get(self.severity, self.severity),
+            fr.STATUS.get(self.status, self.status),
+            self.observed,
+            "; ".join(filter(None, [self.finding, self.detail])),
+            self.lecture or self.description,
+        ]
+
 
 GENERIC_SQL = {  # test -> the failing rows of {table}.{column} ({c}: the quoted column)
     "unique": "select {c}, count(*) as occurrences from {table} where {c} is not null group by {c} having count(*) > 1",

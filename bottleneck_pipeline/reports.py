@@ -126,20 +126,9 @@ def test_report(
     :func:`checks.saved`), the cleaning log, then the rows behind each check that did not pass,
     one sheet each, named by the check's title. The summary prints on one page width, readable:
     its long texts wrap; the checks' ids, for the analyst, are its last column, not printed."""
-    summary_cols = ["title", "severity", "status", "observed", "finding", "lecture", "check_id"]
+    summary_cols = [*CheckResult.READ, "check_id"]
     headers = [fr.label(c) if c != "finding" else "Constat" for c in summary_cols]
-    rows = [
-        [
-            r.title or r.name,
-            fr.SEVERITY.get(r.severity, r.severity),
-            fr.STATUS.get(r.status, r.status),
-            r.observed,
-            "; ".join(filter(None, [r.finding, r.detail])),
-            r.lecture or r.description,
-            r.name,
-        ]
-        for r in results
-    ]
+    rows = [[*r.as_read(), r.name] for r in results]
     sheets = [
         Sheet(
             "contrôles",

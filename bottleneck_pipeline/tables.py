@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from . import cells, fr
+from .checks import CheckResult
 
 MONEY = {
     "price",
@@ -127,18 +128,7 @@ class _FiguresTable(Table):
 def check_results(results: list, caption: str = "") -> Table:
     """Data-quality check results as readers read them: each check by its French title (its id
     a tooltip), French status, what was found and what must hold."""
-    rows = [
-        [
-            r.title or r.name,
-            fr.SEVERITY.get(r.severity, r.severity),
-            fr.STATUS.get(r.status, r.status),
-            r.observed,
-            "; ".join(filter(None, [r.finding, r.detail])),
-            r.lecture or r.description,
-        ]
-        for r in results
-    ]
-    return _ChecksTable(["title", "severity", "status", "observed", "finding", "lecture"], rows, caption, results)
+    return _ChecksTable(list(CheckResult.READ), [r.as_read() for r in results], caption, results)
 
 
 class _ChecksTable(Table):
