@@ -138,7 +138,7 @@ def subject(m: dict[str, Any]) -> str:
         return f"BottleNeck · {month} : échec à l'étape {fr.STEPS.get(step, step)}"
     if str(m.get("error", "")).startswith("publish failed"):
         return f"BottleNeck · {month} : échec de la publication"
-    return f"BottleNeck · {month} : échec du run"
+    return f"BottleNeck · {month} : échec du traitement"
 
 
 def page(m: dict[str, Any], run_dir: Path | None) -> dict[str, str] | None:
@@ -174,18 +174,31 @@ def _where(m: dict[str, Any], run_dir: Path | None) -> list[str]:
     return [one_line(p) for p in places]
 
 
-def _attachments(run_dir: Path | None, names: list[str], limit_mb: float) -> tuple[list[Path], list[str], str]:
-    """The files to attach while their total stays within ``limit_mb``; the others, and why."""
+def _attachments(m: dict[str, Any], run_dir: Path | None, params: dict[str, Any]) -> dict[str, Any]:
+    """What the mail attaches: the reports (a failed run: the failed step's HTML and the test
+    report) while their total stays within ``notify_attach_max_mb``; above it, none, and why:
+    in French for the mail (the parameter as the page's parameters table names it), in
+    English for the manifest (the parameter's own name, for the analyst who raises it)."""
+    step = _failed_step(m)
+    names = [*([f"{step}.html"] if step else []), paths.TEST_REPORT]
+    if m.get("status") == "succeeded":
+        names = list(ATTACHED)
+    limit_mb = params.get("notify_attach_max_mb", 10.0)
     files = [run_dir / n for n in names if run_dir and (run_dir / n).is_file()]
     total = sum(p.stat().st_size for p in files)
     if total <= limit_mb * 1024 * 1024:
-        return files, [], ""
+        return {"files": files, "left_out": [], "why": "", "not_attached": None}
     why = (
         f"Pièces jointes non incluses : {index_page.size(total)} au total, "
         f"au-delà de la limite de {fr.number(limit_mb, 1)}{fr.NBSP}Mo "
         f"(paramètre « {fr.param('notify_attach_max_mb')} »)"
     )
-    return [], [p.name for p in files], why
+    left_out = [p.name for p in files]
+    not_attached = {
+        "files": left_out,
+        "why": f"{total / 1024 / 1024:.3g} MB in all, above notify_attach_max_mb ({limit_mb:g} MB)",
+    }
+    return {"files": [], "left_out": left_out, "why": why, "not_attached": not_attached}
 
 
 def compose(
@@ -203,8 +216,8 @@ def compose(
 
     succeeded = m.get("status") == "succeeded"
     step = _failed_step(m)
-    names = list(ATTACHED) if succeeded else [*([f"{step}.html"] if step else []), paths.TEST_REPORT]
-    files, left_out, why = _attachments(run_dir, names, params.get("notify_attach_max_mb", 10.0))
+    attaching = _attachments(m, run_dir, params)
+    files = attaching["files"]
     checks = m.get("checks", [])
     month = fr.month(m.get("period") or "") or "mois non précisé"
     months = trend(m, run_dir) if succeeded and trend else None
@@ -228,8 +241,8 @@ def compose(
         "title_of": index_page.check_title,
         "places": _where(m, run_dir),
         "attached": [p.name for p in files],
-        "left_out": left_out,
-        "left_out_why": why,
+        "left_out": attaching["left_out"],
+        "left_out_why": attaching["why"],
         "finished": fr.when(m.get("finished_at")),
         "trend": months,
         "chart_src": f"cid:{chart_id[1:-1]}" if months and months["png"] else None,
@@ -468,11 +481,14 @@ def after_run(
     try:
         smtp = Smtp.from_env()
         msg = compose(m, run_dir, params, smtp.sender, error_line, trend)
+        not_attached = _attachments(m, run_dir, params)["not_attached"]
     except Exception as exc:
         error = str(exc) if isinstance(exc, NotificationError) else f"composing failed ({type(exc).__name__}: {exc})"
         return {**record, "status": "failed", "subject": subject(m), "error": _clean(error, smtp)}
     record["subject"] = str(msg["Subject"])
     record["attached"] = [p.get_filename() for p in msg.iter_attachments()]
+    if not_attached:  # the mail says it in French; the analyst who raises the limit reads its name here
+        record["not_attached"] = not_attached
     if run_dir is not None:
         try:  # kept before it is sent; a full disk does not stop the mail
             with paths.atomic_path(run_dir / paths.NOTIFICATION) as tmp:

@@ -338,6 +338,9 @@ def say_notification(sent: dict[str, Any] | None) -> None:
         print(f"warning: notification sent to {', '.join(sent['delivered_to'])} only: {sent['error']}", flush=True)
     elif sent["status"] == "failed":
         print(f"warning: notification not sent: {sent['error']}", flush=True)
+    if sent.get("not_attached"):  # the mail says it in French; the parameter's name is here
+        left = sent["not_attached"]
+        print(f"  not attached: {', '.join(left['files'])} ({left['why']})", flush=True)
 
 
 def failed_to_start(params: dict[str, Any], run_id: str, error: str) -> int:

@@ -45,9 +45,14 @@ def test_the_month_is_mailed_with_its_reports_over_starttls_and_no_password_leak
     assert f"notification sent to pm@bottleneck.test, cfo@bottleneck.test: {subject}" in proc.stdout
     text, html = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
     warnings = [c for c in m["checks"] if c["status"] == "warning"]
+    assert warnings  # the sample month has points to read
     for body in (text, html):
         assert fr.money(f["total_revenue"]) in body and str(run_dir) in body
-        assert all(w["name"] in body for w in warnings)
+        # each point to read by its French title and count; its id stays in the manifest, for the analyst
+        assert all(f"{w['title']}</strong> : {fr.count(w['observed'], 'ligne')}" in body for w in warnings) or all(
+            f"- {w['title']} : {fr.count(w['observed'], 'ligne')}" in body for w in warnings
+        ), body
+        assert not [w["name"] for w in warnings if w["name"] in body]
     files = {part.get_filename(): part.get_content() for part in msg.iter_attachments()}
     assert set(files) == {"rapport_CA.xlsx", "extraction_premium.csv", "extraction_ordinaire.csv"}
     totals = openpyxl.load_workbook(io.BytesIO(files["rapport_CA.xlsx"]))["CA total"]
@@ -74,12 +79,20 @@ def test_a_blocking_check_failure_is_mailed_with_the_error_and_the_failed_step(m
     (got,) = server.received
     msg = got.message
     m = json.loads((run_dir / "manifest.json").read_text())
-    assert msg["Subject"] == f"BottleNeck · {fr.month(m['period'])} : échec à l'étape 02_cleaning_tests"
+    assert msg["Subject"] == f"BottleNeck · {fr.month(m['period'])} : échec à l'étape 02 · Nettoyage et contrôles"
     text = msg.get_body(("plain",)).get_content()
-    assert proc.stderr.strip().removeprefix("error: ") in text  # the error line, as printed
-    assert "erp_product_id_unique" in text and "1 ligne" in text
-    (page,) = msg.iter_attachments()
+    line = proc.stderr.strip().removeprefix("error: ")
+    assert line in text and "step 02_cleaning_tests failed" in line  # the error line, as printed, for the analyst
+    assert "erp_product_id_unique" in line
+    # what broke, in French: the step, the two blocking checks the duplicate breaks, the product and its rows
+    assert "a échoué à l'étape 02 · Nettoyage et contrôles : 2 contrôles bloquants en échec" in text, text
+    duplicate = f"- Produits ERP en double (erp.xlsx) : produit 2 sur 2 lignes (prix {fr.money(20)} ou {fr.money(25)}"
+    assert duplicate in text, text
+    assert "- Produits web mal rapprochés (web.xlsx) : " in text and "Même cause : " in text, text
+    page, report = msg.iter_attachments()
     assert page.get_filename() == "02_cleaning_tests.html" and "CheckFailed" in page.get_content()
+    sheets = openpyxl.load_workbook(io.BytesIO(report.get_content())).sheetnames
+    assert report.get_filename() == "rapport_test.xlsx" and "Produits ERP en double" in sheets, sheets
     assert m["status"] == "failed" and m["notification"]["status"] == "sent"
 
 
@@ -91,8 +104,10 @@ def test_a_missing_input_is_mailed(make_sources, tmp_path):
         proc = run_notifying(server, run_dir, "always", f"input_dir={folder}")
     assert proc.returncode == 1
     msg = server.received[0].message
-    assert msg["Subject"].endswith(": échec à l'étape 01_ingestion")
-    assert "erp.xlsx" in msg.get_body(("plain",)).get_content()
+    assert msg["Subject"].endswith(": échec à l'étape 01 · Lecture des exports")
+    text = msg.get_body(("plain",)).get_content()
+    assert "un des exports du mois est absent, illisible ou incomplet" in text and "erp.xlsx" in text
+    assert "step 01_ingestion failed" in text  # the error line, for the analyst
     assert [p.get_filename() for p in msg.iter_attachments()] == ["01_ingestion.html"]
 
 
@@ -174,7 +189,7 @@ def test_a_run_that_cannot_start_still_sends_its_alert(tmp_path):
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     msg = server.received[0].message
-    assert msg["Subject"].endswith(": échec du run")
+    assert msg["Subject"].endswith(": échec du traitement")
     assert line.removeprefix("error: ") in msg.get_body(("plain",)).get_content()
     assert "notification sent to" in proc.stdout
 

@@ -32,9 +32,22 @@ def fake_run(folder, status="succeeded", step=None):
         "status": status,
         "finished_at": "2026-11-15T08:01:00+00:00",
         "figures": {"total_revenue": 1234.5, "merged_rows": 2, "premium_count": 1, "ordinary_count": 1},
-        "checks": [
-            {"name": "erp_negative_stock", "status": "warning", "observed": 2, "lecture": "stocks ERP négatifs"},
-            {"name": "erp_product_id_unique", "status": "fail" if step else "pass", "observed": 1, "lecture": "x"},
+        "checks": [  # as the manifest has them: the id, and the French title and rule readers read
+            {
+                "name": "erp_negative_stock",
+                "title": "Stocks ERP négatifs",
+                "status": "warning",
+                "observed": 2,
+                "lecture": "aucun stock ERP n'est négatif",
+            },
+            {
+                "name": "erp_product_id_unique",
+                "title": "Produits ERP en double",
+                "status": "fail" if step else "pass",
+                "observed": 1,
+                "lecture": "chaque produit ERP n'apparaît qu'une fois",
+                "source": "erp",
+            },
         ],
         "steps": [{"notebook": "01_ingestion.ipynb", "status": "succeeded"}],
         "comparison": {"status": "no previous run given"},
@@ -42,7 +55,12 @@ def fake_run(folder, status="succeeded", step=None):
     if step:
         m["steps"].append({"notebook": f"{step}.ipynb", "status": "failed"})
         (folder / f"{step}.html").write_text("<html><body>CheckFailed</body></html>", encoding="utf-8")
-        m["error"] = f"step {step} failed: CheckFailed: blocking data-quality check(s) failed"
+        (folder / paths.TEST_REPORT).parent.mkdir(exist_ok=True)
+        openpyxl.Workbook().save(folder / paths.TEST_REPORT)
+        m["error"] = (
+            f"step {step} failed: CheckFailed: blocking data-quality check(s) failed: erp.xlsx: "
+            "erp_product_id_unique (1 row; expected: each ERP product_id appears once); see debug/rapport_test.xlsx"
+        )
     return m
 
 
@@ -106,8 +124,11 @@ def test_success_mail_arrives_in_french_with_the_reports(tmp_path, smtp_env):
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
     for body in (text, html):
-        assert fr.money(1234.5) in body and "stocks ERP négatifs" in body and str(tmp_path) in body
-        assert "rapport d'octobre 2026" in html_lib.unescape(re.sub("<[^>]+>", "", body))
+        body = html_lib.unescape(re.sub("<[^>]+>", "", body))
+        assert fr.money(1234.5) in body and str(tmp_path) in body and "rapport d'octobre 2026" in body
+        # the point to read by its French title, its count and what is checked; the id is for analysts
+        assert "Stocks ERP négatifs : 2 lignes" in body and "Ce qui est vérifié : aucun stock ERP n'est négatif" in body
+        assert "erp_negative_stock" not in body
     assert "Pas de comparaison" in html and "pas de comparaison" in text
     files = {part.get_filename(): part.get_content() for part in msg.iter_attachments()}
     assert set(files) == {paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV} == set(sent["attached"])
@@ -140,10 +161,16 @@ def test_failure_mail_names_the_step_the_error_and_the_failing_checks(tmp_path, 
         sent = notify.after_run(tmp_path, {**PARAMS, "notify": "failure"}, m, line)
     assert sent["status"] == "sent"
     msg = server.received[0].message
-    assert msg["Subject"] == "BottleNeck · octobre 2026 : échec à l'étape 02_cleaning_tests"
+    assert msg["Subject"] == "BottleNeck · octobre 2026 : échec à l'étape 02 · Nettoyage et contrôles"
     text = msg.get_body(("plain",)).get_content()
-    assert line in text and "erp_product_id_unique" in text and "Contrôles bloquants en échec (1)" in text
-    assert [p.get_filename() for p in msg.iter_attachments()] == ["02_cleaning_tests.html"]
+    # the step and the failing check in French, and the error line as printed (it names the step and the check
+    # ids) for the analyst
+    assert "a échoué à l'étape 02 · Nettoyage et contrôles : 1 contrôle bloquant en échec" in text
+    assert "- Produits ERP en double : " in text and "Ce qui doit être vrai : chaque produit ERP n'apparaît" in text
+    assert line in text and "02_cleaning_tests" in line and "erp_product_id_unique" in line
+    assert text.index("Que faire") < text.index(line)
+    attached = [p.get_filename() for p in msg.iter_attachments()]
+    assert attached == ["02_cleaning_tests.html", "rapport_test.xlsx"] == sent["attached"]
 
 
 def test_the_attachment_limit_leaves_the_reports_out_and_says_where_they_are(tmp_path, smtp_env):
@@ -154,7 +181,14 @@ def test_the_attachment_limit_leaves_the_reports_out_and_says_where_they_are(tmp
     msg = server.received[0].message
     assert sent["status"] == "sent" and sent["attached"] == [] and list(msg.iter_attachments()) == []
     text = msg.get_body(("plain",)).get_content()
-    assert "Pièces jointes non incluses" in text and "(notify_attach_max_mb)" in text and paths.PREMIUM_CSV in text
+    # the mail names the parameter as the page's parameters table does; the record and stdout name it by its name
+    assert "Pièces jointes non incluses" in text and "(paramètre « Pièces jointes, au plus »)" in text
+    assert paths.PREMIUM_CSV in text and str(tmp_path) in text  # what was left out, and where it is
+    left = sent["not_attached"]
+    assert left["files"] == [paths.REVENUE_REPORT, paths.PREMIUM_CSV, paths.ORDINARY_CSV]
+    assert left["why"].endswith(" MB in all, above notify_attach_max_mb (0.001 MB)"), left
+    total = sum((tmp_path / name).stat().st_size for name in left["files"])
+    assert float(left["why"].split()[0]) == pytest.approx(total / 1024 / 1024, rel=0.01)
 
 
 def test_failure_mode_sends_nothing_when_the_run_succeeds(tmp_path, smtp_env):
@@ -289,8 +323,10 @@ def test_a_run_that_never_started_still_gets_its_alert(tmp_path, smtp_env):
         smtp_env(server)
         sent = notify.after_run(None, {**PARAMS, "notify": "failure"}, m, "publish_to: denied")
     msg = server.received[0].message
-    assert sent["status"] == "sent" and msg["Subject"] == "BottleNeck · octobre 2026 : échec du run"
-    assert "le run n'a pas démarré" in msg.get_body(("plain",)).get_content()
+    assert sent["status"] == "sent" and msg["Subject"] == "BottleNeck · octobre 2026 : échec du traitement"
+    text = msg.get_body(("plain",)).get_content()
+    assert "a échoué avant ses étapes" in text and "aucun dossier : le traitement n'a pas démarré" in text
+    assert "publish_to: denied" in text  # the error line, for the analyst
     assert list(msg.iter_attachments()) == [] and "kept" not in sent
 
 
