@@ -82,6 +82,7 @@ def figures(folder: Path, method: str = "zscore", threshold: float = 2.0) -> dic
         "web_rows": len(_read(folder / "web.xlsx")),
         "liaison_rows": len(_read(folder / "liaison.xlsx")),
         "merged_rows": len(merged),
+        "sold_count": int((merged["total_sales"] > 0).sum()),  # sold at least one unit this month
         "total_revenue": round(float(merged["revenue"].sum()), 2),
         "premium_count": premium,
         "ordinary_count": len(merged) - premium,

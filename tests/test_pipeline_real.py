@@ -21,7 +21,7 @@ def real_run(real_dir, tmp_path_factory):
 def test_real_data_figures(real_run):
     f = json.loads((real_run / "manifest.json").read_text())["figures"]
     assert (f["erp_rows"], f["web_rows"], f["liaison_rows"]) == (825, 1513, 825)
-    assert f["merged_rows"] == 714
+    assert f["merged_rows"] == 714 and f["sold_count"] == 385  # of the 714, 385 sold at least one unit
     assert f["total_revenue"] == pytest.approx(70568.60, abs=0.005)
     assert (f["premium_count"], f["ordinary_count"]) == (30, 684)
 

@@ -96,10 +96,12 @@ def test_reports_hold_the_figures(manifest, sample_run):
 def test_test_report_lists_every_check_and_the_cleaning_log(manifest, sample_run):
     wb = openpyxl.load_workbook(sample_run / "debug" / "rapport_test.xlsx")
     checks = pd.read_excel(sample_run / "debug" / "rapport_test.xlsx", sheet_name="contrôles", engine="calamine")
-    assert list(checks["Contrôle"]) == [c["name"] for c in manifest["checks"]]
+    # every check by its French title, its id kept in the last column for the analyst
+    assert list(checks["Contrôle"]) == [c["title"] for c in manifest["checks"]]
+    assert list(checks["Identifiant"]) == [c["name"] for c in manifest["checks"]]
     assert "nettoyage" in wb.sheetnames and set(checks["Statut"]) <= {"conforme", "à lire", "sans objet"}
-    warned = [c["name"] for c in manifest["checks"] if c["status"] == "warning"]
-    assert warned and all(name[:31] in wb.sheetnames for name in warned)
+    warned = [c["title"] for c in manifest["checks"] if c["status"] == "warning"]
+    assert warned and all(title in wb.sheetnames for title in warned)  # their rows, a sheet named by the title
 
 
 def test_html_evidence_shows_outputs_and_charts(sample_run):

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+from markupsafe import escape
 
 from bottleneck_pipeline import evidence, fr
 from tests import in_process
@@ -51,15 +52,22 @@ def test_index_page_shows_the_run(sample_run):
     f = m["figures"]
     assert fr.money(f["total_revenue"]) in html and fr.money(f["total_revenue"]).endswith("\u00a0€")
     assert f">{f['premium_count']}</div>" in html
-    for check in m["checks"]:
-        assert f'<tr class="{check["status"]}" id="check-{check["name"]}"><td>{check["name"]}</td>' in html
-    for step in m["steps"]:
-        assert f'<a href="{step["html"]}">' in html
-    assert "aucun run précédent n&#39;a été indiqué" in html or "aucun run précédent n'a été indiqué" in html
-    warnings = [c["name"] for c in m["checks"] if c["status"] == "warning"]
-    assert f"{len(warnings)} avertissements à lire" in html and all(f'href="#check-{w}"' in html for w in warnings)
-    for key in m["params"]:
-        assert f"<td>{key}</td>" in html
+    for check in m["checks"]:  # each check by its French title; its id in the tooltip, for the analyst
+        row = f'<tr class="{check["status"]}" id="check-{check["name"]}"><td class="first">'
+        assert f'{row}<abbr title="{check["name"]}">{escape(check["title"])}</abbr></td>' in html
+    for step in m["steps"]:  # each step by its French name, opening its HTML
+        name = escape(fr.STEPS[step["notebook"].removesuffix(".ipynb")])
+        assert f'<a href="{step["html"]}" title="{step["html"]}">{name}</a>' in html
+    assert "Pas de comparaison : aucun mois précédent n'a été indiqué." in html
+    warnings = [c for c in m["checks"] if c["status"] == "warning"]
+    assert f"<strong>{len(warnings)} points à lire</strong>" in html
+    for w in warnings:  # the banner links each point to its row
+        assert f'<a href="#check-{w["name"]}" title="{w["name"]}">{escape(w["title"])}</a>' in html
+    for key, value in m["params"].items():  # each parameter by its French name, its name in the tooltip
+        row = f'<tr id="param-{key}"><td class="first"><abbr title="{key}">{escape(fr.param(key))}</abbr></td>'
+        assert row in html and fr.param(key) != key, key
+        shown = html[html.index(row) + len(row) :].split("</tr>", 1)[0]
+        assert str(escape(fr.param_value(key, value))) in shown, (key, shown)
 
 
 @pytest.mark.parametrize(
@@ -159,8 +167,9 @@ def test_month_over_month(tmp_path):
     import openpyxl
 
     wb = openpyxl.load_workbook(tmp_path / "nov" / "debug" / "rapport_test.xlsx")
-    assert "price_drift_vs_previous_run" in wb.sheetnames
-    assert [r[2] for r in wb["price_drift_vs_previous_run"].iter_rows(min_row=2, values_only=True)] == [30.0]
+    assert drift["title"] == "Prix qui ont beaucoup bougé" and drift["title"] in wb.sheetnames
+    sheet = list(wb[drift["title"]].iter_rows(values_only=True))
+    assert [r[2] for r in sheet[1:]] == [30.0], sheet
 
 
 def test_missing_previous_run_is_reported_not_fatal(tmp_path):
