@@ -357,7 +357,7 @@ def test_the_same_month_last_year_and_the_months_email_with_its_trend(bucket, sa
     }
     final = outcome.record(run_dir, run_id=run_id, status="succeeded", params=params, published=published)
     page = (run_dir / "index.html").read_text(encoding="utf-8")
-    table = text(re.search(r'<table id="year-before-table">.*?</table>', page, re.S).group(0))
+    table = text(re.search(r'<table id="year-before-table"[^>]*>.*?</table>', page, re.S).group(0))
     change = f"{fr.signed_money(yb['revenue_change'])} ({fr.percent(yb['revenue_change_pct'], 1, True)})"
     assert fr.money(before["total_revenue"]) in table and change in table, table
     assert fr.signed_number(yb["premium_count_change"]) in table and "mars 2025" in table
@@ -539,7 +539,11 @@ def test_a_failed_rebuild_leaves_the_previous_page_and_is_a_warning_of_the_run(b
         client.get_object(Bucket=name, Key=f"{PREFIX}runs/20261215T090000Z-0b0b/manifest.json")["Body"].read()
     )
     assert archived["published"]["history_warning"] == warning  # recorded with the run's evidence
-    assert "non mis à jour par ce run" in (tmp_path / "20261215T090000Z-0b0b" / "index.html").read_text()
+    page = (tmp_path / "20261215T090000Z-0b0b" / "index.html").read_text()
+    said = text(re.search(r'<p id="run-history">.*?</p>', page, re.S).group(0))
+    assert said == (
+        "Tous les mois côte à côte (historique.html, à la racine de la publication) · non mise à jour cette fois"
+    )
 
 
 # --- 200 months ----------------------------------------------------------------------------------
