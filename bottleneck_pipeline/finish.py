@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 from . import evidence, fr, manifest, outcome, paths, provenance, rundir
 from .errors import ParamError, PipelineError
 from .locations import printable
-from .params import STEPS
+from .steps import STEPS
 
 
 def executed(run_dir: Path, step: str) -> dict[str, Any]:
