@@ -39,9 +39,9 @@ def test_the_readme_stays_short():
 
 # Modules without their own file in tests/bottleneck_pipeline/, and where they are tested.
 TESTED_ELSEWHERE = {
-    "cells": "test_workbook.py, test_reports.py (every text cell of the reports)",
     "engine": "test_kernels.py, test_notebooks.py (papermill runs on it)",
     "errors": "every test that expects a one-line error",
+    "finish": "test_evidence_stays_true.py (the papermill loop made whole by run_pipeline.py finish)",
     "kestra_report": "test_kestra_flow.py",
     "locations": "test_params.py, test_robustness.py (hostile locations and names)",
     "memory": "test_db.py",

@@ -114,9 +114,13 @@ def test_each_generic_kind_returns_the_failing_rows(tmp_path):
     import duckdb
 
     schema = tmp_path / "schema.yml"
-    schema.write_text(
-        "t:\n  source: erp\n  columns:\n    k:\n      - unique\n      - not_null\n"
-        "      - relationships: {to: p.k}\n    flag:\n      - accepted_values: {values: [a, b], severity: warning}\n"
+    schema.write_text(  # each with its French title and rule, which a reader reads
+        "t:\n  source: erp\n  columns:\n    k:\n"
+        "      - unique: {title: K en double, lecture: chaque k une fois}\n"
+        "      - not_null: {title: K manquant, lecture: chaque ligne a son k}\n"
+        "      - relationships: {to: p.k, title: K inconnu, lecture: chaque k existe dans p}\n"
+        "    flag:\n"
+        "      - accepted_values: {values: [a, b], severity: warning, title: Drapeau inattendu, lecture: a ou b}\n"
     )
     con = duckdb.connect()
     con.execute("create table p as select * from (values ('1'), ('2')) v(k)")
@@ -129,6 +133,7 @@ def test_each_generic_kind_returns_the_failing_rows(tmp_path):
         "erp_flag_accepted_values": ("warning", "warning", 1),
     }
     assert found["erp_k_relationships"].sample == [{"k": "3"}]
+    assert [r.title for r in found.values()] == ["K en double", "K manquant", "K inconnu", "Drapeau inattendu"]
 
 
 # --- guards: blocking checks no data can fail, each broken here the way a bug in its code would ---
