@@ -658,7 +658,7 @@ CHECK_CASES = [
         [],
         "02_cleaning_tests",
         "web.xlsx: web_sku_unique (1 row; expected: each web sku appears once after cleaning (a repeat has "
-        "conflicting values); e.g. sku '104', occurrences 2)",
+        "conflicting values); e.g. sku '104', occurrences 2, post_title 'Grand Cru Quatre', total_sales 4.0)",
         check="web_sku_unique",
     ),
     Case(
@@ -675,7 +675,7 @@ CHECK_CASES = [
         [],
         "02_cleaning_tests",
         "liaison.xlsx: liaison_product_id_unique (1 row; expected: each ERP product_id has at most one link; "
-        "e.g. product_id '4', occurrences 2)",
+        "e.g. product_id '4', occurrences 2, id_web '104')",
         check="liaison_product_id_unique",
     ),
     Case(
@@ -684,7 +684,7 @@ CHECK_CASES = [
         [],
         "02_cleaning_tests",
         "liaison.xlsx: liaison_id_web_unique (1 row; expected: each web sku is linked to at most one ERP product "
-        "(else its sales count twice); e.g. id_web '101', occurrences 2)",
+        "(else its sales count twice); e.g. id_web '101', occurrences 2, product_id '1')",
         check="liaison_id_web_unique",
     ),
     Case(

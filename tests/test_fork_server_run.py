@@ -25,7 +25,7 @@ NORMALISED = """
   run-directory marker (its run id).
 """
 DATE = re.compile(r"le \d{1,2} \w+ \d{4} à \d{2}:\d{2}")
-SECONDS = re.compile(r'<td class="num">\d+,\d s</td>')
+SECONDS = re.compile(r'<td class="num" data-label="Durée">\d+,\d s</td>')
 INJECTED_ID = re.compile(r'(celltag_injected-parameters" id="cell-id=)[0-9a-f-]+')
 CORE_TIMES = re.compile(rb"(<dcterms:(created|modified)[^>]*>)[^<]*")
 ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
