@@ -360,11 +360,11 @@ def for_step(step: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 PRODUCTION = "params/production.yaml"
-RULES = ("premium_method", "premium_threshold", "drift_threshold")  # the parameters that change the figures
+FIGURE_RULES = ("premium_method", "premium_threshold", "drift_threshold")  # the parameters that change the figures
 
 
 def production_differences(run_params: dict[str, Any]) -> dict[str, list[Any]]:
-    """The rules (:data:`RULES`) a run used that differ from production's (its params file
+    """The rules (:data:`FIGURE_RULES`) a run used that differ from production's (its params file
     over the notebooks' defaults): name -> [production's value, the run's]. Empty when the
     production file cannot be read: a page never fails over it."""
     try:
@@ -373,6 +373,6 @@ def production_differences(run_params: dict[str, Any]) -> dict[str, list[Any]]:
         return {}
     return {
         name: [production[name], run_params[name]]
-        for name in RULES
+        for name in FIGURE_RULES
         if name in run_params and run_params[name] != production.get(name)
     }
