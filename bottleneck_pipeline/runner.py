@@ -235,7 +235,7 @@ def run_steps(
         except Exception as exc:  # PapermillExecutionError, the kernel died, the disk is full
             status, error = "failed", failure_line(step, exc)
             pool.stop()  # no more steps: no more kernels
-            release_room(run_dir)  # room for the failed step's evidence, even on a full disk
+            release_room(run_dir, "evidence")  # room for the failed step's evidence, even on a full disk
         finally:
             timeline.mark("notebook ended", step=step)
             if ready is not None:
@@ -258,7 +258,7 @@ def run_steps(
             manifest.update(run_dir, steps=steps)
         except OSError as exc:  # a full disk: stop here, then record the failure in the room kept for it
             error = error or f"step {step}: recording its result failed: {_exc_line(exc)}"
-            release_room(run_dir)
+            release_room(run_dir, "evidence")
         print(f"{status} ({seconds:.1f}s)", flush=True, file=out)
         if error:
             break
@@ -369,20 +369,29 @@ def publish_run(run_dir: Path, publish_to: str) -> dict[str, Any]:
         return result
 
 
-BALLAST = f".reserve{paths.TEMP_SUFFIX}"  # room kept to record a failure on a full disk
-BALLAST_BYTES = 1 << 20
+# Room kept on the disk for a failure, in two parts freed in turn: the evidence (the steps'
+# HTML, written in the background and so possibly all at once after the failure) may take its
+# part and still leave the failure's record (the manifest and the page) its own.
+ROOM = {"evidence": 1 << 20, "record": 1 << 19}
+
+
+def room_file(run_dir: Path, part: str) -> Path:
+    return run_dir / f".reserve-{part}{paths.TEMP_SUFFIX}"
 
 
 def reserve_room(run_dir: Path) -> None:
-    """Keep 1 MiB of the disk for the run's failure record (manifest and page)."""
-    with open(run_dir / BALLAST, "wb") as fh:
-        fh.write(b"\0" * BALLAST_BYTES)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Keep 1.5 MiB of the disk for a failure: 1 MiB for its evidence, 512 KiB for its record."""
+    for part, size in ROOM.items():
+        with open(room_file(run_dir, part), "wb") as fh:
+            fh.write(b"\0" * size)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
-def release_room(run_dir: Path) -> None:
-    (run_dir / BALLAST).unlink(missing_ok=True)
+def release_room(run_dir: Path, *parts: str) -> None:
+    """Free the room kept for ``parts`` (all of it when none is named)."""
+    for part in parts or tuple(ROOM):
+        room_file(run_dir, part).unlink(missing_ok=True)
 
 
 def record_failure(run_dir: Path, error: str) -> str:

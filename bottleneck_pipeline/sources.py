@@ -295,8 +295,11 @@ def _open(con: duckdb.DuckDBPyConnection, path: Path, view: str) -> None:
 
 
 def _unreadable(exc: duckdb.Error, label: str, path: Path) -> Exception:
-    reason = (str(exc).strip().splitlines() or ["unknown error"])[0][:200]
-    if "No space left on device" in reason or isinstance(exc, duckdb.TransactionException):
+    reason = (str(exc).strip().splitlines() or ["unknown error"])[0]
+    if "No space left on device" in reason:  # said as such: a long path must not cut it off
+        return OSError("the run's database could not be written: No space left on device")
+    reason = reason[:200]
+    if isinstance(exc, duckdb.TransactionException):
         return OSError(f"the run's database could not be written ({reason})")  # not the file's fault
     suffix = path.suffix.lower()
     explained = explain_csv(path) if suffix == ".csv" else None
