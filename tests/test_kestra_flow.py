@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bottleneck_pipeline import fr, notify
+from bottleneck_pipeline import fr, notify, periods
+from bottleneck_pipeline.errors import ParamError
 from tests import kestra_emulator as kestra
 from tests.conftest import ROOT, SAMPLE_DIR, keys, upload_dir
 from tests.mail_server import MailServer
@@ -44,6 +45,7 @@ HOSTILE = [
     "2026-11\n--set publish_to=s3://elsewhere/",
     "２０２６-１１",  # fullwidth digits: \d is ASCII in Java
     "2026-11 ",
+    "$(;)'\"",  # only symbols: slugified to nothing, which would have run the default month
 ]
 
 
@@ -284,8 +286,11 @@ def test_a_hostile_period_without_the_validator_runs_nothing(variant, period, tm
         flow, runner=kestra.ProcessRunner(worker), working_dir=wd, server_env=server_env(), inputs={"period": period}
     )
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    slug = kestra.slugify(period)
-    assert re.fullmatch(r"[a-z0-9-]*", slug) and run.labels["period"] == slug
+    slug = kestra.slugify(period) or "not-a-month"  # never empty: empty is the default month
+    assert re.fullmatch(r"[a-z0-9-]+", slug) and run.labels["period"] == slug
+    if period != "2026-11 ":  # each one the pipeline refuses with its line (a trailing space slugifies away)
+        with pytest.raises(ParamError, match="parameter period: expected a month"):
+            periods.check(slug)
     # the one call that runs the pipeline, with exactly the flow's arguments
     final = calls[-1]["argv"]
     expected_tail = [
