@@ -155,7 +155,14 @@ def run_notebooks(
     final = {"status": status, "finished_at": _now(), "steps": steps}
     if error:
         final["error"] = error
-    return outcome.record(run_dir, **final)
+    try:
+        return outcome.record(run_dir, **final)
+    except OSError as exc:  # a full disk at the last write: the failure, with every step's record
+        if error:
+            raise
+        release_room(run_dir)
+        error = f"recording the run's result failed: {_exc_line(exc)}"
+        return outcome.record(run_dir, **(final | {"status": "failed", "error": error}))
 
 
 def start_manifest(
