@@ -168,6 +168,33 @@ def test_every_link_on_the_page_is_a_published_key(published):
     assert 'href="historique.html"' in fixed and 'id="run-history"' in fixed
 
 
+@needs_chromium
+def test_each_copy_of_a_run_page_links_to_the_history_page(published, tmp_path):
+    """A run's page is published three times (the fixed index.html, <month>/ and runs/<run_id>/),
+    the same bytes each time; from each, as a browser opens it, its link reaches historique.html."""
+    b, _ = published
+    mirror = tmp_path / "bucket"
+    for key in keys(b.client, b.name, PREFIX):
+        if key.endswith(".html") or key.endswith(".json"):
+            (mirror / key).parent.mkdir(parents=True, exist_ok=True)
+            (mirror / key).write_bytes(b.get(key))
+    latest = json.loads((mirror / PREFIX / "manifest.json").read_text())
+    backfill = next(m for m in b.months.values() if m["period"] == "2026-02")  # its month's keys only
+    copies = [
+        f"{PREFIX}index.html",
+        f"{PREFIX}{latest['period']}/index.html",
+        f"{PREFIX}runs/{latest['run_id']}/index.html",
+        f"{PREFIX}2026-02/index.html",
+        f"{PREFIX}runs/{backfill['run_id']}/index.html",
+    ]
+    assert len({(mirror / c).read_bytes() for c in copies[:3]}) == 1  # one page, three places
+    for copy in copies:
+        page = mirror / copy
+        dom = chromium(tmp_path / "profile", "--allow-file-access-from-files", "--dump-dom", page.as_uri())
+        href = re.search(r'<p id="run-history"><a href="([^"]+)"', dom.stdout).group(1)
+        assert (page.parent / href).resolve() == (mirror / PREFIX / history_page.NAME).resolve(), (copy, href)
+
+
 def test_the_chart_shows_24_months_with_gaps_not_zeros(published):
     b, _ = published
     page = b.page()
