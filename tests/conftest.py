@@ -6,10 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "sample"
@@ -76,6 +79,19 @@ def real_dir() -> Path:
     if not all((REAL_DIR / f).is_file() for f in ("erp.xlsx", "web.xlsx", "liaison.xlsx")):
         pytest.skip(f"real export not found in {REAL_DIR} (it lives beside the repository, never in it)")
     return REAL_DIR
+
+
+@contextmanager
+def shared_by_workers(tmp_path_factory, name: str) -> Iterator[Path]:
+    """A folder ``name`` for the whole session, shared by the xdist workers (their basetemps
+    share a parent), held under a file lock: the first worker in makes what it holds, the
+    others wait, then find it made."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    folder = shared / name
+    with FileLock(str(folder) + ".lock"):
+        yield folder
 
 
 @pytest.fixture(scope="session")

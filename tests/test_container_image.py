@@ -28,7 +28,7 @@ import yaml
 from filelock import FileLock
 
 from tests import kestra_emulator as kestra
-from tests.conftest import ARTIFACTS, ROOT, SAMPLE_DIR, keys
+from tests.conftest import ARTIFACTS, ROOT, SAMPLE_DIR, keys, shared_by_workers
 from tests.test_kestra_flow import (
     SECRETS,
     check_month,
@@ -179,12 +179,7 @@ def podman(tmp_path_factory) -> Podman:
         if os.environ.get("BOTTLENECK_REQUIRE_CONTAINERS"):  # CI (.ci/run): the container tests must run
             pytest.fail(why)
         pytest.skip(why)
-    # one build for the session, shared by the xdist workers (their basetemps share a parent)
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
-    folder = shared / "container-image"
-    with FileLock(str(folder) + ".lock"):
+    with shared_by_workers(tmp_path_factory, "container-image") as folder:  # one build for the session
         done = folder / "facts.json"
         if not done.exists():
             try:

@@ -29,10 +29,18 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from filelock import FileLock
 
 from bottleneck_pipeline import fr, history, manifest, notify, paths, workbook
-from tests.conftest import ARTIFACTS, REPORTS, ROOT, SAMPLE_DIR, STEP_HTML, needs_chromium, run_pipeline
+from tests.conftest import (
+    ARTIFACTS,
+    REPORTS,
+    ROOT,
+    SAMPLE_DIR,
+    STEP_HTML,
+    needs_chromium,
+    run_pipeline,
+    shared_by_workers,
+)
 
 SHOTS = ARTIFACTS / "readers"
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -60,11 +68,7 @@ def months(sample_run, tmp_path_factory) -> dict[str, Path]:
     """Run directories by scenario: sample, next (compared with sample), failed, rerun; and the
     history page of the last three. Run once for the session, shared by the xdist workers (their
     basetemps share a parent): the first to need them runs them, the other reads where they are."""
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
-    folder = shared / "readers"
-    with FileLock(str(folder) + ".lock"):
+    with shared_by_workers(tmp_path_factory, "readers") as folder:
         done = folder / "months.json"
         if not done.is_file():
             shutil.rmtree(folder, ignore_errors=True)  # a build cut short
