@@ -30,7 +30,7 @@ from .errors import PipelineError
 from .history import History, Month, Run
 from .locations import printable
 
-NAME = "historique.html"
+NAME = paths.HISTORY
 CHART_MONTHS = 24
 MAIL_MONTHS = 12
 PROBLEMS = {  # a problem's kind as a reader reads it
@@ -316,9 +316,9 @@ def refresh(prefix_uri: str, log: Callable[[str], None] = print, lock_as: str | 
 def refresh_local(run_dir: Path, log: Callable[[str], None] = print) -> None:
     """After a run whose directory is in the project's ``outputs/``: rebuild its history page.
     Never raises (a warning)."""
-    folder = paths.resolve("outputs")
-    if Path(run_dir).resolve().parent != folder.resolve():
+    if not paths.in_outputs(run_dir):
         return
+    folder = paths.resolve("outputs")
     try:
         h, out = write_local(folder)
     except Exception as exc:

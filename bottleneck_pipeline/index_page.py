@@ -260,6 +260,7 @@ def render(m: dict[str, Any], run_dir: Path) -> str:
         warnings=[c for c in checks if c["status"] == "warning"],
         steps_fr=fr.STEPS,
         failure=failure(m),
+        local_history=paths.HISTORY if paths.in_outputs(run_dir) else None,
         changes=rule_changes(m),
         stale=stale(m),
         params=params_shown(m),

@@ -26,6 +26,7 @@ ORDINARY_CSV = "extraction_ordinaire.csv"
 TEST_REPORT = "debug/rapport_test.xlsx"
 REPORTS = (REVENUE_REPORT, DETAIL_CSV, PREMIUM_CSV, ORDINARY_CSV, TEST_REPORT)  # every run's reports, in reading order
 INDEX = "index.html"  # the run's page for readers
+HISTORY = "historique.html"  # the months side by side: at a publish prefix, and in outputs/ for its runs
 NOTIFICATION = "notification.eml"  # the e-mail the run sent (notify), exactly as sent
 WORK_DIR = "work"  # intermediate state handed from one notebook to the next
 DATABASE = f"{WORK_DIR}/pipeline.duckdb"
@@ -52,6 +53,12 @@ def resolve(path: str | os.PathLike) -> Path:
     (so a notebook gives the same answer from JupyterLab, papermill or run_pipeline.py)."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else (project_root() / p).resolve()
+
+
+def in_outputs(run_dir: str | os.PathLike) -> bool:
+    """``run_dir`` is one of the run directories in the project's ``outputs/`` (which keeps
+    their history page, ``outputs/historique.html``)."""
+    return Path(run_dir).resolve().parent == resolve("outputs").resolve()
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -48,3 +48,16 @@ def test_outcome_writes_page_manifest_and_file_list_together(tmp_path):
     staged = outcome.record(root, staged=True, status="succeeded", published={"to": "s3://b/p/"})
     assert (root / "manifest.json").read_text() != outcome.staged_file(root, "manifest.json").read_text()
     assert outcome.commit(root) == staged and not outcome.staged_file(root, "manifest.json").exists()
+
+
+def test_a_run_in_outputs_links_to_the_history_page_beside_it(tmp_path):
+    from bottleneck_pipeline import paths
+
+    in_outputs = paths.resolve("outputs") / "a-run"  # not created: rendering only reads what is there
+    assert paths.in_outputs(in_outputs) and not paths.in_outputs(tmp_path / "a-run")
+    page = index_page.render(manifest(), in_outputs)
+    assert f'<p id="run-history"><a href="../{paths.HISTORY}">Tous les mois côte à côte</a>' in page
+    assert 'id="run-history"' not in index_page.render(manifest(), tmp_path / "a-run")  # no history there
+    published = manifest(published={"history": "s3://b/BottleNeck/historique.html", "fixed": []})
+    assert '<a href="historique.html" data-run=' in index_page.render(published, in_outputs)  # the published one wins
+    assert "<script" not in page  # only a published page needs one
