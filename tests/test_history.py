@@ -173,7 +173,7 @@ def test_each_copy_of_a_run_page_links_to_the_history_page(published, tmp_path):
     """A run's page is published three times (the fixed index.html, <month>/ and runs/<run_id>/),
     the same bytes each time; from each, as a browser opens it, its link reaches historique.html."""
     b, _ = published
-    mirror = tmp_path / "bucket"
+    mirror = tmp_path / "a copy 100% 'local'"  # a space, a percent sign, quotes: as a browser encodes them
     for key in keys(b.client, b.name, PREFIX):
         if key.endswith(".html") or key.endswith(".json"):
             (mirror / key).parent.mkdir(parents=True, exist_ok=True)
